@@ -1,0 +1,485 @@
+//! Typed CRM records: what the mappers produce and a [`CrmSink`](crate::CrmSink) writes.
+//!
+//! Fields follow the seed plan's target CRM (BottleCRM). Money is
+//! [`Decimal`], dates are [`NaiveDate`] / [`DateTime<Utc>`], countries are
+//! ISO 3166-1 alpha-2 codes. References to other records are
+//! [`CrmId`]s, filled in by the engine once the lookups are resolved.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::CrmId;
+
+/// Extra Salesforce fields (custom `__c` fields included) a host asked to
+/// carry over, keyed by the name the host chose.
+pub type CustomFields = serde_json::Map<String, serde_json::Value>;
+
+/// A postal address.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Address {
+    /// Street, house number, lines joined with newlines as Salesforce holds them.
+    pub line: Option<String>,
+    /// City.
+    pub city: Option<String>,
+    /// State or province.
+    pub state: Option<String>,
+    /// Postal code.
+    pub postcode: Option<String>,
+    /// ISO 3166-1 alpha-2 country code (`US`, `DE`).
+    pub country: Option<String>,
+}
+
+impl Address {
+    /// Whether every part is empty.
+    pub fn is_empty(&self) -> bool {
+        self == &Address::default()
+    }
+}
+
+/// A company.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Account {
+    /// Name (required).
+    pub name: String,
+    /// Email address.
+    pub email: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// Web site.
+    pub website: Option<String>,
+    /// Industry.
+    pub industry: Option<String>,
+    /// Account type (`Customer - Direct`, `Technology Partner`).
+    pub account_type: Option<String>,
+    /// Number of employees.
+    pub number_of_employees: Option<i64>,
+    /// Annual revenue.
+    pub annual_revenue: Option<Decimal>,
+    /// ISO 4217 currency of the money fields.
+    pub currency: Option<String>,
+    /// Billing address.
+    pub address: Address,
+    /// Description.
+    pub description: Option<String>,
+    /// The parent account (`ParentId`), set in a second pass when the
+    /// parent comes later in the import.
+    pub parent: Option<CrmId>,
+    /// Extra fields.
+    pub custom_fields: CustomFields,
+}
+
+/// A person.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Contact {
+    /// First name.
+    pub first_name: Option<String>,
+    /// Last name (required).
+    pub last_name: String,
+    /// Email.
+    pub email: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// Job title.
+    pub title: Option<String>,
+    /// Department.
+    pub department: Option<String>,
+    /// Do not call.
+    pub do_not_call: bool,
+    /// Mailing address.
+    pub address: Address,
+    /// Description.
+    pub description: Option<String>,
+    /// The contact's account.
+    pub account: Option<CrmId>,
+    /// Extra fields.
+    pub custom_fields: CustomFields,
+}
+
+/// An opportunity's stage in the CRM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum OpportunityStage {
+    /// `PROSPECTING`.
+    Prospecting,
+    /// `QUALIFICATION`.
+    Qualification,
+    /// `PROPOSAL`.
+    Proposal,
+    /// `NEGOTIATION`.
+    Negotiation,
+    /// `CLOSED_WON`.
+    ClosedWon,
+    /// `CLOSED_LOST`.
+    ClosedLost,
+}
+
+impl OpportunityStage {
+    /// The CRM's stage code (`CLOSED_WON`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Prospecting => "PROSPECTING",
+            Self::Qualification => "QUALIFICATION",
+            Self::Proposal => "PROPOSAL",
+            Self::Negotiation => "NEGOTIATION",
+            Self::ClosedWon => "CLOSED_WON",
+            Self::ClosedLost => "CLOSED_LOST",
+        }
+    }
+}
+
+/// A deal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Opportunity {
+    /// Name (required).
+    pub name: String,
+    /// Stage.
+    pub stage: OpportunityStage,
+    /// Amount.
+    pub amount: Option<Decimal>,
+    /// Probability in percent, 0 to 100.
+    pub probability: Option<Decimal>,
+    /// Close date.
+    pub closed_on: Option<NaiveDate>,
+    /// Lead source.
+    pub lead_source: Option<String>,
+    /// Opportunity type (`New Customer`, `Existing Customer - Upgrade`).
+    pub opportunity_type: Option<String>,
+    /// ISO 4217 currency.
+    pub currency: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// The account.
+    pub account: Option<CrmId>,
+    /// The primary contact.
+    pub contact: Option<CrmId>,
+    /// Extra fields.
+    pub custom_fields: CustomFields,
+}
+
+/// A product.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Product {
+    /// Name (required).
+    pub name: String,
+    /// Stock keeping unit (`ProductCode`).
+    pub sku: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Whether the product can be sold.
+    pub is_active: bool,
+    /// Product family.
+    pub family: Option<String>,
+    /// List price: the standard price book entry's `UnitPrice`, set when
+    /// the price book entries are imported.
+    pub price: Option<Decimal>,
+    /// ISO 4217 currency of the price.
+    pub currency: Option<String>,
+    /// Extra fields.
+    pub custom_fields: CustomFields,
+}
+
+/// A price book entry, written onto its product: the standard price book's
+/// entry sets the product's price; every entry maps to its product so that
+/// order and quote lines that name a price book entry find the product.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ProductPrice {
+    /// The product (required).
+    pub product: Option<CrmId>,
+    /// The price, when this entry is in the standard price book.
+    pub price: Option<Decimal>,
+    /// ISO 4217 currency.
+    pub currency: Option<String>,
+    /// Whether the entry is active.
+    pub is_active: bool,
+}
+
+/// An order's status in the CRM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum OrderStatus {
+    /// `DRAFT`.
+    Draft,
+    /// `ACTIVATED`.
+    Activated,
+    /// `COMPLETED`.
+    Completed,
+    /// `CANCELLED`.
+    Cancelled,
+}
+
+impl OrderStatus {
+    /// The CRM's status code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Draft => "DRAFT",
+            Self::Activated => "ACTIVATED",
+            Self::Completed => "COMPLETED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+/// An order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Order {
+    /// Name.
+    pub name: Option<String>,
+    /// Salesforce's order number.
+    pub order_number: Option<String>,
+    /// Status.
+    pub status: OrderStatus,
+    /// Order (effective) date.
+    pub order_date: Option<NaiveDate>,
+    /// When it was activated.
+    pub activated_date: Option<DateTime<Utc>>,
+    /// Total amount.
+    pub total_amount: Option<Decimal>,
+    /// ISO 4217 currency.
+    pub currency: Option<String>,
+    /// Billing address.
+    pub billing_address: Address,
+    /// Shipping address.
+    pub shipping_address: Address,
+    /// Description.
+    pub description: Option<String>,
+    /// The account (required: an order whose account was not imported is a
+    /// record error).
+    pub account: Option<CrmId>,
+    /// The customer-authorised contact.
+    pub contact: Option<CrmId>,
+    /// The opportunity.
+    pub opportunity: Option<CrmId>,
+    /// Extra fields.
+    pub custom_fields: CustomFields,
+}
+
+/// One line of an order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct OrderLine {
+    /// The order (required).
+    pub order: Option<CrmId>,
+    /// The product.
+    pub product: Option<CrmId>,
+    /// Line description.
+    pub name: Option<String>,
+    /// Quantity.
+    pub quantity: Decimal,
+    /// Unit price.
+    pub unit_price: Decimal,
+    /// Discount against the list price: `(ListPrice - UnitPrice) * Quantity`, never negative.
+    pub discount_amount: Decimal,
+    /// Line total.
+    pub total: Decimal,
+}
+
+/// A quote's status in the CRM.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum QuoteStatus {
+    /// `DRAFT`.
+    Draft,
+    /// `SENT`.
+    Sent,
+    /// `ACCEPTED`.
+    Accepted,
+    /// `DECLINED`.
+    Declined,
+}
+
+impl QuoteStatus {
+    /// The CRM's status code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Draft => "DRAFT",
+            Self::Sent => "SENT",
+            Self::Accepted => "ACCEPTED",
+            Self::Declined => "DECLINED",
+        }
+    }
+}
+
+/// A quote.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Quote {
+    /// Title (the quote's `Name`, required).
+    pub title: String,
+    /// Salesforce's quote number.
+    pub quote_number: Option<String>,
+    /// Status.
+    pub status: QuoteStatus,
+    /// Sum of the lines before discount.
+    pub subtotal: Option<Decimal>,
+    /// Discount in percent.
+    pub discount: Option<Decimal>,
+    /// Tax.
+    pub tax: Option<Decimal>,
+    /// Grand total.
+    pub total: Option<Decimal>,
+    /// ISO 4217 currency.
+    pub currency: Option<String>,
+    /// Expiry date.
+    pub expiry_date: Option<NaiveDate>,
+    /// Notes (`Description`).
+    pub notes: Option<String>,
+    /// The account.
+    pub account: Option<CrmId>,
+    /// The contact.
+    pub contact: Option<CrmId>,
+    /// The opportunity.
+    pub opportunity: Option<CrmId>,
+    /// Extra fields.
+    pub custom_fields: CustomFields,
+}
+
+/// One line of a quote.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct QuoteLine {
+    /// The quote (required).
+    pub quote: Option<CrmId>,
+    /// The product.
+    pub product: Option<CrmId>,
+    /// Line description.
+    pub name: Option<String>,
+    /// Quantity.
+    pub quantity: Decimal,
+    /// Unit price.
+    pub unit_price: Decimal,
+    /// Discount in percent.
+    pub discount: Option<Decimal>,
+    /// Line total.
+    pub total: Decimal,
+}
+
+/// A record of an object a host added with its own mapper.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CustomRecord {
+    /// The mapped fields.
+    pub fields: CustomFields,
+    /// Resolved references, by the slot name the host's mapper declared.
+    pub links: std::collections::BTreeMap<String, CrmId>,
+}
+
+impl CustomRecord {
+    /// A custom record with these fields.
+    pub fn new(fields: CustomFields) -> CustomRecord {
+        CustomRecord {
+            fields,
+            links: Default::default(),
+        }
+    }
+}
+
+/// Where a resolved lookup goes in a [`CrmRecord`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Link {
+    /// The account.
+    Account,
+    /// The parent account.
+    ParentAccount,
+    /// The contact.
+    Contact,
+    /// The opportunity.
+    Opportunity,
+    /// The product.
+    Product,
+    /// The order.
+    Order,
+    /// The quote.
+    Quote,
+    /// A slot of a [`CustomRecord`].
+    Custom(String),
+}
+
+/// A mapped record of any kind.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum CrmRecord {
+    /// An account.
+    Account(Account),
+    /// A contact.
+    Contact(Contact),
+    /// An opportunity.
+    Opportunity(Opportunity),
+    /// A product.
+    Product(Product),
+    /// A price book entry, written onto its product.
+    ProductPrice(ProductPrice),
+    /// An order.
+    Order(Order),
+    /// An order line.
+    OrderLine(OrderLine),
+    /// A quote.
+    Quote(Quote),
+    /// A quote line.
+    QuoteLine(QuoteLine),
+    /// A record of a host's own object.
+    Custom(CustomRecord),
+}
+
+/// Matches a record against a link slot, yielding `&Option<CrmId>` or
+/// `&mut Option<CrmId>` (one table for reading and writing).
+macro_rules! slot {
+    ($rec:expr, $link:expr $(, $m:tt)?) => {{
+        use CrmRecord as R;
+        match ($rec, $link) {
+            (R::Account(a), Link::ParentAccount) => Some(&$($m)? a.parent),
+            (R::Contact(c), Link::Account) => Some(&$($m)? c.account),
+            (R::Opportunity(o), Link::Account) => Some(&$($m)? o.account),
+            (R::Opportunity(o), Link::Contact) => Some(&$($m)? o.contact),
+            (R::ProductPrice(p), Link::Product) => Some(&$($m)? p.product),
+            (R::Order(o), Link::Account) => Some(&$($m)? o.account),
+            (R::Order(o), Link::Contact) => Some(&$($m)? o.contact),
+            (R::Order(o), Link::Opportunity) => Some(&$($m)? o.opportunity),
+            (R::OrderLine(l), Link::Order) => Some(&$($m)? l.order),
+            (R::OrderLine(l), Link::Product) => Some(&$($m)? l.product),
+            (R::Quote(q), Link::Account) => Some(&$($m)? q.account),
+            (R::Quote(q), Link::Contact) => Some(&$($m)? q.contact),
+            (R::Quote(q), Link::Opportunity) => Some(&$($m)? q.opportunity),
+            (R::QuoteLine(l), Link::Quote) => Some(&$($m)? l.quote),
+            (R::QuoteLine(l), Link::Product) => Some(&$($m)? l.product),
+            _ => None,
+        }
+    }};
+}
+
+impl CrmRecord {
+    /// Sets a resolved reference. Returns `false` when the record has no
+    /// such slot.
+    pub fn set_link(&mut self, link: &Link, id: CrmId) -> bool {
+        if let (CrmRecord::Custom(c), Link::Custom(name)) = (&mut *self, link) {
+            c.links.insert(name.clone(), id);
+            return true;
+        }
+        match slot!(self, link, mut) {
+            Some(slot) => {
+                *slot = Some(id);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The reference in slot `link`, if set.
+    pub fn link(&self, link: &Link) -> Option<&CrmId> {
+        if let (CrmRecord::Custom(c), Link::Custom(name)) = (self, link) {
+            return c.links.get(name);
+        }
+        slot!(self, link).and_then(Option::as_ref)
+    }
+}

@@ -1,0 +1,435 @@
+//! The crate's error type, and the per-record errors and warnings that are
+//! data rather than failures.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{JobId, SObject, SfId, TenantId};
+
+/// A boxed error from a backend, kept as the `source` of an [`Error`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can stop an operation of this crate.
+///
+/// A bad record is not an `Error`: it is a [`RecordError`] logged against
+/// the job while the import goes on. An `Error` is what stops a job, or what
+/// a port reports when it cannot do its work at all.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The configuration given to a builder or a call is not usable.
+    #[error("invalid configuration: {message}")]
+    Config {
+        /// What is wrong.
+        message: Cow<'static, str>,
+    },
+
+    /// The tenant already has an import pending or in progress
+    /// (one running import per tenant).
+    #[error("an import is already running for tenant {tenant} (job {job})")]
+    ImportAlreadyRunning {
+        /// The tenant.
+        tenant: TenantId,
+        /// The job that is running.
+        job: JobId,
+    },
+
+    /// No job with this id exists for this tenant.
+    #[error("no import job {job} for tenant {tenant}")]
+    JobNotFound {
+        /// The tenant asked for.
+        tenant: TenantId,
+        /// The job id asked for.
+        job: JobId,
+    },
+
+    /// The job cannot be resumed or changed in its current state.
+    #[error("job {job} is {status} and cannot be {action}")]
+    JobNotResumable {
+        /// The job.
+        job: JobId,
+        /// Its status.
+        status: crate::jobs::JobStatus,
+        /// What was attempted.
+        action: &'static str,
+    },
+
+    /// The tenant has no active Salesforce connection.
+    #[error("tenant {tenant} is not connected to Salesforce")]
+    NotConnected {
+        /// The tenant.
+        tenant: TenantId,
+    },
+
+    /// The org does not have this object (Orders or Quotes not enabled, or
+    /// the user cannot see it). The engine ends that object as
+    /// unavailable and goes on with the others.
+    #[error("{object} is not available in this Salesforce org")]
+    ObjectNotAvailable {
+        /// The object.
+        object: SObject,
+    },
+
+    /// Salesforce refused the call because the org's API allowance is used
+    /// up (`REQUEST_LIMIT_EXCEEDED`). The job stops and keeps its
+    /// checkpoints, so it can be resumed later.
+    #[error("Salesforce API request limit reached: {message}")]
+    RateLimited {
+        /// Salesforce's message.
+        message: String,
+        /// When to try again, if Salesforce said.
+        retry_after: Option<Duration>,
+    },
+
+    /// The Salesforce session expired and could not be refreshed.
+    #[error("Salesforce session expired or was revoked")]
+    SessionExpired,
+
+    /// The Salesforce source failed (bad response, unreadable file).
+    #[error("Salesforce source failed: {message}")]
+    Source {
+        /// What was being done.
+        message: Cow<'static, str>,
+        /// The cause.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// A store (sink, job store, vault) could not do its work.
+    #[error("{store} failed: {message}")]
+    Store {
+        /// Which store (`"crm sink"`, `"job store"`, `"token vault"`).
+        store: &'static str,
+        /// What was being done.
+        message: Cow<'static, str>,
+        /// The cause.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// A temporary failure kept happening until the attempts ran out.
+    #[error("gave up after {attempts} attempts")]
+    RetriesExhausted {
+        /// How many attempts were made.
+        attempts: u32,
+        /// The last failure.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// A [`Error::Config`] with this message.
+    pub fn config(message: impl Into<Cow<'static, str>>) -> Error {
+        Error::Config {
+            message: message.into(),
+        }
+    }
+
+    /// A [`Error::Store`] for a host's own backend.
+    pub fn store(
+        store: &'static str,
+        message: impl Into<Cow<'static, str>>,
+        source: impl Into<BoxError>,
+    ) -> Error {
+        Error::Store {
+            store,
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// A [`Error::Source`] for a host's own source.
+    pub fn source(message: impl Into<Cow<'static, str>>, source: impl Into<BoxError>) -> Error {
+        Error::Source {
+            message: message.into(),
+            source: Some(source.into()),
+        }
+    }
+
+    /// Whether trying the same call again later may succeed. The engine
+    /// retries these with backoff; everything else stops the job at once.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, Error::Store { .. } | Error::Source { .. })
+    }
+}
+
+/// What is wrong with one field of one record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Problem {
+    /// A required value is missing or blank.
+    Missing,
+    /// The value is not of the expected kind.
+    Invalid {
+        /// What was expected (`"a date"`, `"a number"`).
+        expected: Cow<'static, str>,
+        /// The value found, cut to 60 characters.
+        found: String,
+    },
+    /// The number does not fit the CRM's column.
+    OutOfRange {
+        /// The value found.
+        found: String,
+    },
+    /// The text is longer than the CRM allows; a warning when cut to fit.
+    TooLong {
+        /// The limit, in characters.
+        max: usize,
+    },
+    /// A picklist or country value the tables do not know.
+    UnknownValue {
+        /// The value found.
+        found: String,
+        /// What was used instead, if anything.
+        used: Option<String>,
+    },
+    /// The record refers to a record that was not imported.
+    UnresolvedLookup {
+        /// The object referred to.
+        target: SObject,
+        /// The Salesforce id referred to.
+        sf_id: SfId,
+    },
+    /// The CRM refused the record.
+    Rejected {
+        /// The CRM's reason.
+        reason: String,
+    },
+}
+
+fn cut(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+impl Problem {
+    /// An [`Problem::Invalid`], cutting the value found to 60 characters.
+    pub fn invalid(expected: impl Into<Cow<'static, str>>, found: &str) -> Problem {
+        Problem::Invalid {
+            expected: expected.into(),
+            found: cut(found, 60),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::Missing => f.write_str("required value is missing"),
+            Problem::Invalid { expected, found } => write!(f, "expected {expected}, found {found:?}"),
+            Problem::OutOfRange { found } => write!(f, "number {found} is out of range"),
+            Problem::TooLong { max } => write!(f, "longer than {max} characters"),
+            Problem::UnknownValue { found, used: Some(used) } => {
+                write!(f, "unknown value {found:?}, used {used:?}")
+            }
+            Problem::UnknownValue { found, used: None } => {
+                write!(f, "unknown value {found:?}, left empty")
+            }
+            Problem::UnresolvedLookup { target, sf_id } => {
+                write!(f, "refers to {target} {sf_id}, which was not imported")
+            }
+            Problem::Rejected { reason } => write!(f, "rejected by the CRM: {reason}"),
+        }
+    }
+}
+
+/// A problem with one field, before it is tied to a record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("field {field}: {problem}")]
+pub struct FieldError {
+    /// The Salesforce field (`CloseDate`, `Account.Name`).
+    pub field: Cow<'static, str>,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+impl FieldError {
+    /// A problem with `field`.
+    pub fn new(field: impl Into<Cow<'static, str>>, problem: Problem) -> FieldError {
+        FieldError {
+            field: field.into(),
+            problem,
+        }
+    }
+}
+
+/// One record that could not be imported, naming the object, the
+/// Salesforce id and the field. The job logs it and goes on.
+///
+/// ```
+/// use salesforce_import::{Problem, RecordError, SObject, SfId};
+/// let err = RecordError::new(
+///     SObject::OPPORTUNITY,
+///     Some(SfId::parse("0065g00000XyZ12").unwrap()),
+///     "CloseDate",
+///     Problem::invalid("a date", "2024-02-30"),
+/// );
+/// assert_eq!(
+///     err.to_string(),
+///     "Opportunity 0065g00000XyZ12AAF: field CloseDate: expected a date, found \"2024-02-30\""
+/// );
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+#[error("{object} {}: field {field}: {problem}", DisplayId(.sf_id))]
+pub struct RecordError {
+    /// The Salesforce object.
+    pub object: SObject,
+    /// The record's id; `None` when the record had no valid `Id`.
+    pub sf_id: Option<SfId>,
+    /// The Salesforce field at fault (`Id` when the id itself is bad).
+    pub field: Cow<'static, str>,
+    /// What is wrong.
+    pub problem: Problem,
+    /// The underlying cause, if any.
+    #[source]
+    pub source: Option<BoxError>,
+}
+
+struct DisplayId<'a>(&'a Option<SfId>);
+
+impl fmt::Display for DisplayId<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(id) => fmt::Display::fmt(id, f),
+            None => f.write_str("(record without a valid Id)"),
+        }
+    }
+}
+
+impl RecordError {
+    /// A record error.
+    pub fn new(
+        object: SObject,
+        sf_id: Option<SfId>,
+        field: impl Into<Cow<'static, str>>,
+        problem: Problem,
+    ) -> RecordError {
+        RecordError {
+            object,
+            sf_id,
+            field: field.into(),
+            problem,
+            source: None,
+        }
+    }
+
+    /// Ties a [`FieldError`] to a record.
+    pub fn from_field(object: SObject, sf_id: Option<SfId>, err: FieldError) -> RecordError {
+        RecordError::new(object, sf_id, err.field, err.problem)
+    }
+
+    /// Adds the underlying cause.
+    pub fn with_source(mut self, source: impl Into<BoxError>) -> RecordError {
+        self.source = Some(source.into());
+        self
+    }
+}
+
+/// Whether a log entry stopped a record or only changed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum Severity {
+    /// The record was not imported.
+    Error,
+    /// The record was imported with a repaired value.
+    Warning,
+}
+
+/// One entry of a job's error log: `{object, sf_id, field, message}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LogEntry {
+    /// Error (not imported) or warning (imported, repaired).
+    pub severity: Severity,
+    /// The Salesforce object.
+    pub object: SObject,
+    /// The record's Salesforce id, if it had a valid one.
+    pub sf_id: Option<SfId>,
+    /// The field at fault.
+    pub field: String,
+    /// What was wrong, for a person to read.
+    pub message: String,
+    /// The machine-readable problem.
+    pub problem: Problem,
+}
+
+impl LogEntry {
+    /// An error entry for a record that was not imported.
+    pub fn error(err: &RecordError) -> LogEntry {
+        LogEntry {
+            severity: Severity::Error,
+            object: err.object.clone(),
+            sf_id: err.sf_id.clone(),
+            field: err.field.to_string(),
+            message: err.problem.to_string(),
+            problem: err.problem.clone(),
+        }
+    }
+
+    /// A warning entry for a record imported with a repaired value.
+    pub fn warning(object: SObject, sf_id: Option<SfId>, field: FieldError) -> LogEntry {
+        LogEntry {
+            severity: Severity::Warning,
+            object,
+            sf_id,
+            message: field.problem.to_string(),
+            field: field.field.into_owned(),
+            problem: field.problem,
+        }
+    }
+}
+
+impl fmt::Display for LogEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: field {}: {}",
+            self.object,
+            DisplayId(&self.sf_id),
+            self.field,
+            self.message
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn record_error_without_id_says_so() {
+        let err = RecordError::new(SObject::ACCOUNT, None, "Id", Problem::Missing);
+        assert_eq!(
+            err.to_string(),
+            "Account (record without a valid Id): field Id: required value is missing"
+        );
+    }
+
+    #[test]
+    fn long_values_are_cut() {
+        let p = Problem::invalid("a number", &"9".repeat(200));
+        assert!(p.to_string().len() < 100);
+    }
+
+    #[test]
+    fn source_chain_is_kept() {
+        use std::error::Error as _;
+        let io = std::io::Error::other("disk full");
+        let err = Error::store("job store", "recording a page", io);
+        assert_eq!(err.source().unwrap().to_string(), "disk full");
+        assert!(err.is_temporary());
+    }
+}

@@ -1,0 +1,222 @@
+//! Mappers: pure, synchronous functions from a Salesforce record to a typed
+//! CRM record plus the Salesforce ids it refers to.
+//!
+//! Each [`Mapper`] declares the fields it reads (the engine builds the SOQL
+//! `SELECT` from them) and the lookups it emits (field, target object,
+//! required or optional). The engine orders objects by those lookups and
+//! resolves them in one batched id-map query per page.
+//!
+//! A mapper never panics on what an org sends: a value it cannot use is a
+//! [`RecordError`] naming the object, the Salesforce id and the field; a
+//! value it can repair is repaired and reported as a warning.
+//!
+//! ```
+//! use salesforce_import::mapping::{Mappers, Tables};
+//! use salesforce_import::{crm::CrmRecord, SfRecord, SObject};
+//!
+//! let rec = SfRecord::new(SObject::ACCOUNT)
+//!     .with("Id", "001x0000002xLCV")
+//!     .with("Name", "Gravity Investments")
+//!     .with("BillingCountry", "United States");
+//! let mapped = Mappers::standard().get(&SObject::ACCOUNT).unwrap()
+//!     .map(&rec, &Tables::default())?;
+//! let CrmRecord::Account(account) = &mapped.record else { unreachable!() };
+//! assert_eq!(account.name, "Gravity Investments");
+//! assert_eq!(account.address.country.as_deref(), Some("US"));
+//! # Ok::<(), salesforce_import::RecordError>(())
+//! ```
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::crm::{CrmRecord, Link};
+use crate::error::{FieldError, RecordError};
+use crate::{SObject, SfId, SfRecord};
+
+mod account;
+mod contact;
+mod opportunity;
+mod order;
+mod product;
+mod quote;
+mod reader;
+mod tables;
+
+pub use account::AccountMapper;
+pub use contact::ContactMapper;
+pub use opportunity::OpportunityMapper;
+pub use order::{OrderItemMapper, OrderMapper};
+pub use product::{PricebookEntryMapper, ProductMapper};
+pub use quote::{QuoteLineItemMapper, QuoteMapper};
+pub use reader::{AddressPrefix, Reader};
+pub use tables::{CountryTable, CustomField, Limits, Picklist, StageMapping, Tables};
+
+/// Whether a lookup must resolve for the record to be imported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Requirement {
+    /// Unresolved: the record is not imported (a per-record error).
+    Required,
+    /// Unresolved: the reference is left empty, with a warning.
+    Optional,
+}
+
+/// A reference from one object to another, as a mapper declares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LookupSpec {
+    /// The Salesforce field holding the id (`AccountId`).
+    pub field: Cow<'static, str>,
+    /// The object referred to.
+    pub target: SObject,
+    /// Where the resolved CRM id goes.
+    pub link: Link,
+    /// Required or optional.
+    pub requirement: Requirement,
+}
+
+impl LookupSpec {
+    /// A required lookup.
+    pub const fn required(field: &'static str, target: SObject, link: Link) -> LookupSpec {
+        LookupSpec {
+            field: Cow::Borrowed(field),
+            target,
+            link,
+            requirement: Requirement::Required,
+        }
+    }
+
+    /// An optional lookup.
+    pub const fn optional(field: &'static str, target: SObject, link: Link) -> LookupSpec {
+        LookupSpec {
+            field: Cow::Borrowed(field),
+            target,
+            link,
+            requirement: Requirement::Optional,
+        }
+    }
+}
+
+/// One lookup of one record: the Salesforce id it names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LookupValue {
+    /// The declaration it came from.
+    pub spec: LookupSpec,
+    /// The Salesforce id found in the field.
+    pub sf_id: SfId,
+}
+
+/// A mapped record: the CRM record with its references still unresolved,
+/// the lookups to resolve, and the repairs made.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Mapped {
+    /// The Salesforce record's id.
+    pub sf_id: SfId,
+    /// The CRM record; its [`Link`] slots are empty until the engine
+    /// resolves the lookups.
+    pub record: CrmRecord,
+    /// The references to resolve.
+    pub lookups: Vec<LookupValue>,
+    /// Values that were repaired (cut to length, unknown country dropped, ...).
+    pub warnings: Vec<FieldError>,
+}
+
+/// Maps one Salesforce object to CRM records.
+///
+/// Implement it to map an object this crate does not know, or to replace a
+/// standard mapper; register it with [`Mappers::with`].
+pub trait Mapper: fmt::Debug + Send + Sync + 'static {
+    /// The object mapped.
+    fn object(&self) -> SObject;
+
+    /// The Salesforce fields read (`Id` included). Dotted paths read a
+    /// related record (`Pricebook2.IsStandard`).
+    fn fields(&self) -> &[&'static str];
+
+    /// The references this object makes to others.
+    fn lookups(&self) -> &[LookupSpec];
+
+    /// The object this one is imported with: selecting that object selects
+    /// this one too (`OrderItem` with `Order`).
+    fn imported_with(&self) -> Option<SObject> {
+        None
+    }
+
+    /// Maps one record. Pure: no I/O, no clock, no panics.
+    fn map(&self, record: &SfRecord, tables: &Tables) -> Result<Mapped, RecordError>;
+}
+
+/// The set of mappers an import uses, one per object.
+#[derive(Debug, Clone)]
+pub struct Mappers {
+    mappers: Vec<Arc<dyn Mapper>>,
+}
+
+impl Mappers {
+    /// The mappers for every standard object this crate imports.
+    pub fn standard() -> Mappers {
+        Mappers {
+            mappers: vec![
+                Arc::new(ProductMapper),
+                Arc::new(PricebookEntryMapper),
+                Arc::new(AccountMapper),
+                Arc::new(ContactMapper),
+                Arc::new(OpportunityMapper),
+                Arc::new(OrderMapper),
+                Arc::new(OrderItemMapper),
+                Arc::new(QuoteMapper),
+                Arc::new(QuoteLineItemMapper),
+            ],
+        }
+    }
+
+    /// No mappers at all.
+    pub fn empty() -> Mappers {
+        Mappers { mappers: vec![] }
+    }
+
+    /// Adds a mapper, replacing any mapper of the same object.
+    pub fn with(mut self, mapper: impl Mapper) -> Mappers {
+        let object = mapper.object();
+        self.mappers.retain(|m| m.object() != object);
+        self.mappers.push(Arc::new(mapper));
+        self
+    }
+
+    /// The mapper of `object`.
+    pub fn get(&self, object: &SObject) -> Option<&Arc<dyn Mapper>> {
+        self.mappers.iter().find(|m| &m.object() == object)
+    }
+
+    /// Every mapper.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Mapper>> {
+        self.mappers.iter()
+    }
+
+    /// The SOQL field list for `object`: the mapper's fields plus the
+    /// host's extra fields, each once.
+    pub fn select_fields(&self, object: &SObject, tables: &Tables) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let own = self.get(object).map(|m| m.fields()).unwrap_or(&[]);
+        let extra = tables
+            .custom_fields
+            .iter()
+            .filter(|c| &c.object == object)
+            .map(|c| c.sf_field.as_str());
+        for f in own.iter().copied().chain(extra) {
+            if !out.iter().any(|o| o.eq_ignore_ascii_case(f)) {
+                out.push(f.to_owned());
+            }
+        }
+        out
+    }
+}
+
+impl Default for Mappers {
+    fn default() -> Self {
+        Mappers::standard()
+    }
+}

@@ -1,0 +1,351 @@
+//! [`Reader`]: the field-reading helper every mapper uses, which ties each
+//! problem to the object, the record and the field.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+
+use super::{LookupSpec, LookupValue, Mapped, Picklist, Tables};
+use crate::crm::{Address, CrmRecord, CustomFields};
+use crate::error::{FieldError, Problem, RecordError};
+use crate::{SObject, SfId, SfRecord};
+
+/// The largest magnitude a money or quantity column takes: Salesforce's
+/// currency fields are (18, 2), and anything past 10^18 is a broken value,
+/// not a sale.
+const MAX_AMOUNT: i64 = 1_000_000_000_000_000_000;
+
+/// Reads the fields of one record for a mapper: typed getters that return
+/// [`RecordError`]s naming the record and field, repairs that become
+/// warnings, and lookup extraction.
+///
+/// ```
+/// use salesforce_import::mapping::{Reader, Tables};
+/// use salesforce_import::{SfRecord, SObject};
+/// let rec = SfRecord::new(SObject::CONTACT).with("Id", "003x0000004TmFk").with("Phone", "+1 (555) 010-0000 ext. 1234567");
+/// let tables = Tables::default();
+/// let mut r = Reader::new(SObject::CONTACT, &rec, &tables)?;
+/// assert_eq!(r.phone("Phone")?.unwrap().chars().count(), 20); // cut to the CRM's limit
+/// assert_eq!(r.warnings().len(), 1);
+/// assert!(r.required_text("LastName").unwrap_err().to_string().contains("LastName"));
+/// # Ok::<(), salesforce_import::RecordError>(())
+/// ```
+#[derive(Debug)]
+pub struct Reader<'a> {
+    object: SObject,
+    record: &'a SfRecord,
+    tables: &'a Tables,
+    sf_id: SfId,
+    warnings: Vec<FieldError>,
+}
+
+impl<'a> Reader<'a> {
+    /// Starts reading a record; fails when its `Id` is missing or invalid.
+    pub fn new(object: SObject, record: &'a SfRecord, tables: &'a Tables) -> Result<Self, RecordError> {
+        let sf_id = record
+            .id()
+            .map_err(|e| RecordError::from_field(object.clone(), None, e))?;
+        Ok(Reader {
+            object,
+            record,
+            tables,
+            sf_id,
+            warnings: Vec::new(),
+        })
+    }
+
+    /// The record's id.
+    pub fn sf_id(&self) -> &SfId {
+        &self.sf_id
+    }
+
+    /// The tables in use.
+    pub fn tables(&self) -> &'a Tables {
+        self.tables
+    }
+
+    /// The warnings so far.
+    pub fn warnings(&self) -> &[FieldError] {
+        &self.warnings
+    }
+
+    /// A record error for `field`.
+    pub fn error(&self, field: impl Into<Cow<'static, str>>, problem: Problem) -> RecordError {
+        RecordError::new(self.object.clone(), Some(self.sf_id.clone()), field, problem)
+    }
+
+    /// Records a warning.
+    pub fn warn(&mut self, field: impl Into<Cow<'static, str>>, problem: Problem) {
+        self.warnings.push(FieldError::new(field, problem));
+    }
+
+    fn tie<T>(&self, r: Result<T, FieldError>) -> Result<T, RecordError> {
+        r.map_err(|e| RecordError::from_field(self.object.clone(), Some(self.sf_id.clone()), e))
+    }
+
+    /// Text, cut to `max` characters with a warning.
+    pub fn text_max(&mut self, field: &'static str, max: usize) -> Result<Option<String>, RecordError> {
+        let Some(text) = self.tie(self.record.text(field))? else {
+            return Ok(None);
+        };
+        let text = text.trim().to_owned();
+        if text.chars().count() > max {
+            self.warn(field, Problem::TooLong { max });
+            return Ok(Some(text.chars().take(max).collect()));
+        }
+        Ok(Some(text))
+    }
+
+    /// Short text (cities, sources, types), cut to [`Limits::short_text`](super::Limits).
+    pub fn text(&mut self, field: &'static str) -> Result<Option<String>, RecordError> {
+        self.text_max(field, self.tables.limits.short_text)
+    }
+
+    /// Long text (descriptions), kept whole.
+    pub fn long_text(&self, field: &'static str) -> Result<Option<String>, RecordError> {
+        self.tie(self.record.text(field))
+    }
+
+    /// Text that must be present, cut to the name limit.
+    pub fn required_text(&mut self, field: &'static str) -> Result<String, RecordError> {
+        let max = self.tables.limits.name;
+        self.text_max(field, max)?
+            .ok_or_else(|| self.error(field, Problem::Missing))
+    }
+
+    /// A phone number, cut to [`Limits::phone`](super::Limits) with a warning.
+    pub fn phone(&mut self, field: &'static str) -> Result<Option<String>, RecordError> {
+        self.text_max(field, self.tables.limits.phone)
+    }
+
+    /// An email address. One without an `@` is dropped with a warning.
+    pub fn email(&mut self, field: &'static str) -> Result<Option<String>, RecordError> {
+        let max = self.tables.limits.email;
+        let email = self.text_max(field, max)?;
+        match email {
+            Some(e) if !e.contains('@') => {
+                self.warn(field, Problem::invalid("an email address", &e));
+                Ok(None)
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// An exact decimal.
+    pub fn decimal(&self, field: &'static str) -> Result<Option<Decimal>, RecordError> {
+        self.tie(self.record.decimal(field))
+    }
+
+    /// Money or a quantity: a decimal whose magnitude is below 10^18.
+    pub fn amount(&self, field: &'static str) -> Result<Option<Decimal>, RecordError> {
+        match self.decimal(field)? {
+            Some(d) if d.abs() >= Decimal::from(MAX_AMOUNT) => Err(self.error(
+                field,
+                Problem::OutOfRange {
+                    found: d.to_string(),
+                },
+            )),
+            other => Ok(other),
+        }
+    }
+
+    /// A percentage between 0 and 100.
+    pub fn percent(&self, field: &'static str) -> Result<Option<Decimal>, RecordError> {
+        match self.decimal(field)? {
+            Some(d) if d < Decimal::ZERO || d > Decimal::ONE_HUNDRED => Err(self.error(
+                field,
+                Problem::OutOfRange {
+                    found: d.to_string(),
+                },
+            )),
+            other => Ok(other),
+        }
+    }
+
+    /// A whole number.
+    pub fn integer(&self, field: &'static str) -> Result<Option<i64>, RecordError> {
+        self.tie(self.record.integer(field))
+    }
+
+    /// A boolean.
+    pub fn boolean(&self, field: &'static str) -> Result<Option<bool>, RecordError> {
+        self.tie(self.record.boolean(field))
+    }
+
+    /// A date.
+    pub fn date(&self, field: &'static str) -> Result<Option<NaiveDate>, RecordError> {
+        self.tie(self.record.date(field))
+    }
+
+    /// A datetime.
+    pub fn datetime(&self, field: &'static str) -> Result<Option<DateTime<Utc>>, RecordError> {
+        self.tie(self.record.datetime(field))
+    }
+
+    /// A currency code (`CurrencyIsoCode`, present in multi-currency orgs).
+    pub fn currency(&mut self, field: &'static str) -> Result<Option<String>, RecordError> {
+        match self.text_max(field, 3)? {
+            Some(c) if c.len() == 3 && c.chars().all(|c| c.is_ascii_alphabetic()) => {
+                Ok(Some(c.to_ascii_uppercase()))
+            }
+            Some(c) => {
+                self.warn(field, Problem::invalid("an ISO 4217 currency code", &c));
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// A picklist value through its table: unknown values take the table's
+    /// default with a warning, or are a record error without one; a blank
+    /// value takes the default silently.
+    pub fn picklist<T: Clone>(&mut self, field: &'static str, table: &Picklist<T>) -> Result<T, RecordError> {
+        let value = self.tie(self.record.text(field))?;
+        let Some(value) = value else {
+            return table
+                .default_value()
+                .ok_or_else(|| self.error(field, Problem::Missing));
+        };
+        if let Some(v) = table.get(&value) {
+            return Ok(v);
+        }
+        match table.default_value() {
+            Some(v) => {
+                self.warn(
+                    field,
+                    Problem::UnknownValue {
+                        found: value,
+                        used: Some("the default".into()),
+                    },
+                );
+                Ok(v)
+            }
+            None => Err(self.error(
+                field,
+                Problem::UnknownValue {
+                    found: value,
+                    used: None,
+                },
+            )),
+        }
+    }
+
+    /// A country as an ISO alpha-2 code; unknown names become `None` with a
+    /// warning. Reads `{prefix}CountryCode` first (orgs with State and
+    /// Country picklists), then `{prefix}Country`.
+    pub fn country(&mut self, code_field: &'static str, name_field: &'static str) -> Result<Option<String>, RecordError> {
+        for field in [code_field, name_field] {
+            let Some(raw) = self.tie(self.record.text(field))? else {
+                continue;
+            };
+            return match self.tables.countries.code(&raw) {
+                Some(code) => Ok(Some(code.to_owned())),
+                None => {
+                    self.warn(
+                        field,
+                        Problem::UnknownValue {
+                            found: raw.chars().take(60).collect(),
+                            used: None,
+                        },
+                    );
+                    Ok(None)
+                }
+            };
+        }
+        Ok(None)
+    }
+
+    /// An address from Salesforce's compound-address fields with this
+    /// prefix (`Billing`, `Shipping`, `Mailing`).
+    pub fn address(&mut self, prefix: AddressPrefix) -> Result<Address, RecordError> {
+        let f = prefix.fields();
+        Ok(Address {
+            line: self.long_text(f[0])?.map(|s| s.trim().to_owned()),
+            city: self.text(f[1])?,
+            state: self.text(f[2])?,
+            postcode: self.text(f[3])?,
+            country: self.country(f[5], f[4])?,
+        })
+    }
+
+    /// The host's extra fields for this object, copied as JSON values
+    /// (numbers as exact decimal strings would lose their type, so they keep
+    /// JSON's).
+    pub fn custom_fields(&self) -> CustomFields {
+        self.tables
+            .custom_fields
+            .iter()
+            .filter(|c| c.object == self.object)
+            .filter_map(|c| Some((c.key.clone(), self.record.value(&c.sf_field)?)))
+            .collect()
+    }
+
+    /// Finishes the record: reads every declared lookup's id (an invalid id
+    /// is a record error naming the field) and returns the [`Mapped`] record.
+    pub fn finish(self, record: CrmRecord, lookups: &[LookupSpec]) -> Result<Mapped, RecordError> {
+        let mut values = Vec::new();
+        for spec in lookups {
+            let id = self
+                .record
+                .sf_id(&spec.field)
+                .map_err(|e| RecordError::from_field(self.object.clone(), Some(self.sf_id.clone()), e))?;
+            if let Some(sf_id) = id {
+                values.push(LookupValue {
+                    spec: spec.clone(),
+                    sf_id,
+                });
+            }
+        }
+        Ok(Mapped {
+            sf_id: self.sf_id,
+            record,
+            lookups: values,
+            warnings: self.warnings,
+        })
+    }
+}
+
+/// Which of Salesforce's compound addresses to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AddressPrefix {
+    /// `Billing*` (Account, Order, Quote).
+    Billing,
+    /// `Shipping*` (Account, Order, Quote).
+    Shipping,
+    /// `Mailing*` (Contact).
+    Mailing,
+}
+
+impl AddressPrefix {
+    /// Street, City, State, PostalCode, Country, CountryCode.
+    pub fn fields(self) -> [&'static str; 6] {
+        match self {
+            AddressPrefix::Billing => [
+                "BillingStreet",
+                "BillingCity",
+                "BillingState",
+                "BillingPostalCode",
+                "BillingCountry",
+                "BillingCountryCode",
+            ],
+            AddressPrefix::Shipping => [
+                "ShippingStreet",
+                "ShippingCity",
+                "ShippingState",
+                "ShippingPostalCode",
+                "ShippingCountry",
+                "ShippingCountryCode",
+            ],
+            AddressPrefix::Mailing => [
+                "MailingStreet",
+                "MailingCity",
+                "MailingState",
+                "MailingPostalCode",
+                "MailingCountry",
+                "MailingCountryCode",
+            ],
+        }
+    }
+}

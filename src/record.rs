@@ -1,0 +1,492 @@
+//! [`SfRecord`]: one Salesforce record as the REST API sends it, with typed
+//! getters that accept Salesforce's real formats.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use rust_decimal::Decimal;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+use crate::error::{FieldError, Problem};
+use crate::{SObject, SfId};
+
+/// One Salesforce record: a JSON object with an `attributes` block, as the
+/// REST API and `sf data export tree` send it.
+///
+/// Field values are kept as the raw JSON text they arrived in and parsed
+/// only when a getter asks, so that money keeps every digit (no `f64`
+/// round trip) and unknown fields cost nothing.
+///
+/// Getters return `Ok(None)` for a missing field, a JSON `null` or a blank
+/// string, `Ok(Some(_))` for a usable value, and a [`FieldError`] naming the
+/// field for a value of the wrong kind. A dotted path (`Account.Name`) reads
+/// a field of a related record.
+///
+/// ```
+/// use salesforce_import::SfRecord;
+/// use rust_decimal::Decimal;
+/// let rec = SfRecord::from_json(r#"{
+///     "attributes": {"type": "Opportunity"},
+///     "Id": "0065g00000XyZ12",
+///     "Amount": 1300.10,
+///     "CloseDate": "2024-01-31",
+///     "LastModifiedDate": "2024-01-31T17:03:00.000+0000",
+///     "Account": {"attributes": {"type": "Account"}, "Name": "Acme"}
+/// }"#)?;
+/// assert_eq!(rec.object().unwrap().as_str(), "Opportunity");
+/// assert_eq!(rec.decimal("Amount")?, Some("1300.10".parse::<Decimal>().unwrap()));
+/// assert_eq!(rec.text("Account.Name")?.as_deref(), Some("Acme"));
+/// assert_eq!(rec.date("CloseDate")?.unwrap().to_string(), "2024-01-31");
+/// assert!(rec.datetime("LastModifiedDate")?.is_some());
+/// assert_eq!(rec.text("Description")?, None);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct SfRecord {
+    fields: BTreeMap<String, Box<RawValue>>,
+}
+
+#[derive(Deserialize)]
+struct Attributes {
+    #[serde(rename = "type")]
+    object: Option<String>,
+    #[serde(rename = "referenceId")]
+    reference_id: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for SfRecord {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let fields = BTreeMap::<String, Box<RawValue>>::deserialize(d)?;
+        if let Some(attrs) = fields.get("attributes") {
+            serde_json::from_str::<Attributes>(attrs.get())
+                .map_err(|e| D::Error::custom(format!("bad attributes block: {e}")))?;
+        }
+        Ok(SfRecord { fields })
+    }
+}
+
+impl Serialize for SfRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.fields.serialize(s)
+    }
+}
+
+impl fmt::Debug for SfRecord {
+    /// Shows the object and id only: record bodies are customer data and
+    /// stay out of logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SfRecord")
+            .field("object", &self.object())
+            .field("id", &self.raw_text("Id"))
+            .field("fields", &self.fields.len())
+            .finish()
+    }
+}
+
+fn raw_json(value: &serde_json::Value) -> Box<RawValue> {
+    RawValue::from_string(value.to_string()).expect("serde_json::Value always serializes to valid JSON")
+}
+
+/// Parses Salesforce datetimes: `2024-01-31T17:03:00.000+0000` (offset
+/// without a colon, which RFC 3339 parsers reject), `...Z`, `...+00:00`,
+/// with or without fractional seconds.
+pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
+        return Some(dt.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z"] {
+        if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
+            return Some(dt.with_timezone(&Utc));
+        }
+    }
+    // No offset at all: Salesforce means UTC.
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
+        .ok()
+        .map(|n| n.and_utc())
+}
+
+fn parse_decimal(s: &str) -> Option<Decimal> {
+    let s = s.trim();
+    if s.is_empty() || s.contains(['_', ' ']) {
+        return None;
+    }
+    if s.contains(['e', 'E']) {
+        return Decimal::from_scientific(s).ok();
+    }
+    let s = s.strip_prefix('+').unwrap_or(s);
+    Decimal::from_str_exact(s).ok()
+}
+
+impl SfRecord {
+    /// Parses one record from JSON text.
+    pub fn from_json(json: &str) -> Result<SfRecord, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// Builds a record field by field: for tests, fixtures and generated orgs.
+    ///
+    /// ```
+    /// use salesforce_import::{SfRecord, SObject};
+    /// let rec = SfRecord::new(SObject::ACCOUNT)
+    ///     .with("Id", "001x0000002xLCVAA2")
+    ///     .with("Name", "Gravity Investments")
+    ///     .with("NumberOfEmployees", 120);
+    /// assert_eq!(rec.integer("NumberOfEmployees")?, Some(120));
+    /// # Ok::<(), salesforce_import::FieldError>(())
+    /// ```
+    pub fn new(object: SObject) -> SfRecord {
+        let attrs = serde_json::json!({ "type": object.as_str() });
+        let mut fields = BTreeMap::new();
+        fields.insert("attributes".to_owned(), raw_json(&attrs));
+        SfRecord { fields }
+    }
+
+    /// Sets a field to a JSON value (`null` included), replacing any earlier value.
+    pub fn with(mut self, field: &str, value: impl Into<serde_json::Value>) -> SfRecord {
+        self.set(field, value);
+        self
+    }
+
+    /// Sets a field to a JSON value, replacing any earlier value.
+    pub fn set(&mut self, field: &str, value: impl Into<serde_json::Value>) {
+        self.fields.insert(field.to_owned(), raw_json(&value.into()));
+    }
+
+    /// Removes a field.
+    pub fn remove(&mut self, field: &str) {
+        self.fields.remove(field);
+    }
+
+    /// The object named in `attributes.type`.
+    pub fn object(&self) -> Option<SObject> {
+        let attrs = self.fields.get("attributes")?;
+        let attrs: Attributes = serde_json::from_str(attrs.get()).ok()?;
+        attrs.object.map(SObject::new)
+    }
+
+    /// `attributes.referenceId`, present in sObject Tree files.
+    pub fn reference_id(&self) -> Option<String> {
+        let attrs = self.fields.get("attributes")?;
+        serde_json::from_str::<Attributes>(attrs.get())
+            .ok()?
+            .reference_id
+    }
+
+    /// The record's `Id`, validated.
+    pub fn id(&self) -> Result<SfId, FieldError> {
+        self.sf_id("Id")?
+            .ok_or_else(|| FieldError::new("Id", Problem::Missing))
+    }
+
+    /// The names of the fields present (`attributes` excluded).
+    pub fn field_names(&self) -> impl Iterator<Item = &str> {
+        self.fields
+            .keys()
+            .map(String::as_str)
+            .filter(|k| *k != "attributes")
+    }
+
+    /// Looks a top-level field up: exact name first, then ignoring ASCII
+    /// case (Data Loader CSV exports upper-case every column).
+    fn lookup(&self, field: &str) -> Option<&RawValue> {
+        self.fields.get(field).map(|b| &**b).or_else(|| {
+            self.fields
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(field))
+                .map(|(_, v)| &**v)
+        })
+    }
+
+    /// The raw JSON text of a field (dotted paths included), or `None` when
+    /// it is absent or `null`.
+    fn raw_text(&self, path: &str) -> Option<String> {
+        let (head, rest) = match path.split_once('.') {
+            Some((h, r)) => (h, Some(r)),
+            None => (path, None),
+        };
+        let value = self.lookup(head)?;
+        if value.get() == "null" {
+            return None;
+        }
+        match rest {
+            None => Some(value.get().to_owned()),
+            Some(rest) => serde_json::from_str::<SfRecord>(value.get())
+                .ok()?
+                .raw_text(rest),
+        }
+    }
+
+    /// A field as a `serde_json::Value` (for custom fields copied as they
+    /// are). Numbers keep their digits only up to `f64`; use
+    /// [`SfRecord::decimal`] for money.
+    pub fn value(&self, path: &str) -> Option<serde_json::Value> {
+        serde_json::from_str(&self.raw_text(path)?).ok()
+    }
+
+    /// Text. Blank text is `None`; numbers and booleans are accepted and
+    /// turned into their text.
+    pub fn text(&self, path: &str) -> Result<Option<String>, FieldError> {
+        let Some(raw) = self.raw_text(path) else {
+            return Ok(None);
+        };
+        let text = match serde_json::from_str::<serde_json::Value>(&raw) {
+            Ok(serde_json::Value::String(s)) => s,
+            Ok(serde_json::Value::Number(_)) | Ok(serde_json::Value::Bool(_)) => raw,
+            _ => {
+                return Err(FieldError::new(
+                    path.to_owned(),
+                    Problem::invalid("text", &raw),
+                ));
+            }
+        };
+        Ok(if text.trim().is_empty() { None } else { Some(text) })
+    }
+
+    /// A number as an exact decimal, from a JSON number or a numeric string
+    /// (`1300`, `1300.10`, `"500000.0"`, `1.5E7`), never through `f64`.
+    pub fn decimal(&self, path: &str) -> Result<Option<Decimal>, FieldError> {
+        let Some(raw) = self.raw_text(path) else {
+            return Ok(None);
+        };
+        let text = if raw.starts_with('"') {
+            match serde_json::from_str::<String>(&raw) {
+                Ok(s) if s.trim().is_empty() => return Ok(None),
+                Ok(s) => s,
+                Err(_) => raw.clone(),
+            }
+        } else {
+            raw.clone()
+        };
+        let looks_numeric = text
+            .trim()
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'));
+        match parse_decimal(&text) {
+            Some(d) => Ok(Some(d.normalize())),
+            None if looks_numeric && text.trim().chars().any(|c| c.is_ascii_digit()) => Err(
+                FieldError::new(path.to_owned(), Problem::OutOfRange { found: cut(&text) }),
+            ),
+            None => Err(FieldError::new(
+                path.to_owned(),
+                Problem::invalid("a number", &text),
+            )),
+        }
+    }
+
+    /// A whole number (`12345`, `"12345"`, `12345.0`).
+    pub fn integer(&self, path: &str) -> Result<Option<i64>, FieldError> {
+        let Some(d) = self.decimal(path).map_err(|e| {
+            if matches!(e.problem, Problem::Invalid { .. }) {
+                FieldError::new(e.field, retitle(e.problem, "a whole number"))
+            } else {
+                e
+            }
+        })?
+        else {
+            return Ok(None);
+        };
+        if !d.fract().is_zero() {
+            return Err(FieldError::new(
+                path.to_owned(),
+                Problem::invalid("a whole number", &d.to_string()),
+            ));
+        }
+        i64::try_from(d).map(Some).map_err(|_| {
+            FieldError::new(
+                path.to_owned(),
+                Problem::OutOfRange {
+                    found: d.to_string(),
+                },
+            )
+        })
+    }
+
+    /// A boolean: JSON `true`/`false`, or the strings `"true"`, `"false"`,
+    /// `"1"`, `"0"` of CSV exports (any case).
+    pub fn boolean(&self, path: &str) -> Result<Option<bool>, FieldError> {
+        let Some(raw) = self.raw_text(path) else {
+            return Ok(None);
+        };
+        let text = serde_json::from_str::<String>(&raw).unwrap_or_else(|_| raw.clone());
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" => Ok(None),
+            "true" | "1" => Ok(Some(true)),
+            "false" | "0" => Ok(Some(false)),
+            _ => Err(FieldError::new(
+                path.to_owned(),
+                Problem::invalid("true or false", &text),
+            )),
+        }
+    }
+
+    /// A date, `2024-01-31`. A datetime is accepted and its UTC date used.
+    pub fn date(&self, path: &str) -> Result<Option<NaiveDate>, FieldError> {
+        let Some(text) = self.text(path)? else {
+            return Ok(None);
+        };
+        let t = text.trim();
+        if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+            return Ok(Some(d));
+        }
+        if let Some(dt) = parse_datetime(t) {
+            return Ok(Some(dt.date_naive()));
+        }
+        Err(FieldError::new(path.to_owned(), Problem::invalid("a date (YYYY-MM-DD)", t)))
+    }
+
+    /// A datetime in any of Salesforce's spellings:
+    /// `2024-01-31T17:03:00.000+0000`, `2024-01-31T17:03:00Z`,
+    /// `2024-01-31T17:03:00+00:00`.
+    pub fn datetime(&self, path: &str) -> Result<Option<DateTime<Utc>>, FieldError> {
+        let Some(text) = self.text(path)? else {
+            return Ok(None);
+        };
+        parse_datetime(text.trim()).map(Some).ok_or_else(|| {
+            FieldError::new(path.to_owned(), Problem::invalid("a datetime", &text))
+        })
+    }
+
+    /// A Salesforce id (15 or 18 characters).
+    pub fn sf_id(&self, path: &str) -> Result<Option<SfId>, FieldError> {
+        let Some(text) = self.text(path)? else {
+            return Ok(None);
+        };
+        SfId::from_str(text.trim()).map(Some).map_err(|e| {
+            FieldError::new(
+                path.to_owned(),
+                Problem::invalid("a Salesforce id", e.raw()),
+            )
+        })
+    }
+}
+
+fn cut(s: &str) -> String {
+    s.chars().take(60).collect()
+}
+
+fn retitle(problem: Problem, expected: &'static str) -> Problem {
+    match problem {
+        Problem::Invalid { found, .. } => Problem::Invalid {
+            expected: expected.into(),
+            found,
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Datelike, Timelike};
+
+    fn rec(json: &str) -> SfRecord {
+        SfRecord::from_json(json).unwrap()
+    }
+
+    #[test]
+    fn datetimes_in_every_salesforce_spelling() {
+        for s in [
+            "2024-01-31T17:03:00.000+0000",
+            "2024-01-31T17:03:00+0000",
+            "2024-01-31T17:03:00.000Z",
+            "2024-01-31T17:03:00Z",
+            "2024-01-31T17:03:00+00:00",
+            "2024-01-31T19:03:00.000+0200",
+            "2024-01-31T17:03:00.000",
+        ] {
+            let r = SfRecord::new(SObject::ACCOUNT).with("D", s);
+            let dt = r.datetime("D").unwrap().unwrap_or_else(|| panic!("{s}"));
+            assert_eq!((dt.day(), dt.hour(), dt.minute()), (31, 17, 3), "{s}");
+        }
+        let bad = SfRecord::new(SObject::ACCOUNT).with("D", "31/01/2024 17:03");
+        let err = bad.datetime("D").unwrap_err();
+        assert_eq!(err.field, "D");
+    }
+
+    #[test]
+    fn dates() {
+        let r = SfRecord::new(SObject::ACCOUNT)
+            .with("A", "2024-02-29")
+            .with("B", "2024-02-30")
+            .with("C", "2024-01-31T23:30:00.000+0000")
+            .with("E", "")
+            .with("F", serde_json::Value::Null);
+        assert_eq!(r.date("A").unwrap(), NaiveDate::from_ymd_opt(2024, 2, 29));
+        assert!(r.date("B").is_err());
+        assert_eq!(r.date("C").unwrap(), NaiveDate::from_ymd_opt(2024, 1, 31));
+        assert_eq!(r.date("E").unwrap(), None);
+        assert_eq!(r.date("F").unwrap(), None);
+        assert_eq!(r.date("Missing").unwrap(), None);
+    }
+
+    #[test]
+    fn decimals_keep_every_digit() {
+        let r = rec(r#"{"A": 1234567890123456.78, "B": "500000.0", "C": 0.1, "D": 1.5E7,
+                      "E": "abc", "F": 1e400, "G": -3, "H": "", "I": true}"#);
+        assert_eq!(r.decimal("A").unwrap().unwrap().to_string(), "1234567890123456.78");
+        assert_eq!(r.decimal("B").unwrap().unwrap().to_string(), "500000");
+        assert_eq!(r.decimal("C").unwrap().unwrap().to_string(), "0.1");
+        assert_eq!(r.decimal("D").unwrap().unwrap().to_string(), "15000000");
+        assert!(matches!(r.decimal("E").unwrap_err().problem, Problem::Invalid { .. }));
+        assert!(matches!(r.decimal("F").unwrap_err().problem, Problem::OutOfRange { .. }));
+        assert_eq!(r.decimal("G").unwrap().unwrap().to_string(), "-3");
+        assert_eq!(r.decimal("H").unwrap(), None);
+        assert!(r.decimal("I").is_err());
+    }
+
+    #[test]
+    fn integers() {
+        let r = rec(r#"{"A": 12345, "B": "12345", "C": 12.0, "D": 12.5, "E": 99999999999999999999}"#);
+        assert_eq!(r.integer("A").unwrap(), Some(12345));
+        assert_eq!(r.integer("B").unwrap(), Some(12345));
+        assert_eq!(r.integer("C").unwrap(), Some(12));
+        assert!(r.integer("D").is_err());
+        assert!(matches!(r.integer("E").unwrap_err().problem, Problem::OutOfRange { .. }));
+    }
+
+    #[test]
+    fn booleans() {
+        let r = rec(r#"{"A": true, "B": "false", "C": "TRUE", "D": "1", "E": "yes", "F": null}"#);
+        assert_eq!(r.boolean("A").unwrap(), Some(true));
+        assert_eq!(r.boolean("B").unwrap(), Some(false));
+        assert_eq!(r.boolean("C").unwrap(), Some(true));
+        assert_eq!(r.boolean("D").unwrap(), Some(true));
+        assert!(r.boolean("E").is_err());
+        assert_eq!(r.boolean("F").unwrap(), None);
+    }
+
+    #[test]
+    fn text_and_nesting_and_case() {
+        let r = rec(r#"{"attributes": {"type": "Contact", "url": "/x"},
+            "NAME": "Zoë Ångström", "Blank": "  ", "Obj": {"a": 1},
+            "Account": {"attributes": {"type": "Account"}, "Name": "Acme",
+                        "Owner": {"Name": "Ada"}},
+            "Pricebook2": null}"#);
+        assert_eq!(r.text("Name").unwrap().as_deref(), Some("Zoë Ångström"));
+        assert_eq!(r.text("Blank").unwrap(), None);
+        assert!(r.text("Obj").is_err());
+        assert_eq!(r.text("Account.Name").unwrap().as_deref(), Some("Acme"));
+        assert_eq!(r.text("Account.Owner.Name").unwrap().as_deref(), Some("Ada"));
+        assert_eq!(r.text("Pricebook2.IsStandard").unwrap(), None);
+        assert_eq!(r.object(), Some(SObject::CONTACT));
+    }
+
+    #[test]
+    fn ids() {
+        let r = rec(r#"{"Id": "001x0000002xLCV", "Bad": "001x", "AccountId": null}"#);
+        assert_eq!(r.id().unwrap().as_str(), "001x0000002xLCVAA2");
+        assert!(r.sf_id("Bad").is_err());
+        assert_eq!(r.sf_id("AccountId").unwrap(), None);
+        assert!(SfRecord::new(SObject::ACCOUNT).id().is_err());
+    }
+
+    #[test]
+    fn debug_shows_no_field_values() {
+        let r = rec(r#"{"Id": "001x0000002xLCV", "Name": "Secret Corp"}"#);
+        assert!(!format!("{r:?}").contains("Secret"));
+    }
+}

@@ -1,0 +1,223 @@
+//! The in-memory [`CrmSink`]: the reference implementation of the contract.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+
+use super::{CrmSink, Relink, WriteAction, WriteBatch, WriteMode, WriteOutcome};
+use crate::crm::{CrmRecord, Link};
+use crate::{CrmId, Problem, RecordError, Result, SObject, SfId, TenantId};
+
+/// A thread-safe in-memory CRM: what tests, examples and doc examples write
+/// into, and the reference every other sink is checked against.
+///
+/// `Clone` shares the state; [`fork`](InMemorySink::fork) copies it.
+///
+/// Price book entries are written onto their product (the product's price is
+/// set from the standard price book) and so create no record of their own.
+#[derive(Debug, Clone, Default)]
+pub struct InMemorySink {
+    state: Arc<Mutex<State>>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct State {
+    next_id: u64,
+    /// (tenant, object, Salesforce id) -> CRM id: the idempotency key.
+    keys: HashMap<(TenantId, SObject, SfId), CrmId>,
+    /// (tenant, CRM id) -> the record.
+    records: BTreeMap<(TenantId, CrmId), Stored>,
+}
+
+#[derive(Debug, Clone)]
+struct Stored {
+    object: SObject,
+    sf_id: SfId,
+    record: CrmRecord,
+}
+
+impl InMemorySink {
+    /// An empty sink.
+    pub fn new() -> InMemorySink {
+        InMemorySink::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave `State` half-updated:
+        // every mutation below is a single insert.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A deep copy, independent from now on: for crash-and-resume tests.
+    pub fn fork(&self) -> InMemorySink {
+        InMemorySink {
+            state: Arc::new(Mutex::new(self.lock().clone())),
+        }
+    }
+
+    /// How many records of `object` the tenant has (price book entries:
+    /// how many were applied to products).
+    pub fn count(&self, tenant: &TenantId, object: &SObject) -> usize {
+        self.lock()
+            .keys
+            .keys()
+            .filter(|(t, o, _)| t == tenant && o == object)
+            .count()
+    }
+
+    /// The CRM id and record written for a Salesforce record.
+    pub fn get(&self, tenant: &TenantId, object: &SObject, sf_id: &SfId) -> Option<(CrmId, CrmRecord)> {
+        let s = self.lock();
+        let id = s.keys.get(&(tenant.clone(), object.clone(), sf_id.clone()))?;
+        let stored = s.records.get(&(tenant.clone(), id.clone()))?;
+        Some((id.clone(), stored.record.clone()))
+    }
+
+    /// The record with this CRM id.
+    pub fn record(&self, tenant: &TenantId, crm_id: &CrmId) -> Option<CrmRecord> {
+        self.lock()
+            .records
+            .get(&(tenant.clone(), crm_id.clone()))
+            .map(|s| s.record.clone())
+    }
+
+    /// Every record of `object` for the tenant, with its Salesforce and CRM ids.
+    pub fn records(&self, tenant: &TenantId, object: &SObject) -> Vec<(SfId, CrmId, CrmRecord)> {
+        self.lock()
+            .records
+            .iter()
+            .filter(|((t, _), s)| t == tenant && &s.object == object)
+            .map(|((_, id), s)| (s.sf_id.clone(), id.clone(), s.record.clone()))
+            .collect()
+    }
+}
+
+fn rejected(object: &SObject, sf_id: &SfId, field: &'static str, reason: &str) -> RecordError {
+    RecordError::new(
+        object.clone(),
+        Some(sf_id.clone()),
+        field,
+        Problem::Rejected {
+            reason: reason.to_owned(),
+        },
+    )
+}
+
+impl State {
+    fn exists(&self, tenant: &TenantId, id: &CrmId) -> bool {
+        self.records.contains_key(&(tenant.clone(), id.clone()))
+    }
+
+    /// The CRM's own integrity rules: required references must name records
+    /// that exist.
+    fn check(&self, tenant: &TenantId, object: &SObject, sf_id: &SfId, rec: &CrmRecord) -> Result<(), RecordError> {
+        let required: &[(Link, &'static str)] = match rec {
+            CrmRecord::Order(_) => &[(Link::Account, "AccountId")],
+            CrmRecord::OrderLine(_) => &[(Link::Order, "OrderId")],
+            CrmRecord::QuoteLine(_) => &[(Link::Quote, "QuoteId")],
+            CrmRecord::ProductPrice(_) => &[(Link::Product, "Product2Id")],
+            _ => &[],
+        };
+        for (link, field) in required {
+            match rec.link(link) {
+                None => return Err(rejected(object, sf_id, field, "required reference is empty")),
+                Some(id) if !self.exists(tenant, id) => {
+                    return Err(rejected(object, sf_id, field, "refers to a record that does not exist"));
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn write_one(
+        &mut self,
+        tenant: &TenantId,
+        object: &SObject,
+        mode: WriteMode,
+        sf_id: &SfId,
+        rec: &CrmRecord,
+    ) -> Result<WriteOutcome, RecordError> {
+        self.check(tenant, object, sf_id, rec)?;
+        let key = (tenant.clone(), object.clone(), sf_id.clone());
+        // A price book entry is written onto its product.
+        if let CrmRecord::ProductPrice(price) = rec {
+            let product = price.product.clone().expect("checked above");
+            if let Some(CrmRecord::Product(p)) = self
+                .records
+                .get_mut(&(tenant.clone(), product.clone()))
+                .map(|s| &mut s.record)
+            {
+                if price.price.is_some() {
+                    p.price = price.price;
+                    p.currency = price.currency.clone().or(p.currency.take());
+                }
+            } else {
+                return Err(rejected(object, sf_id, "Product2Id", "refers to a record that is not a product"));
+            }
+            let action = match self.keys.insert(key, product.clone()) {
+                None => WriteAction::Created,
+                Some(_) if mode == WriteMode::Update => WriteAction::Updated,
+                Some(_) => WriteAction::AlreadyPresent,
+            };
+            return Ok(WriteOutcome::new(product, action));
+        }
+        if let Some(id) = self.keys.get(&key).cloned() {
+            if mode == WriteMode::Update {
+                let stored = self
+                    .records
+                    .get_mut(&(tenant.clone(), id.clone()))
+                    .expect("every key has its record");
+                stored.record = rec.clone();
+                return Ok(WriteOutcome::new(id, WriteAction::Updated));
+            }
+            return Ok(WriteOutcome::new(id, WriteAction::AlreadyPresent));
+        }
+        self.next_id += 1;
+        let id = CrmId::new(self.next_id.to_string());
+        self.keys.insert(key, id.clone());
+        self.records.insert(
+            (tenant.clone(), id.clone()),
+            Stored {
+                object: object.clone(),
+                sf_id: sf_id.clone(),
+                record: rec.clone(),
+            },
+        );
+        Ok(WriteOutcome::new(id, WriteAction::Created))
+    }
+}
+
+#[async_trait]
+impl CrmSink for InMemorySink {
+    async fn write_batch(&self, tenant: &TenantId, batch: &WriteBatch) -> Result<Vec<Result<WriteOutcome, RecordError>>> {
+        let mut state = self.lock();
+        Ok(batch
+            .records
+            .iter()
+            .map(|r| state.write_one(tenant, &batch.object, batch.mode, &r.sf_id, &r.record))
+            .collect())
+    }
+
+    async fn relink(&self, tenant: &TenantId, object: &SObject, links: &[Relink]) -> Result<Vec<Result<(), RecordError>>> {
+        let mut state = self.lock();
+        Ok(links
+            .iter()
+            .map(|l| {
+                if !state.exists(tenant, &l.target) {
+                    return Err(rejected(object, &l.sf_id, "ParentId", "refers to a record that does not exist"));
+                }
+                let stored = state
+                    .records
+                    .get_mut(&(tenant.clone(), l.crm_id.clone()))
+                    .ok_or_else(|| rejected(object, &l.sf_id, "Id", "no such record"))?;
+                if stored.record.set_link(&l.link, l.target.clone()) {
+                    Ok(())
+                } else {
+                    Err(rejected(object, &l.sf_id, "Id", "the record has no such reference"))
+                }
+            })
+            .collect())
+    }
+}

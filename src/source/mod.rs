@@ -1,0 +1,157 @@
+//! [`SalesforceSource`]: where records come from, one page at a time.
+//!
+//! Implementations: [`FileSource`] (sObject Tree JSON and REST query-result
+//! JSON files, and the bundled [sample org](FileSource::sample_org)); the
+//! REST API over HTTP arrives behind the `http` feature.
+//!
+//! # Implementing a source
+//!
+//! ```
+//! use async_trait::async_trait;
+//! use salesforce_import::source::{Page, PageRequest, SalesforceSource};
+//! use salesforce_import::{Result, SfRecord, SObject, TenantId};
+//!
+//! /// A source that serves one page of in-memory accounts.
+//! #[derive(Debug)]
+//! struct Fixed(Vec<SfRecord>);
+//!
+//! #[async_trait]
+//! impl SalesforceSource for Fixed {
+//!     async fn fetch_page(&self, _tenant: &TenantId, req: &PageRequest) -> Result<Page> {
+//!         if req.object != SObject::ACCOUNT {
+//!             return Ok(Page::last(vec![]));
+//!         }
+//!         // Records must come in Id order, after `req.after` when it is set.
+//!         let mut rows: Vec<SfRecord> = self.0.iter()
+//!             .filter(|r| req.after.as_ref().is_none_or(|after| r.id().is_ok_and(|id| &id > after)))
+//!             .cloned()
+//!             .collect();
+//!         rows.sort_by_key(|r| r.id().ok());
+//!         Ok(Page::last(rows))
+//!     }
+//! }
+//! ```
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::{Result, SObject, SfId, SfRecord, TenantId};
+
+mod file;
+pub use file::FileSource;
+
+/// An opaque position inside a query, returned by one page and handed back
+/// to fetch the next (a REST `nextRecordsUrl`, an offset into a file).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cursor(String);
+
+impl Cursor {
+    /// Wraps a source's own cursor text.
+    pub fn new(cursor: impl Into<String>) -> Cursor {
+        Cursor(cursor.into())
+    }
+
+    /// The cursor text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Cursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cursor({})", self.0)
+    }
+}
+
+/// What the engine asks a source for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PageRequest {
+    /// The object.
+    pub object: SObject,
+    /// The fields to select (`Id` first), from the object's mapper.
+    pub fields: Vec<String>,
+    /// Only records whose Id sorts after this one (resume from a checkpoint).
+    pub after: Option<SfId>,
+    /// The next page of a query already started; `None` starts the query.
+    pub cursor: Option<Cursor>,
+    /// The largest number of records wanted in one page.
+    pub page_size: usize,
+}
+
+impl PageRequest {
+    /// The first page of `object`.
+    pub fn new(object: SObject, fields: Vec<String>, page_size: usize) -> PageRequest {
+        PageRequest {
+            object,
+            fields,
+            after: None,
+            cursor: None,
+            page_size,
+        }
+    }
+
+    /// Starts after this id.
+    pub fn after(mut self, after: Option<SfId>) -> PageRequest {
+        self.after = after;
+        self
+    }
+
+    /// Continues from this cursor.
+    pub fn cursor(mut self, cursor: Option<Cursor>) -> PageRequest {
+        self.cursor = cursor;
+        self
+    }
+}
+
+/// One page of records, in ascending Id order.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Page {
+    /// The records.
+    pub records: Vec<SfRecord>,
+    /// Where the next page starts; `None` on the last page.
+    pub next: Option<Cursor>,
+    /// How many records the whole query matches, if the source knows
+    /// (REST's `totalSize`).
+    pub total_size: Option<u64>,
+}
+
+impl Page {
+    /// A page that is followed by another.
+    pub fn new(records: Vec<SfRecord>, next: Option<Cursor>, total_size: Option<u64>) -> Page {
+        Page {
+            records,
+            next,
+            total_size,
+        }
+    }
+
+    /// The last (or only) page.
+    pub fn last(records: Vec<SfRecord>) -> Page {
+        let total = records.len() as u64;
+        Page {
+            records,
+            next: None,
+            total_size: Some(total),
+        }
+    }
+}
+
+/// Where Salesforce records come from.
+///
+/// Contract:
+/// - records of one object come in ascending `Id` order, so that a job can
+///   resume after the last Id it stored (query locators expire, keyset
+///   resume does not);
+/// - with `after` set, only records whose Id sorts after it;
+/// - a page holds at most `page_size` records; only the page in hand is in
+///   memory;
+/// - an object the org does not have is [`Error::ObjectNotAvailable`](crate::Error::ObjectNotAvailable).
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait SalesforceSource: fmt::Debug + Send + Sync + 'static {
+    /// Fetches one page.
+    async fn fetch_page(&self, tenant: &TenantId, request: &PageRequest) -> Result<Page>;
+}
