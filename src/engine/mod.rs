@@ -1,65 +1,430 @@
-//! STUB engine, replaced next.
+//! The import engine: [`Importer`].
+//!
+//! For one tenant and a selection of objects, the importer:
+//! - orders the objects by their lookups (a topological sort; a
+//!   self-reference such as `Account.ParentId` gets a second pass);
+//! - streams each object page by page (memory bounded by the page size;
+//!   page n+1 is fetched while page n is written);
+//! - maps each page, resolves all of its lookups with one batched id-map
+//!   query, writes it through the sink, and records counts, error log, id
+//!   mappings and checkpoint in one [`JobStore::record_page`] call;
+//! - skips records imported before (or updates them in
+//!   [`WriteMode::Update`]);
+//! - honours cancellation between pages, retries temporary failures with
+//!   backoff, and resumes a stopped job from its checkpoints.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> salesforce_import::Result<()> {
+//! use std::sync::Arc;
+//! use futures::StreamExt;
+//! use salesforce_import::{FileSource, Importer, ImportRequest, InMemoryJobStore, InMemorySink,
+//!     ProgressEvent, SObject, TenantId};
+//!
+//! let importer = Importer::builder(
+//!     Arc::new(FileSource::sample_org()),
+//!     Arc::new(InMemorySink::new()),
+//!     Arc::new(InMemoryJobStore::new()),
+//! )
+//! .page_size(50)
+//! .build()?;
+//! let mut handle = importer
+//!     .start(&TenantId::new("acme"), ImportRequest::new("ada@example.com", [SObject::ACCOUNT]))
+//!     .await?;
+//! let mut events = handle.events();
+//! while let Some(event) = events.next().await {
+//!     if let ProgressEvent::Page { progress } = event {
+//!         println!("{}: {} imported", progress.object, progress.imported);
+//!     }
+//! }
+//! let job = handle.wait().await?;
+//! println!("{} imported, {} failed", job.imported(), job.errors());
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::{CrmSink, Error, Job, JobStore, Result, SObject, SalesforceSource, TenantId};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
 
-/// Progress event (stub).
-#[derive(Debug, Clone)]
+use crate::jobs::NewJob;
+use crate::mapping::{Mappers, Tables};
+use crate::{
+    CrmSink, Error, Job, JobId, JobStatus, JobStore, Result, SObject, SalesforceSource, TenantId,
+    TokenVault, WriteMode,
+};
+
+mod page;
+mod plan;
+mod progress;
+mod retry;
+mod run;
+
+pub use progress::ProgressEvent;
+use progress::{Cancel, Events};
+use retry::Backoff;
+
+/// Where the engine reads the time. Tests inject a fixed clock; the engine
+/// never calls `Utc::now()` itself.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// What to import, and who asked.
+///
+/// ```
+/// use salesforce_import::{ImportRequest, SObject, WriteMode};
+/// let req = ImportRequest::new("ada@example.com", [SObject::ACCOUNT, SObject::CONTACT])
+///     .mode(WriteMode::Update);
+/// assert_eq!(req.objects.len(), 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum ProgressEvent {
-    /// Job finished.
-    Finished(Job),
-}
-
-/// What to import (stub).
-#[derive(Debug, Clone)]
 pub struct ImportRequest {
-    /// Who.
+    /// Who started it (the host's user id or email).
     pub started_by: String,
-    /// Objects.
+    /// The objects selected. Companions come along (`OrderItem` with
+    /// `Order`, `PricebookEntry` with `Product2`); nothing else is added.
     pub objects: Vec<SObject>,
+    /// Skip or update records imported before; `None` takes the importer's default.
+    pub mode: Option<WriteMode>,
 }
 
 impl ImportRequest {
-    /// New request.
+    /// Imports `objects`, started by `started_by`.
     pub fn new(started_by: impl Into<String>, objects: impl IntoIterator<Item = SObject>) -> Self {
-        ImportRequest { started_by: started_by.into(), objects: objects.into_iter().collect() }
+        ImportRequest {
+            started_by: started_by.into(),
+            objects: objects.into_iter().collect(),
+            mode: None,
+        }
+    }
+
+    /// Skip or update records imported before.
+    pub fn mode(mut self, mode: WriteMode) -> Self {
+        self.mode = Some(mode);
+        self
     }
 }
 
-/// Importer (stub).
-#[derive(Debug)]
-pub struct Importer {}
+/// Configures an [`Importer`]. The three ports are required; everything
+/// else has a sound default.
+pub struct ImporterBuilder {
+    source: Arc<dyn SalesforceSource>,
+    sink: Arc<dyn CrmSink>,
+    jobs: Arc<dyn JobStore>,
+    vault: Option<Arc<dyn TokenVault>>,
+    mappers: Mappers,
+    tables: Tables,
+    page_size: usize,
+    mode: WriteMode,
+    backoff: Backoff,
+    clock: Clock,
+}
 
-/// Builder (stub).
-#[derive(Debug)]
-pub struct ImporterBuilder {}
-
-impl Importer {
-    /// Builder.
-    pub fn builder(_s: Arc<dyn SalesforceSource>, _k: Arc<dyn CrmSink>, _j: Arc<dyn JobStore>) -> ImporterBuilder {
-        ImporterBuilder {}
-    }
-    /// Start.
-    pub async fn start(&self, _t: &TenantId, _r: ImportRequest) -> Result<ImportHandle> {
-        Err(Error::config("stub"))
+impl fmt::Debug for ImporterBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImporterBuilder")
+            .field("page_size", &self.page_size)
+            .field("mode", &self.mode)
+            .field("backoff", &self.backoff)
+            .finish_non_exhaustive()
     }
 }
 
 impl ImporterBuilder {
-    /// Build.
+    /// Requires an active Salesforce connection in this vault before a job
+    /// starts ([`Error::NotConnected`] otherwise).
+    pub fn vault(mut self, vault: Arc<dyn TokenVault>) -> Self {
+        self.vault = Some(vault);
+        self
+    }
+
+    /// The mappers (default: [`Mappers::standard`]).
+    pub fn mappers(mut self, mappers: Mappers) -> Self {
+        self.mappers = mappers;
+        self
+    }
+
+    /// The override tables (default: [`Tables::default`]).
+    pub fn tables(mut self, tables: Tables) -> Self {
+        self.tables = tables;
+        self
+    }
+
+    /// Records per page (default 2,000, Salesforce's largest query batch);
+    /// memory use is proportional to it. Must be 1 to 10,000.
+    pub fn page_size(mut self, page_size: usize) -> Self {
+        self.page_size = page_size;
+        self
+    }
+
+    /// The default write mode (default [`WriteMode::SkipExisting`]).
+    pub fn mode(mut self, mode: WriteMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Attempts for a call that fails temporarily (default 5; at least 1).
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.backoff.max_attempts = attempts;
+        self
+    }
+
+    /// The first retry's wait, doubling after (default 500 ms), and the
+    /// longest wait (default 30 s).
+    pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.backoff.base = base;
+        self.backoff.max = max;
+        self
+    }
+
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Checks the configuration and builds the importer.
     pub fn build(self) -> Result<Importer> {
-        Ok(Importer {})
+        if !(1..=10_000).contains(&self.page_size) {
+            return Err(Error::config(format!(
+                "page size must be between 1 and 10000, not {}",
+                self.page_size
+            )));
+        }
+        if self.backoff.max_attempts == 0 {
+            return Err(Error::config("max_attempts must be at least 1"));
+        }
+        if self.backoff.base > self.backoff.max {
+            return Err(Error::config("the first backoff wait exceeds the longest"));
+        }
+        Ok(Importer {
+            inner: Arc::new(Inner {
+                source: self.source,
+                sink: self.sink,
+                jobs: self.jobs,
+                vault: self.vault,
+                mappers: self.mappers,
+                tables: self.tables,
+                page_size: self.page_size,
+                mode: self.mode,
+                backoff: self.backoff,
+                clock: self.clock,
+            }),
+        })
     }
 }
 
-/// Handle (stub).
+pub(crate) struct Inner {
+    pub(crate) source: Arc<dyn SalesforceSource>,
+    pub(crate) sink: Arc<dyn CrmSink>,
+    pub(crate) jobs: Arc<dyn JobStore>,
+    pub(crate) vault: Option<Arc<dyn TokenVault>>,
+    pub(crate) mappers: Mappers,
+    pub(crate) tables: Tables,
+    pub(crate) page_size: usize,
+    pub(crate) mode: WriteMode,
+    pub(crate) backoff: Backoff,
+    pub(crate) clock: Clock,
+}
+
+/// Runs imports. Cheap to clone; share one per application.
+#[derive(Clone)]
+pub struct Importer {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Importer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Importer")
+            .field("source", &self.inner.source)
+            .field("sink", &self.inner.sink)
+            .field("jobs", &self.inner.jobs)
+            .field("page_size", &self.inner.page_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Importer {
+    /// Starts configuring an importer over a source, a sink and a job store.
+    pub fn builder(
+        source: Arc<dyn SalesforceSource>,
+        sink: Arc<dyn CrmSink>,
+        jobs: Arc<dyn JobStore>,
+    ) -> ImporterBuilder {
+        ImporterBuilder {
+            source,
+            sink,
+            jobs,
+            vault: None,
+            mappers: Mappers::standard(),
+            tables: Tables::default(),
+            page_size: 2_000,
+            mode: WriteMode::SkipExisting,
+            backoff: Backoff {
+                max_attempts: 5,
+                base: Duration::from_millis(500),
+                max: Duration::from_secs(30),
+            },
+            clock: Arc::new(Utc::now),
+        }
+    }
+
+    /// The objects `selected` expands to, in the order they would be imported.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use salesforce_import::*;
+    /// # let importer = Importer::builder(Arc::new(FileSource::new()), Arc::new(InMemorySink::new()),
+    /// #     Arc::new(InMemoryJobStore::new())).build()?;
+    /// let plan = importer.plan(&[SObject::ORDER, SObject::ACCOUNT])?;
+    /// assert_eq!(plan, [SObject::ACCOUNT, SObject::ORDER, SObject::ORDER_ITEM]);
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn plan(&self, selected: &[SObject]) -> Result<Vec<SObject>> {
+        plan::plan(&self.inner.mappers, selected)
+    }
+
+    /// Creates a job and runs it in the background on the current tokio
+    /// runtime. Fails at once with [`Error::ImportAlreadyRunning`] when the
+    /// tenant has a running import, [`Error::NotConnected`] when a vault is
+    /// configured and the tenant has no active connection, and
+    /// [`Error::Config`] for an empty or unknown selection.
+    pub async fn start(&self, tenant: &TenantId, request: ImportRequest) -> Result<ImportHandle> {
+        let objects = self.plan(&request.objects)?;
+        if let Some(vault) = &self.inner.vault {
+            let connected = vault.get(tenant).await?.is_some_and(|c| c.active);
+            if !connected {
+                return Err(Error::NotConnected {
+                    tenant: tenant.clone(),
+                });
+            }
+        }
+        let new = NewJob::new(
+            tenant.clone(),
+            request.started_by,
+            objects,
+            request.mode.unwrap_or(self.inner.mode),
+            (self.inner.clock)(),
+        );
+        let job = self.inner.jobs.create_job(&new).await?;
+        Ok(self.spawn(job))
+    }
+
+    /// Continues a job that stopped (crashed while in progress, or failed,
+    /// for instance on Salesforce's rate limit) from its checkpoints.
+    /// Records already written are not written again.
+    pub async fn resume(&self, tenant: &TenantId, job: &JobId) -> Result<ImportHandle> {
+        let job = self.inner.jobs.job(tenant, job).await?;
+        match job.status {
+            JobStatus::Pending | JobStatus::InProgress | JobStatus::Failed => Ok(self.spawn(job)),
+            status => Err(Error::JobNotResumable {
+                job: job.id,
+                status,
+                action: "resumed",
+            }),
+        }
+    }
+
+    /// Starts an import and waits for it to finish.
+    pub async fn run(&self, tenant: &TenantId, request: ImportRequest) -> Result<Job> {
+        self.start(tenant, request).await?.wait().await
+    }
+
+    fn spawn(&self, job: Job) -> ImportHandle {
+        let (events, first) = Events::new();
+        let cancel = Cancel::default();
+        let runner = run::Runner {
+            inner: self.inner.clone(),
+            events: events.clone(),
+            cancel: cancel.clone(),
+        };
+        let id = job.id.clone();
+        let tenant = job.tenant.clone();
+        let task = tokio::spawn(async move { runner.run(job).await });
+        ImportHandle {
+            job: id,
+            tenant,
+            cancel,
+            events: events.downgrade(),
+            first: Some(first),
+            task,
+        }
+    }
+}
+
+/// A running import: its id, its events, a way to cancel it, and its end.
+///
+/// Dropping the handle does not stop the import.
 #[derive(Debug)]
-pub struct ImportHandle {}
+pub struct ImportHandle {
+    job: JobId,
+    tenant: TenantId,
+    cancel: Cancel,
+    events: broadcast::WeakSender<ProgressEvent>,
+    first: Option<broadcast::Receiver<ProgressEvent>>,
+    task: JoinHandle<Result<Job>>,
+}
 
 impl ImportHandle {
-    /// Wait.
+    /// The job's id.
+    pub fn job_id(&self) -> &JobId {
+        &self.job
+    }
+
+    /// The tenant.
+    pub fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
+
+    /// Asks the import to stop after the page in hand. The job ends
+    /// [`JobStatus::Cancelled`]; what was written stays recorded.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// The progress events. The first call sees every event from the
+    /// start; later calls see events from then on. A listener that falls
+    /// more than 1,024 events behind skips the oldest.
+    pub fn events(&mut self) -> BoxStream<'static, ProgressEvent> {
+        let rx = match self.first.take() {
+            Some(rx) => rx,
+            // The job may have ended and dropped its sender: then the stream is empty.
+            None => match self.events.upgrade() {
+                Some(tx) => tx.subscribe(),
+                None => return futures::stream::empty().boxed(),
+            },
+        };
+        futures::stream::unfold(rx, |mut rx| async move {
+            loop {
+                match rx.recv().await {
+                    Ok(event) => return Some((event, rx)),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
+        .boxed()
+    }
+
+    /// Waits for the import to end and returns the job's final state.
+    /// `Ok` whatever the job's status (a failed job is `Ok` with status
+    /// [`JobStatus::Failed`] and a message); `Err` only when the job's state
+    /// could not be recorded.
     pub async fn wait(self) -> Result<Job> {
-        Err(Error::config("stub"))
+        match self.task.await {
+            Ok(result) => result,
+            Err(join) => Err(Error::Store {
+                store: "import task",
+                message: "the import task panicked or was aborted".into(),
+                source: Some(Box::new(join)),
+            }),
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,333 @@
+//! Running one job: objects in plan order, pages in Id order, then the
+//! second pass for self-references.
+
+use std::sync::Arc;
+
+use tracing::Instrument;
+
+use super::progress::{Cancel, Events, ProgressEvent};
+use super::{Inner, page};
+use crate::error::{FieldError, Problem};
+use crate::jobs::PageRecord;
+use crate::mapping::{LookupSpec, Mapper};
+use crate::sink::Relink;
+use crate::source::{Page, PageRequest};
+use crate::{Error, Job, JobStatus, LogEntry, ObjectProgress, ObjectState, Result, SObject, TenantId};
+
+pub(crate) struct Runner {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) events: Events,
+    pub(crate) cancel: Cancel,
+}
+
+/// How an object's import ended, short of an error.
+enum ObjectEnd {
+    Done(ObjectProgress),
+    Cancelled(ObjectProgress),
+}
+
+/// An error with its sources, for the job's message: "gave up after 5
+/// attempts: crm sink failed: writing a page: connection reset".
+fn describe(err: &Error) -> String {
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+impl Runner {
+    pub(crate) async fn run(self, job: Job) -> Result<Job> {
+        let span = tracing::info_span!("import.job", tenant = %job.tenant, job = %job.id);
+        self.run_job(job).instrument(span).await
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        (self.inner.clock)()
+    }
+
+    async fn set_object_state(&self, job: &Job, object: &SObject, state: ObjectState) -> Result<()> {
+        self.inner
+            .backoff
+            .run("set object state", || {
+                self.inner.jobs.set_object_state(&job.tenant, &job.id, object, state)
+            })
+            .await
+    }
+
+    async fn run_job(&self, job: Job) -> Result<Job> {
+        let jobs = &self.inner.jobs;
+        let at = self.now();
+        self.inner
+            .backoff
+            .run("start job", || jobs.set_status(&job.tenant, &job.id, JobStatus::InProgress, at, None))
+            .await?;
+        tracing::info!(objects = job.objects.len(), "import started");
+        self.events.send(ProgressEvent::JobStarted {
+            job: job.id.clone(),
+            objects: job.objects.iter().map(|o| o.object.clone()).collect(),
+        });
+
+        let mut failure: Option<String> = None;
+        let mut cancelled = false;
+        let mut unavailable: Vec<String> = Vec::new();
+        for progress in &job.objects {
+            match progress.state {
+                ObjectState::Done => continue,
+                ObjectState::Unavailable => {
+                    unavailable.push(progress.object.to_string());
+                    continue;
+                }
+                _ => {}
+            }
+            if self.cancel.is_cancelled() {
+                cancelled = true;
+                break;
+            }
+            let object = &progress.object;
+            self.set_object_state(&job, object, ObjectState::Importing).await?;
+            self.events.send(ProgressEvent::ObjectStarted {
+                object: object.clone(),
+            });
+            let span = tracing::info_span!("import.object", object = %object);
+            let end = self.import_object(&job, progress.clone()).instrument(span).await;
+            let (state, mut last) = match end {
+                Ok(ObjectEnd::Done(p)) => (ObjectState::Done, p),
+                Ok(ObjectEnd::Cancelled(p)) => {
+                    cancelled = true;
+                    (ObjectState::Cancelled, p)
+                }
+                Err(Error::ObjectNotAvailable { .. }) => {
+                    unavailable.push(object.to_string());
+                    (ObjectState::Unavailable, progress.clone())
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "object failed");
+                    failure = Some(format!("{object}: {}", describe(&e)));
+                    let p = jobs.job(&job.tenant, &job.id).await?.object(object).cloned();
+                    (ObjectState::Failed, p.unwrap_or_else(|| progress.clone()))
+                }
+            };
+            self.set_object_state(&job, object, state).await?;
+            last.state = state;
+            self.events.send(ProgressEvent::ObjectFinished { progress: last });
+            if failure.is_some() || cancelled {
+                break;
+            }
+        }
+
+        let current = jobs.job(&job.tenant, &job.id).await?;
+        let (status, message) = if let Some(failure) = failure {
+            (JobStatus::Failed, Some(failure))
+        } else if cancelled {
+            (JobStatus::Cancelled, Some("cancelled on request".to_owned()))
+        } else {
+            let status = if current.errors() > 0 {
+                JobStatus::CompletedWithErrors
+            } else {
+                JobStatus::Completed
+            };
+            let message = (!unavailable.is_empty())
+                .then(|| format!("not available in this Salesforce org: {}", unavailable.join(", ")));
+            (status, message)
+        };
+        let at = self.now();
+        self.inner
+            .backoff
+            .run("finish job", || {
+                jobs.set_status(&job.tenant, &job.id, status, at, message.clone())
+            })
+            .await?;
+        let finished = jobs.job(&job.tenant, &job.id).await?;
+        tracing::info!(
+            status = %finished.status,
+            imported = finished.imported(),
+            skipped = finished.skipped(),
+            errors = finished.errors(),
+            "import finished"
+        );
+        self.events.send(ProgressEvent::JobFinished {
+            job: Box::new(finished.clone()),
+        });
+        Ok(finished)
+    }
+
+    async fn fetch(&self, tenant: &TenantId, request: &PageRequest) -> Result<Page> {
+        self.inner
+            .backoff
+            .run("fetch page", || self.inner.source.fetch_page(tenant, request))
+            .await
+    }
+
+    async fn import_object(&self, job: &Job, progress: ObjectProgress) -> Result<ObjectEnd> {
+        let object = progress.object.clone();
+        let mapper = self
+            .inner
+            .mappers
+            .get(&object)
+            .cloned()
+            .ok_or_else(|| Error::config(format!("no mapper for {object}")))?;
+        let fields = self.inner.mappers.select_fields(&object, &self.inner.tables);
+        let resumed = progress.checkpoint.is_some();
+        let request = PageRequest::new(object.clone(), fields, self.inner.page_size)
+            .after(progress.checkpoint.clone());
+        let mut local = progress;
+        local.state = ObjectState::Importing;
+
+        let mut page = self.fetch(&job.tenant, &request).await?;
+        let mut first = true;
+        let mut deferred = 0;
+        loop {
+            let next_request = page.next.clone().map(|c| request.clone().cursor(Some(c)));
+            // Fetch page n+1 while page n is mapped and written.
+            let prefetch = async {
+                match &next_request {
+                    Some(r) => Some(self.fetch(&job.tenant, r).await),
+                    None => None,
+                }
+            };
+            let work = page::process(self, job, mapper.as_ref(), page, first, &mut local);
+            let (done, next) = futures::join!(work, prefetch);
+            deferred += done?;
+            first = false;
+            self.events.send(ProgressEvent::Page {
+                progress: local.clone(),
+            });
+            if self.cancel.is_cancelled() {
+                return Ok(ObjectEnd::Cancelled(local));
+            }
+            match next {
+                Some(next) => page = next?,
+                None => break,
+            }
+        }
+
+        let self_refs: Vec<&LookupSpec> = mapper.lookups().iter().filter(|l| l.target == object).collect();
+        if !self_refs.is_empty() && (deferred > 0 || resumed) {
+            if let Some(end) = self.relink(job, mapper.as_ref(), &self_refs, local.clone()).await? {
+                return Ok(end);
+            }
+        }
+        Ok(ObjectEnd::Done(local))
+    }
+
+    /// The second pass: streams `Id` and the self-referencing fields again
+    /// and sets the references whose targets were imported after the
+    /// records that name them. Bounded by the page size like the first pass.
+    async fn relink(
+        &self,
+        job: &Job,
+        mapper: &dyn Mapper,
+        specs: &[&LookupSpec],
+        local: ObjectProgress,
+    ) -> Result<Option<ObjectEnd>> {
+        let object = mapper.object();
+        let tenant = &job.tenant;
+        let mut fields = vec!["Id".to_owned()];
+        fields.extend(specs.iter().map(|s| s.field.to_string()));
+        let request = PageRequest::new(object.clone(), fields, self.inner.page_size);
+        let mut cursor = None;
+        let mut linked = 0u64;
+        loop {
+            let page = self.fetch(tenant, &request.clone().cursor(cursor)).await?;
+            // (child, spec, parent) for every reference in the page.
+            let mut refs = Vec::new();
+            for record in &page.records {
+                let Ok(child) = record.id() else { continue };
+                for spec in specs {
+                    if let Ok(Some(parent)) = record.sf_id(&spec.field) {
+                        if parent != child {
+                            refs.push((child.clone(), *spec, parent));
+                        }
+                    }
+                }
+            }
+            let mut keys: Vec<_> = refs
+                .iter()
+                .flat_map(|(c, _, p)| [(object.clone(), c.clone()), (object.clone(), p.clone())])
+                .collect();
+            keys.sort();
+            keys.dedup();
+            let known = if keys.is_empty() {
+                Default::default()
+            } else {
+                self.inner
+                    .backoff
+                    .run("resolve ids", || self.inner.jobs.resolve_ids(tenant, &keys))
+                    .await?
+            };
+            let mut links = Vec::new();
+            let mut log = Vec::new();
+            for (child, spec, parent) in refs {
+                let Some(child_crm) = known.get(&(object.clone(), child.clone())) else {
+                    continue; // the record itself failed: already logged
+                };
+                match known.get(&(object.clone(), parent.clone())) {
+                    Some(parent_crm) => links.push(Relink::new(
+                        child_crm.clone(),
+                        child,
+                        spec.link.clone(),
+                        parent_crm.clone(),
+                    )),
+                    None => log.push(LogEntry::warning(
+                        object.clone(),
+                        Some(child),
+                        FieldError::new(
+                            spec.field.clone(),
+                            Problem::UnresolvedLookup {
+                                target: object.clone(),
+                                sf_id: parent,
+                            },
+                        ),
+                    )),
+                }
+            }
+            if !links.is_empty() {
+                let results = self
+                    .inner
+                    .backoff
+                    .run("relink", || self.inner.sink.relink(tenant, &object, &links))
+                    .await?;
+                for (link, result) in links.iter().zip(results) {
+                    match result {
+                        Ok(()) => linked += 1,
+                        Err(e) => {
+                            let problem = Problem::Rejected {
+                                reason: e.to_string(),
+                            };
+                            let field = specs.iter().find(|s| s.link == link.link).map(|s| s.field.clone());
+                            log.push(LogEntry::warning(
+                                object.clone(),
+                                Some(link.sf_id.clone()),
+                                FieldError::new(field.unwrap_or("Id".into()), problem),
+                            ));
+                        }
+                    }
+                }
+            }
+            if !log.is_empty() {
+                let record = PageRecord {
+                    log,
+                    ..PageRecord::default()
+                };
+                self.inner
+                    .backoff
+                    .run("record page", || self.inner.jobs.record_page(tenant, &job.id, &object, &record))
+                    .await?;
+            }
+            if self.cancel.is_cancelled() {
+                return Ok(Some(ObjectEnd::Cancelled(local)));
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        tracing::info!(linked, "second pass set references");
+        self.events.send(ProgressEvent::Relinked { object, links: linked });
+        Ok(None)
+    }
+}
