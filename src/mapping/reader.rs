@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
-use super::{LookupSpec, LookupValue, Mapped, Picklist, Tables};
+use super::{LookupSpec, LookupValue, Mapped, Picklist, Requirement, Tables};
 use crate::crm::{Address, CrmRecord, CustomFields};
 use crate::error::{FieldError, Problem, RecordError};
 use crate::{SObject, SfId, SfRecord};
@@ -283,8 +283,9 @@ impl<'a> Reader<'a> {
             .collect()
     }
 
-    /// Finishes the record: reads every declared lookup's id (an invalid id
-    /// is a record error naming the field) and returns the [`Mapped`] record.
+    /// Finishes the record: reads every declared lookup's id (an invalid id,
+    /// or a blank one for a [`Requirement::Required`] lookup, is a record
+    /// error naming the field) and returns the [`Mapped`] record.
     pub fn finish(self, record: CrmRecord, lookups: &[LookupSpec]) -> Result<Mapped, RecordError> {
         let mut values = Vec::new();
         for spec in lookups {
@@ -292,11 +293,16 @@ impl<'a> Reader<'a> {
                 .record
                 .sf_id(&spec.field)
                 .map_err(|e| RecordError::from_field(self.object.clone(), Some(self.sf_id.clone()), e))?;
-            if let Some(sf_id) = id {
-                values.push(LookupValue {
+            match id {
+                Some(sf_id) => values.push(LookupValue {
                     spec: spec.clone(),
                     sf_id,
-                });
+                }),
+                // A required reference that is blank can never resolve.
+                None if spec.requirement == Requirement::Required => {
+                    return Err(self.error(spec.field.clone(), Problem::Missing));
+                }
+                None => {}
             }
         }
         Ok(Mapped {
