@@ -30,6 +30,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use rust_decimal::Decimal;
+
 use crate::crm::{CrmRecord, Link};
 use crate::error::{FieldError, RecordError};
 use crate::{SObject, SfId, SfRecord};
@@ -147,6 +149,20 @@ pub trait Mapper: fmt::Debug + Send + Sync + 'static {
 
     /// Maps one record. Pure: no I/O, no clock, no panics.
     fn map(&self, record: &SfRecord, tables: &Tables) -> Result<Mapped, RecordError>;
+}
+
+/// `a * b` for a computed amount: overflow, or a result past the amount
+/// range, is [`Problem::OutOfRange`](crate::Problem::OutOfRange) on `field`.
+fn checked_product(r: &Reader<'_>, field: &'static str, a: Decimal, b: Decimal) -> Result<Decimal, RecordError> {
+    let d = a.checked_mul(b).ok_or_else(|| {
+        r.error(
+            field,
+            crate::Problem::OutOfRange {
+                found: format!("{a} × {b}"),
+            },
+        )
+    })?;
+    r.check_amount(field, d)
 }
 
 /// The set of mappers an import uses, one per object.

@@ -139,15 +139,23 @@ impl<'a> Reader<'a> {
 
     /// Money or a quantity: a decimal whose magnitude is below 10^18.
     pub fn amount(&self, field: &'static str) -> Result<Option<Decimal>, RecordError> {
-        match self.decimal(field)? {
-            Some(d) if d.abs() >= Decimal::from(MAX_AMOUNT) => Err(self.error(
+        self.decimal(field)?
+            .map(|d| self.check_amount(field, d))
+            .transpose()
+    }
+
+    /// A computed amount (a line total, a discount), held to the same range
+    /// as [`Reader::amount`]; out of range is an error naming `field`.
+    pub fn check_amount(&self, field: &'static str, d: Decimal) -> Result<Decimal, RecordError> {
+        if d.abs() >= Decimal::from(MAX_AMOUNT) {
+            return Err(self.error(
                 field,
                 Problem::OutOfRange {
                     found: d.to_string(),
                 },
-            )),
-            other => Ok(other),
+            ));
         }
+        Ok(d)
     }
 
     /// A percentage between 0 and 100.
