@@ -66,6 +66,7 @@ impl Mapper for ContactMapper {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // the helpers return the framework's RecordError
 mod tests {
     use super::*;
     use crate::Problem;
@@ -124,7 +125,11 @@ mod tests {
                 country: Some("GB".into()),
             }
         );
-        assert_eq!(c.description.as_deref(), Some("  First programmer.  "), "long text kept whole");
+        assert_eq!(
+            c.description.as_deref(),
+            Some("  First programmer.  "),
+            "long text kept whole"
+        );
         assert_eq!(c.account, None, "links are resolved by the engine");
         assert!(c.custom_fields.is_empty());
         assert_eq!(m.sf_id.to_15(), "003x0000004TmFk");
@@ -218,7 +223,11 @@ mod tests {
     #[test]
     fn custom_fields_are_carried() {
         let tables = Tables::default()
-            .with_custom_field(CustomField::new(SObject::CONTACT, "Nickname__c", "nickname"))
+            .with_custom_field(CustomField::new(
+                SObject::CONTACT,
+                "Nickname__c",
+                "nickname",
+            ))
             .with_custom_field(CustomField::new(SObject::ACCOUNT, "Region__c", "region"));
         let rec = base().with("Nickname__c", "Ada").with("Region__c", "EMEA");
         let (c, _) = map_with(&rec, &tables).unwrap();

@@ -67,6 +67,7 @@ impl Mapper for OpportunityMapper {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // the helpers return the framework's RecordError
 mod tests {
     use super::*;
     use crate::Problem;
@@ -113,7 +114,11 @@ mod tests {
         let (o, m) = map_with(&rec, &Tables::default()).unwrap();
         assert_eq!(o.name, "Gravity - 200 licences");
         assert_eq!(o.stage, S::Negotiation);
-        assert_eq!(o.probability, Some(dec("85")), "the record's own probability wins");
+        assert_eq!(
+            o.probability,
+            Some(dec("85")),
+            "the record's own probability wins"
+        );
         assert_eq!(o.amount, Some(dec("1300.10")));
         assert_eq!(o.closed_on, NaiveDate::from_ymd_opt(2024, 1, 31));
         assert_eq!(o.lead_source.as_deref(), Some("Web"));
@@ -139,8 +144,20 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("AccountId", SObject::ACCOUNT, Link::Account, Requirement::Optional, "001x0000002xLCV"),
-                ("ContactId", SObject::CONTACT, Link::Contact, Requirement::Optional, "003x0000004TmFk"),
+                (
+                    "AccountId",
+                    SObject::ACCOUNT,
+                    Link::Account,
+                    Requirement::Optional,
+                    "001x0000002xLCV"
+                ),
+                (
+                    "ContactId",
+                    SObject::CONTACT,
+                    Link::Contact,
+                    Requirement::Optional,
+                    "003x0000004TmFk"
+                ),
             ]
         );
         assert!(m.warnings.is_empty(), "{:?}", m.warnings);
@@ -173,7 +190,11 @@ mod tests {
         ];
         for (sf, stage, p) in cases {
             for spelling in [sf.to_owned(), sf.to_uppercase(), format!("  {sf} ")] {
-                let (o, m) = map_with(&base().with("StageName", spelling.as_str()), &Tables::default()).unwrap();
+                let (o, m) = map_with(
+                    &base().with("StageName", spelling.as_str()),
+                    &Tables::default(),
+                )
+                .unwrap();
                 assert_eq!(o.stage, stage, "{spelling}");
                 assert_eq!(o.probability, Some(Decimal::from(p)), "{spelling}");
                 assert!(m.warnings.is_empty(), "{spelling}");
@@ -183,22 +204,38 @@ mod tests {
 
     #[test]
     fn probability_of_the_record_beats_the_stage() {
-        for (p, want) in [(serde_json::json!(0), "0"), ("33.5".into(), "33.5"), (100.into(), "100")] {
-            let o = map(&base().with("StageName", "Closed Won").with("Probability", p)).unwrap();
+        for (p, want) in [
+            (serde_json::json!(0), "0"),
+            ("33.5".into(), "33.5"),
+            (100.into(), "100"),
+        ] {
+            let o = map(&base()
+                .with("StageName", "Closed Won")
+                .with("Probability", p))
+            .unwrap();
             assert_eq!(o.probability, Some(dec(want)));
         }
-        let o = map(&base().with("StageName", "Closed Won").with("Probability", serde_json::Value::Null)).unwrap();
+        let o = map(&base()
+            .with("StageName", "Closed Won")
+            .with("Probability", serde_json::Value::Null))
+        .unwrap();
         assert_eq!(o.probability, Some(dec("100")));
     }
 
     #[test]
     fn unknown_stage_takes_the_default_with_a_warning() {
-        let (o, m) = map_with(&base().with("StageName", "Waiting on Legal"), &Tables::default()).unwrap();
+        let (o, m) = map_with(
+            &base().with("StageName", "Waiting on Legal"),
+            &Tables::default(),
+        )
+        .unwrap();
         assert_eq!(o.stage, S::Prospecting);
         assert_eq!(o.probability, Some(dec("10")));
         assert_eq!(m.warnings.len(), 1);
         assert_eq!(m.warnings[0].field, "StageName");
-        assert!(matches!(&m.warnings[0].problem, Problem::UnknownValue { found, .. } if found == "Waiting on Legal"));
+        assert!(
+            matches!(&m.warnings[0].problem, Problem::UnknownValue { found, .. } if found == "Waiting on Legal")
+        );
     }
 
     #[test]
@@ -216,7 +253,10 @@ mod tests {
         let err = map_with(&base().with("StageName", "Lost in Space"), &tables).unwrap_err();
         assert_eq!(err.field, "StageName");
         let err = map_with(&base(), &tables).unwrap_err();
-        assert_eq!((err.field.as_ref(), err.problem), ("StageName", Problem::Missing));
+        assert_eq!(
+            (err.field.as_ref(), err.problem),
+            ("StageName", Problem::Missing)
+        );
     }
 
     #[test]
@@ -261,7 +301,11 @@ mod tests {
 
     #[test]
     fn custom_fields_are_carried() {
-        let tables = Tables::default().with_custom_field(CustomField::new(SObject::OPPORTUNITY, "Score__c", "score"));
+        let tables = Tables::default().with_custom_field(CustomField::new(
+            SObject::OPPORTUNITY,
+            "Score__c",
+            "score",
+        ));
         let (o, _) = map_with(&base().with("Score__c", 7), &tables).unwrap();
         assert_eq!(o.custom_fields["score"], 7);
     }

@@ -3,7 +3,9 @@
 
 use rust_decimal::Decimal;
 
-use super::{AddressPrefix, LookupSpec, Mapped, Mapper, Reader, Tables, checked_product};
+use super::{
+    AddressPrefix, LookupSpec, Mapped, Mapper, Reader, Tables, checked_product, required_amount,
+};
 use crate::crm::{CrmRecord, Link, Order, OrderLine};
 use crate::{Problem, RecordError, SObject, SfRecord};
 
@@ -155,11 +157,8 @@ impl Mapper for OrderItemMapper {
     }
 }
 
-fn required_amount(r: &Reader<'_>, field: &'static str) -> Result<Decimal, RecordError> {
-    r.amount(field)?.ok_or_else(|| r.error(field, Problem::Missing))
-}
-
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // the helpers return the framework's RecordError
 mod tests {
     use super::*;
     use crate::crm::{Address, OrderStatus};
@@ -244,7 +243,10 @@ mod tests {
         assert_eq!(o.order_number.as_deref(), Some("00000100"));
         assert_eq!(o.status, OrderStatus::Activated);
         assert_eq!(o.order_date, NaiveDate::from_ymd_opt(2024, 3, 1));
-        assert_eq!(o.activated_date, Some(Utc.with_ymd_and_hms(2024, 3, 2, 9, 30, 0).unwrap()));
+        assert_eq!(
+            o.activated_date,
+            Some(Utc.with_ymd_and_hms(2024, 3, 2, 9, 30, 0).unwrap())
+        );
         assert_eq!(o.total_amount, Some(dec("2500.5")));
         assert_eq!(o.currency.as_deref(), Some("USD"));
         let addr = |line: &str, city: &str, state: &str, pc: &str, country: &str| Address {
@@ -254,18 +256,45 @@ mod tests {
             postcode: Some(pc.into()),
             country: Some(country.into()),
         };
-        assert_eq!(o.billing_address, addr("1 Main St", "Austin", "TX", "78701", "US"));
-        assert_eq!(o.shipping_address, addr("2 Dock Rd", "Hamburg", "HH", "20457", "DE"));
+        assert_eq!(
+            o.billing_address,
+            addr("1 Main St", "Austin", "TX", "78701", "US")
+        );
+        assert_eq!(
+            o.shipping_address,
+            addr("2 Dock Rd", "Hamburg", "HH", "20457", "DE")
+        );
         assert_eq!(o.description.as_deref(), Some("Rush"));
-        assert_eq!((&o.account, &o.contact, &o.opportunity), (&None, &None, &None));
+        assert_eq!(
+            (&o.account, &o.contact, &o.opportunity),
+            (&None, &None, &None)
+        );
         assert!(o.custom_fields.is_empty());
         assert_eq!(m.sf_id.to_15(), "801x00000012345");
         assert_eq!(
             lookups(&m),
             [
-                ("AccountId", SObject::ACCOUNT, Link::Account, Requirement::Required, "001x0000002xLCV"),
-                ("BillToContactId", SObject::CONTACT, Link::Contact, Requirement::Optional, "003x0000004TmFk"),
-                ("OpportunityId", SObject::OPPORTUNITY, Link::Opportunity, Requirement::Optional, "006x00000012345"),
+                (
+                    "AccountId",
+                    SObject::ACCOUNT,
+                    Link::Account,
+                    Requirement::Required,
+                    "001x0000002xLCV"
+                ),
+                (
+                    "BillToContactId",
+                    SObject::CONTACT,
+                    Link::Contact,
+                    Requirement::Optional,
+                    "003x0000004TmFk"
+                ),
+                (
+                    "OpportunityId",
+                    SObject::OPPORTUNITY,
+                    Link::Opportunity,
+                    Requirement::Optional,
+                    "006x00000012345"
+                ),
             ]
         );
         assert!(m.warnings.is_empty(), "{:?}", m.warnings);
@@ -298,17 +327,23 @@ mod tests {
             assert_eq!(o.status, want, "{sf}");
             assert!(m.warnings.is_empty(), "{sf}");
         }
-        let (o, m) = map_order(&order_base().with("Status", "Shipped"), &Tables::default()).unwrap();
+        let (o, m) =
+            map_order(&order_base().with("Status", "Shipped"), &Tables::default()).unwrap();
         assert_eq!(o.status, OrderStatus::Draft, "unknown takes the default");
         assert_eq!(m.warnings.len(), 1);
         assert_eq!(m.warnings[0].field, "Status");
-        assert!(matches!(&m.warnings[0].problem, Problem::UnknownValue { found, .. } if found == "Shipped"));
+        assert!(
+            matches!(&m.warnings[0].problem, Problem::UnknownValue { found, .. } if found == "Shipped")
+        );
     }
 
     #[test]
     fn host_tables_override_order_status() {
         let mut tables = Tables::default();
-        tables.order_status = tables.order_status.clone().with("Shipped", OrderStatus::Completed);
+        tables.order_status = tables
+            .order_status
+            .clone()
+            .with("Shipped", OrderStatus::Completed);
         let (o, m) = map_order(&order_base().with("Status", "Shipped"), &tables).unwrap();
         assert_eq!(o.status, OrderStatus::Completed);
         assert!(m.warnings.is_empty());
@@ -332,7 +367,8 @@ mod tests {
             ("Id", "801".into()),
         ];
         for (field, value) in cases {
-            let err = map_order(&order_base().with(field, value.clone()), &Tables::default()).unwrap_err();
+            let err = map_order(&order_base().with(field, value.clone()), &Tables::default())
+                .unwrap_err();
             assert_eq!(err.field, *field, "{field} = {value}");
             assert_eq!(err.object, SObject::ORDER);
         }
@@ -340,7 +376,8 @@ mod tests {
 
     #[test]
     fn order_custom_fields_are_carried() {
-        let tables = Tables::default().with_custom_field(CustomField::new(SObject::ORDER, "PO__c", "po"));
+        let tables =
+            Tables::default().with_custom_field(CustomField::new(SObject::ORDER, "PO__c", "po"));
         let (o, _) = map_order(&order_base().with("PO__c", "PO-1"), &tables).unwrap();
         assert_eq!(o.custom_fields["po"], "PO-1");
     }
@@ -364,8 +401,20 @@ mod tests {
         assert_eq!(
             lookups(&m),
             [
-                ("OrderId", SObject::ORDER, Link::Order, Requirement::Required, "801x00000012345"),
-                ("Product2Id", SObject::PRODUCT2, Link::Product, Requirement::Optional, "01tx00000012345"),
+                (
+                    "OrderId",
+                    SObject::ORDER,
+                    Link::Order,
+                    Requirement::Required,
+                    "801x00000012345"
+                ),
+                (
+                    "Product2Id",
+                    SObject::PRODUCT2,
+                    Link::Product,
+                    Requirement::Optional,
+                    "01tx00000012345"
+                ),
                 (
                     "PricebookEntryId",
                     SObject::PRICEBOOK_ENTRY,
@@ -383,13 +432,41 @@ mod tests {
     fn item_totals_and_discounts() {
         // (Quantity, UnitPrice, ListPrice, TotalPrice) -> (discount, total)
         let n = serde_json::Value::Null;
-        let cases: &[(serde_json::Value, serde_json::Value, serde_json::Value, serde_json::Value, &str, &str)] = &[
+        let cases: &[(
+            serde_json::Value,
+            serde_json::Value,
+            serde_json::Value,
+            serde_json::Value,
+            &str,
+            &str,
+        )] = &[
             (3.into(), "10.50".into(), n.clone(), n.clone(), "0", "31.50"),
-            (3.into(), "10.50".into(), 12.into(), n.clone(), "4.50", "31.50"),
+            (
+                3.into(),
+                "10.50".into(),
+                12.into(),
+                n.clone(),
+                "4.50",
+                "31.50",
+            ),
             (3.into(), "10.50".into(), 9.into(), n.clone(), "0", "31.50"),
-            (3.into(), "10.50".into(), "10.50".into(), n.clone(), "0", "31.50"),
+            (
+                3.into(),
+                "10.50".into(),
+                "10.50".into(),
+                n.clone(),
+                "0",
+                "31.50",
+            ),
             (3.into(), "10.50".into(), n.clone(), 30.into(), "0", "30"),
-            ("0.5".into(), "99.99".into(), 100.into(), n.clone(), "0.005", "49.995"),
+            (
+                "0.5".into(),
+                "99.99".into(),
+                100.into(),
+                n.clone(),
+                "0.005",
+                "49.995",
+            ),
             (0.into(), 10.into(), 20.into(), n.clone(), "0", "0"),
             ((-2).into(), 10.into(), 20.into(), n.clone(), "0", "-20"),
             (1.into(), "-5".into(), 0.into(), n.clone(), "5", "-5"),
@@ -413,7 +490,12 @@ mod tests {
         assert_eq!(err.field, "TotalPrice");
         assert!(matches!(err.problem, Problem::OutOfRange { .. }), "{err}");
         // Fits Decimal, but past the amount range.
-        let err = map_item(&item_base().with("Quantity", 1_000_000_000).with("UnitPrice", 1_000_000_000)).unwrap_err();
+        let err = map_item(
+            &item_base()
+                .with("Quantity", 1_000_000_000)
+                .with("UnitPrice", 1_000_000_000),
+        )
+        .unwrap_err();
         assert_eq!(err.field, "TotalPrice");
         let rec = item_base()
             .with("Quantity", big)

@@ -110,6 +110,7 @@ impl Mapper for PricebookEntryMapper {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // the helpers return the framework's RecordError
 mod tests {
     use super::*;
     use crate::mapping::{CustomField, Requirement};
@@ -177,7 +178,10 @@ mod tests {
     fn product_only_name_is_required() {
         let (p, _) = map_product(&product_base()).unwrap();
         assert!(!p.is_active, "absent IsActive is false");
-        assert_eq!((p.sku, p.family, p.price, p.currency), (None, None, None, None));
+        assert_eq!(
+            (p.sku, p.family, p.price, p.currency),
+            (None, None, None, None)
+        );
     }
 
     #[test]
@@ -198,16 +202,31 @@ mod tests {
 
     #[test]
     fn product_custom_fields_are_carried() {
-        let tables = Tables::default().with_custom_field(CustomField::new(SObject::PRODUCT2, "Weight__c", "weight"));
-        let m = ProductMapper.map(&product_base().with("Weight__c", 12.5), &tables).unwrap();
-        let CrmRecord::Product(p) = m.record else { panic!() };
+        let tables = Tables::default().with_custom_field(CustomField::new(
+            SObject::PRODUCT2,
+            "Weight__c",
+            "weight",
+        ));
+        let m = ProductMapper
+            .map(&product_base().with("Weight__c", 12.5), &tables)
+            .unwrap();
+        let CrmRecord::Product(p) = m.record else {
+            panic!()
+        };
         assert_eq!(p.custom_fields["weight"], 12.5);
     }
 
     #[test]
     fn entry_is_imported_with_products() {
-        assert_eq!(PricebookEntryMapper.imported_with(), Some(SObject::PRODUCT2));
-        assert!(PricebookEntryMapper.fields().contains(&"Pricebook2.IsStandard"));
+        assert_eq!(
+            PricebookEntryMapper.imported_with(),
+            Some(SObject::PRODUCT2)
+        );
+        assert!(
+            PricebookEntryMapper
+                .fields()
+                .contains(&"Pricebook2.IsStandard")
+        );
     }
 
     #[test]
@@ -217,7 +236,10 @@ mod tests {
             .with("UnitPrice", "1300.10")
             .with("CurrencyIsoCode", "USD")
             .with("IsActive", true)
-            .with("Pricebook2", json!({"attributes": {"type": "Pricebook2"}, "IsStandard": true}));
+            .with(
+                "Pricebook2",
+                json!({"attributes": {"type": "Pricebook2"}, "IsStandard": true}),
+            );
         let (e, m) = map_entry(&rec).unwrap();
         assert_eq!(e.price, Some(dec("1300.10")));
         assert_eq!(e.currency.as_deref(), Some("USD"));
@@ -250,7 +272,8 @@ mod tests {
         }
         let (e, _) = map_entry(&entry_base()).unwrap();
         assert_eq!(e.price, None, "no Pricebook2 at all");
-        let (e, _) = map_entry(&entry_base().with("Pricebook2", json!({"IsStandard": "TRUE"}))).unwrap();
+        let (e, _) =
+            map_entry(&entry_base().with("Pricebook2", json!({"IsStandard": "TRUE"}))).unwrap();
         assert_eq!(e.price, Some(dec("100000")));
     }
 
@@ -273,7 +296,8 @@ mod tests {
         }
         let err = map_entry(&entry_base().with("UnitPrice", serde_json::Value::Null)).unwrap_err();
         assert_eq!(err.problem, Problem::Missing);
-        let err = map_entry(&entry_base().with("Pricebook2", json!({"IsStandard": "perhaps"}))).unwrap_err();
+        let err = map_entry(&entry_base().with("Pricebook2", json!({"IsStandard": "perhaps"})))
+            .unwrap_err();
         assert_eq!(err.field, "Pricebook2.IsStandard");
     }
 
@@ -282,7 +306,10 @@ mod tests {
         let mut rec = entry_base();
         rec.remove("Product2Id");
         let err = map_entry(&rec).unwrap_err();
-        assert_eq!((err.field.as_ref(), err.problem), ("Product2Id", Problem::Missing));
+        assert_eq!(
+            (err.field.as_ref(), err.problem),
+            ("Product2Id", Problem::Missing)
+        );
         let err = map_entry(&entry_base().with("Product2Id", " ")).unwrap_err();
         assert_eq!(err.field, "Product2Id");
     }

@@ -3,7 +3,7 @@
 
 use rust_decimal::{Decimal, RoundingStrategy};
 
-use super::{LookupSpec, Mapped, Mapper, Reader, Tables};
+use super::{LookupSpec, Mapped, Mapper, Reader, Tables, required_amount};
 use crate::crm::{CrmRecord, Link, Quote, QuoteLine};
 use crate::{Problem, RecordError, SObject, SfRecord};
 
@@ -134,13 +134,15 @@ impl Mapper for QuoteLineItemMapper {
     }
 }
 
-fn required_amount(r: &Reader<'_>, field: &'static str) -> Result<Decimal, RecordError> {
-    r.amount(field)?.ok_or_else(|| r.error(field, Problem::Missing))
-}
-
 /// `quantity * unit_price * (1 - discount / 100)`, to the cent (halves away
 /// from zero); overflow is out of range on `TotalPrice`.
-fn line_total(r: &Reader<'_>, quantity: Decimal, unit_price: Decimal, discount: Decimal) -> Result<Decimal, RecordError> {
+#[allow(clippy::result_large_err)]
+fn line_total(
+    r: &Reader<'_>,
+    quantity: Decimal,
+    unit_price: Decimal,
+    discount: Decimal,
+) -> Result<Decimal, RecordError> {
     let overflow = || {
         r.error(
             "TotalPrice",
@@ -162,6 +164,7 @@ fn line_total(r: &Reader<'_>, quantity: Decimal, unit_price: Decimal, discount: 
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // the helpers return the framework's RecordError
 mod tests {
     use super::*;
     use crate::crm::QuoteStatus;
@@ -244,15 +247,36 @@ mod tests {
         assert_eq!(q.currency.as_deref(), Some("CHF"));
         assert_eq!(q.expiry_date, NaiveDate::from_ymd_opt(2024, 12, 31));
         assert_eq!(q.notes.as_deref(), Some("Valid 30 days"));
-        assert_eq!((&q.account, &q.contact, &q.opportunity), (&None, &None, &None));
+        assert_eq!(
+            (&q.account, &q.contact, &q.opportunity),
+            (&None, &None, &None)
+        );
         assert!(q.custom_fields.is_empty());
         assert_eq!(m.sf_id.to_15(), "0Q0x00000012345");
         assert_eq!(
             lookups(&m),
             [
-                ("AccountId", SObject::ACCOUNT, Link::Account, Requirement::Optional, "001x0000002xLCV"),
-                ("ContactId", SObject::CONTACT, Link::Contact, Requirement::Optional, "003x0000004TmFk"),
-                ("OpportunityId", SObject::OPPORTUNITY, Link::Opportunity, Requirement::Optional, "006x00000012345"),
+                (
+                    "AccountId",
+                    SObject::ACCOUNT,
+                    Link::Account,
+                    Requirement::Optional,
+                    "001x0000002xLCV"
+                ),
+                (
+                    "ContactId",
+                    SObject::CONTACT,
+                    Link::Contact,
+                    Requirement::Optional,
+                    "003x0000004TmFk"
+                ),
+                (
+                    "OpportunityId",
+                    SObject::OPPORTUNITY,
+                    Link::Opportunity,
+                    Requirement::Optional,
+                    "006x00000012345"
+                ),
             ]
         );
         assert!(m.warnings.is_empty(), "{:?}", m.warnings);
@@ -263,7 +287,10 @@ mod tests {
     fn quote_only_name_is_required() {
         let (q, m) = map_quote(&quote_base(), &Tables::default()).unwrap();
         assert_eq!(q.status, QuoteStatus::Draft);
-        assert_eq!((q.subtotal, q.discount, q.tax, q.total), (None, None, None, None));
+        assert_eq!(
+            (q.subtotal, q.discount, q.tax, q.total),
+            (None, None, None, None)
+        );
         assert!(m.lookups.is_empty());
         assert!(m.warnings.is_empty());
     }
@@ -295,7 +322,10 @@ mod tests {
     #[test]
     fn host_tables_override_quote_status() {
         let mut tables = Tables::default();
-        tables.quote_status = tables.quote_status.clone().with("Signed", QuoteStatus::Accepted);
+        tables.quote_status = tables
+            .quote_status
+            .clone()
+            .with("Signed", QuoteStatus::Accepted);
         let (q, m) = map_quote(&quote_base().with("Status", "Signed"), &tables).unwrap();
         assert_eq!(q.status, QuoteStatus::Accepted);
         assert!(m.warnings.is_empty());
@@ -318,7 +348,8 @@ mod tests {
             ("Id", "0Q0".into()),
         ];
         for (field, value) in cases {
-            let err = map_quote(&quote_base().with(field, value.clone()), &Tables::default()).unwrap_err();
+            let err = map_quote(&quote_base().with(field, value.clone()), &Tables::default())
+                .unwrap_err();
             assert_eq!(err.field, *field, "{field} = {value}");
             assert_eq!(err.object, SObject::QUOTE);
         }
@@ -326,7 +357,11 @@ mod tests {
 
     #[test]
     fn quote_custom_fields_are_carried() {
-        let tables = Tables::default().with_custom_field(CustomField::new(SObject::QUOTE, "Terms__c", "terms"));
+        let tables = Tables::default().with_custom_field(CustomField::new(
+            SObject::QUOTE,
+            "Terms__c",
+            "terms",
+        ));
         let (q, _) = map_quote(&quote_base().with("Terms__c", "Net 30"), &tables).unwrap();
         assert_eq!(q.custom_fields["terms"], "Net 30");
     }
@@ -350,8 +385,20 @@ mod tests {
         assert_eq!(
             lookups(&m),
             [
-                ("QuoteId", SObject::QUOTE, Link::Quote, Requirement::Required, "0Q0x00000012345"),
-                ("Product2Id", SObject::PRODUCT2, Link::Product, Requirement::Optional, "01tx00000012345"),
+                (
+                    "QuoteId",
+                    SObject::QUOTE,
+                    Link::Quote,
+                    Requirement::Required,
+                    "0Q0x00000012345"
+                ),
+                (
+                    "Product2Id",
+                    SObject::PRODUCT2,
+                    Link::Product,
+                    Requirement::Optional,
+                    "01tx00000012345"
+                ),
                 (
                     "PricebookEntryId",
                     SObject::PRICEBOOK_ENTRY,
@@ -369,7 +416,13 @@ mod tests {
     fn line_totals() {
         // (Quantity, UnitPrice, Discount, TotalPrice) -> total
         let n = serde_json::Value::Null;
-        let cases: &[(serde_json::Value, serde_json::Value, serde_json::Value, serde_json::Value, &str)] = &[
+        let cases: &[(
+            serde_json::Value,
+            serde_json::Value,
+            serde_json::Value,
+            serde_json::Value,
+            &str,
+        )] = &[
             (3.into(), "19.99".into(), n.clone(), n.clone(), "59.97"),
             (3.into(), "19.99".into(), 10.into(), n.clone(), "53.97"),
             (3.into(), "19.99".into(), 0.into(), n.clone(), "59.97"),
@@ -377,7 +430,13 @@ mod tests {
             (1.into(), "10.005".into(), n.clone(), n.clone(), "10.01"),
             (1.into(), "0.125".into(), n.clone(), n.clone(), "0.13"),
             (1.into(), "-0.125".into(), n.clone(), n.clone(), "-0.13"),
-            (7.into(), "3.33".into(), "33.3333".into(), n.clone(), "15.54"),
+            (
+                7.into(),
+                "3.33".into(),
+                "33.3333".into(),
+                n.clone(),
+                "15.54",
+            ),
             (3.into(), "19.99".into(), 10.into(), "50".into(), "50"),
             ("2.5".into(), "4".into(), n.clone(), n.clone(), "10"),
         ];

@@ -194,7 +194,9 @@ impl<'a> Reader<'a> {
     /// A currency code (`CurrencyIsoCode`, present in multi-currency orgs).
     pub fn currency(&mut self, field: &'static str) -> Result<Option<String>, RecordError> {
         // Read whole, not cut to 3: "Euro" must not become "EUR".
-        let code = self.tie(self.record.text(field))?.map(|c| c.trim().to_owned());
+        let code = self
+            .tie(self.record.text(field))?
+            .map(|c| c.trim().to_owned());
         match code {
             Some(c) if c.len() == 3 && c.chars().all(|c| c.is_ascii_alphabetic()) => {
                 Ok(Some(c.to_ascii_uppercase()))
