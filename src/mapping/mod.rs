@@ -30,6 +30,8 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
+use rust_decimal::Decimal;
+
 use crate::crm::{CrmRecord, Link};
 use crate::error::{FieldError, RecordError};
 use crate::{SObject, SfId, SfRecord};
@@ -149,6 +151,35 @@ pub trait Mapper: fmt::Debug + Send + Sync + 'static {
     fn map(&self, record: &SfRecord, tables: &Tables) -> Result<Mapped, RecordError>;
 }
 
+/// A required money or quantity field: blank is [`Problem::Missing`](crate::Problem::Missing).
+// RecordError is the crate's per-record error type, returned by value
+// throughout the mapping API.
+#[allow(clippy::result_large_err)]
+fn required_amount(r: &Reader<'_>, field: &'static str) -> Result<Decimal, RecordError> {
+    r.amount(field)?
+        .ok_or_else(|| r.error(field, crate::Problem::Missing))
+}
+
+/// `a * b` for a computed amount: overflow, or a result past the amount
+/// range, is [`Problem::OutOfRange`](crate::Problem::OutOfRange) on `field`.
+#[allow(clippy::result_large_err)]
+fn checked_product(
+    r: &Reader<'_>,
+    field: &'static str,
+    a: Decimal,
+    b: Decimal,
+) -> Result<Decimal, RecordError> {
+    let d = a.checked_mul(b).ok_or_else(|| {
+        r.error(
+            field,
+            crate::Problem::OutOfRange {
+                found: format!("{a} × {b}"),
+            },
+        )
+    })?;
+    r.check_amount(field, d)
+}
+
 /// The set of mappers an import uses, one per object.
 #[derive(Debug, Clone)]
 pub struct Mappers {
@@ -218,5 +249,160 @@ impl Mappers {
 impl Default for Mappers {
     fn default() -> Self {
         Mappers::standard()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    /// A record every standard mapper maps without error.
+    fn valid(object: &SObject) -> SfRecord {
+        let rec = SfRecord::new(object.clone());
+        match object.as_str() {
+            "Product2" => rec.with("Id", "01tx00000012345").with("Name", "Widget"),
+            "PricebookEntry" => rec
+                .with("Id", "01ux00000012345")
+                .with("Product2Id", "01tx00000012345")
+                .with("Pricebook2Id", "01sx00000012345")
+                .with("UnitPrice", 10)
+                .with("Pricebook2", json!({"IsStandard": true})),
+            "Account" => rec.with("Id", "001x0000002xLCV").with("Name", "Acme"),
+            "Contact" => rec.with("Id", "003x0000004TmFk").with("LastName", "Doe"),
+            "Opportunity" => rec.with("Id", "006x00000012345").with("Name", "Deal"),
+            "Order" => rec
+                .with("Id", "801x00000012345")
+                .with("AccountId", "001x0000002xLCV"),
+            "OrderItem" => rec
+                .with("Id", "802x00000012345")
+                .with("OrderId", "801x00000012345")
+                .with("Quantity", 2)
+                .with("UnitPrice", 5),
+            "Quote" => rec.with("Id", "0Q0x00000012345").with("Name", "Q"),
+            "QuoteLineItem" => rec
+                .with("Id", "0QLx00000012345")
+                .with("QuoteId", "0Q0x00000012345")
+                .with("Quantity", 2)
+                .with("UnitPrice", 5),
+            other => panic!("no valid record for {other}"),
+        }
+    }
+
+    fn garbage() -> Vec<Value> {
+        vec![
+            Value::Null,
+            json!(""),
+            json!("   "),
+            json!("x"),
+            json!("9".repeat(400)),
+            serde_json::from_str("1e300").unwrap(),
+            json!(-1),
+            json!(true),
+            json!({}),
+            json!([]),
+            json!("2024-13-45"),
+            json!("Zoë 東京"),
+        ]
+    }
+
+    #[test]
+    fn every_standard_object_has_a_mapper() {
+        let mappers = Mappers::standard();
+        for object in SObject::STANDARD {
+            let m = mappers
+                .get(&object)
+                .unwrap_or_else(|| panic!("no mapper for {object}"));
+            assert!(
+                m.map(&valid(&object), &Tables::default()).is_ok(),
+                "{object}"
+            );
+        }
+    }
+
+    #[test]
+    fn fields_start_with_id_and_hold_every_lookup() {
+        for m in Mappers::standard().iter() {
+            let fields = m.fields();
+            assert_eq!(fields.first(), Some(&"Id"), "{}", m.object());
+            for (i, f) in fields.iter().enumerate() {
+                assert!(
+                    !fields[..i].iter().any(|g| g.eq_ignore_ascii_case(f)),
+                    "{}: {f} twice",
+                    m.object()
+                );
+            }
+            for l in m.lookups() {
+                assert!(
+                    fields.contains(&l.field.as_ref()),
+                    "{}: lookup {} not read",
+                    m.object(),
+                    l.field
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn no_mapper_panics_on_garbage() {
+        let tables = Tables::default();
+        let mut tried = 0;
+        for m in Mappers::standard().iter() {
+            let object = m.object();
+            for &field in m.fields() {
+                for value in garbage() {
+                    let mut rec = valid(&object);
+                    match field.split_once('.') {
+                        Some((relation, inner)) => {
+                            rec.set(relation, json!({ inner: value.clone() }))
+                        }
+                        None => rec.set(field, value.clone()),
+                    }
+                    assert_eq!(
+                        rec.value(field),
+                        Some(value.clone()).filter(|v| !v.is_null()),
+                        "{field} not set"
+                    );
+                    tried += 1;
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        m.map(&rec, &tables)
+                    }));
+                    let Ok(result) = result else {
+                        panic!("{object}.{field} = {value} panicked");
+                    };
+                    if let Err(e) = result {
+                        assert!(
+                            e.field == field || e.field == "Id",
+                            "{object}.{field} = {value}: error names {} ({e})",
+                            e.field
+                        );
+                        assert_eq!(e.object, object);
+                    }
+                }
+            }
+        }
+        assert!(tried > 800, "{tried}");
+    }
+
+    #[test]
+    fn select_fields_adds_host_fields_once() {
+        let tables = Tables::default()
+            .with_custom_field(CustomField::new(
+                SObject::CONTACT,
+                "Nickname__c",
+                "nickname",
+            ))
+            .with_custom_field(CustomField::new(SObject::CONTACT, "lastname", "dup"));
+        let fields = Mappers::standard().select_fields(&SObject::CONTACT, &tables);
+        assert_eq!(fields.first().map(String::as_str), Some("Id"));
+        assert_eq!(fields.last().map(String::as_str), Some("Nickname__c"));
+        assert_eq!(
+            fields
+                .iter()
+                .filter(|f| f.eq_ignore_ascii_case("LastName"))
+                .count(),
+            1
+        );
     }
 }

@@ -1,11 +1,24 @@
-//! STUB: to be written.
+//! Product2 -> [`crm::Product`](crate::crm::Product), and PricebookEntry ->
+//! [`crm::ProductPrice`](crate::crm::ProductPrice).
 
-use super::{LookupSpec, Mapped, Mapper, Tables};
+use super::{LookupSpec, Mapped, Mapper, Reader, Tables};
+use crate::crm::{CrmRecord, Link, Product, ProductPrice};
 use crate::{Problem, RecordError, SObject, SfRecord};
 
-/// Maps `PRODUCT2` (stub).
+/// Maps `Product2`. The price is left empty: the standard price book's
+/// entry sets it (see [`PricebookEntryMapper`]).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ProductMapper;
+
+const PRODUCT_FIELDS: &[&str] = &[
+    "Id",
+    "Name",
+    "ProductCode",
+    "Description",
+    "IsActive",
+    "Family",
+    "CurrencyIsoCode",
+];
 
 impl Mapper for ProductMapper {
     fn object(&self) -> SObject {
@@ -13,21 +26,50 @@ impl Mapper for ProductMapper {
     }
 
     fn fields(&self) -> &[&'static str] {
-        &["Id"]
+        PRODUCT_FIELDS
     }
 
     fn lookups(&self) -> &[LookupSpec] {
         &[]
     }
 
-    fn map(&self, record: &SfRecord, _tables: &Tables) -> Result<Mapped, RecordError> {
-        Err(RecordError::new(SObject::PRODUCT2, record.id().ok(), "Id", Problem::Missing))
+    fn map(&self, record: &SfRecord, tables: &Tables) -> Result<Mapped, RecordError> {
+        let mut r = Reader::new(SObject::PRODUCT2, record, tables)?;
+        let product = Product {
+            name: r.required_text("Name")?,
+            sku: r.text("ProductCode")?,
+            description: r.long_text("Description")?,
+            is_active: r.boolean("IsActive")?.unwrap_or(false),
+            family: r.text("Family")?,
+            price: None,
+            currency: r.currency("CurrencyIsoCode")?,
+            custom_fields: r.custom_fields(),
+        };
+        r.finish(CrmRecord::Product(product), &[])
     }
 }
 
-/// Maps `PRICEBOOK_ENTRY` (stub).
+/// Maps `PricebookEntry`, imported with `Product2`. Every entry maps to
+/// its product (so that order and quote lines naming the entry find the
+/// product); only the standard price book's entry carries the price.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PricebookEntryMapper;
+
+const ENTRY_FIELDS: &[&str] = &[
+    "Id",
+    "Product2Id",
+    "Pricebook2Id",
+    "UnitPrice",
+    "CurrencyIsoCode",
+    "IsActive",
+    "Pricebook2.IsStandard",
+];
+
+const ENTRY_LOOKUPS: &[LookupSpec] = &[LookupSpec::required(
+    "Product2Id",
+    SObject::PRODUCT2,
+    Link::Product,
+)];
 
 impl Mapper for PricebookEntryMapper {
     fn object(&self) -> SObject {
@@ -35,18 +77,240 @@ impl Mapper for PricebookEntryMapper {
     }
 
     fn fields(&self) -> &[&'static str] {
-        &["Id"]
+        ENTRY_FIELDS
     }
 
     fn lookups(&self) -> &[LookupSpec] {
-        &[]
+        ENTRY_LOOKUPS
     }
 
     fn imported_with(&self) -> Option<SObject> {
         Some(SObject::PRODUCT2)
     }
 
-    fn map(&self, record: &SfRecord, _tables: &Tables) -> Result<Mapped, RecordError> {
-        Err(RecordError::new(SObject::PRICEBOOK_ENTRY, record.id().ok(), "Id", Problem::Missing))
+    fn map(&self, record: &SfRecord, tables: &Tables) -> Result<Mapped, RecordError> {
+        let mut r = Reader::new(SObject::PRICEBOOK_ENTRY, record, tables)?;
+        let unit_price = r
+            .amount("UnitPrice")?
+            .ok_or_else(|| r.error("UnitPrice", Problem::Missing))?;
+        // Validated even though the id itself is not kept: the price book
+        // only decides whether the price is the product's list price.
+        record
+            .sf_id("Pricebook2Id")
+            .map_err(|e| r.error(e.field, e.problem))?;
+        let is_standard = r.boolean("Pricebook2.IsStandard")?.unwrap_or(false);
+        let entry = ProductPrice {
+            product: None,
+            price: is_standard.then_some(unit_price),
+            currency: r.currency("CurrencyIsoCode")?,
+            is_active: r.boolean("IsActive")?.unwrap_or(false),
+        };
+        r.finish(CrmRecord::ProductPrice(entry), ENTRY_LOOKUPS)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // the helpers return the framework's RecordError
+mod tests {
+    use super::*;
+    use crate::mapping::{CustomField, Requirement};
+    use rust_decimal::Decimal;
+    use serde_json::json;
+
+    fn dec(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    fn product_base() -> SfRecord {
+        SfRecord::new(SObject::PRODUCT2)
+            .with("Id", "01tx00000012345")
+            .with("Name", "GenWatt Diesel 1000kW")
+    }
+
+    fn map_product(rec: &SfRecord) -> Result<(Product, Mapped), RecordError> {
+        let m = ProductMapper.map(rec, &Tables::default())?;
+        match &m.record {
+            CrmRecord::Product(p) => Ok((p.clone(), m)),
+            other => panic!("not a product: {other:?}"),
+        }
+    }
+
+    fn entry_base() -> SfRecord {
+        SfRecord::new(SObject::PRICEBOOK_ENTRY)
+            .with("Id", "01ux00000012345")
+            .with("Product2Id", "01tx00000012345")
+            .with("UnitPrice", 100000)
+    }
+
+    fn map_entry(rec: &SfRecord) -> Result<(ProductPrice, Mapped), RecordError> {
+        let m = PricebookEntryMapper.map(rec, &Tables::default())?;
+        match &m.record {
+            CrmRecord::ProductPrice(p) => Ok((p.clone(), m)),
+            other => panic!("not a product price: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn product_every_field() {
+        let rec = product_base()
+            .with("ProductCode", "GC1020")
+            .with("Description", "Diesel generator")
+            .with("IsActive", true)
+            .with("Family", "Generators")
+            .with("CurrencyIsoCode", "gbp");
+        let (p, m) = map_product(&rec).unwrap();
+        assert_eq!(p.name, "GenWatt Diesel 1000kW");
+        assert_eq!(p.sku.as_deref(), Some("GC1020"));
+        assert_eq!(p.description.as_deref(), Some("Diesel generator"));
+        assert!(p.is_active);
+        assert_eq!(p.family.as_deref(), Some("Generators"));
+        assert_eq!(p.price, None, "set by the price book entries");
+        assert_eq!(p.currency.as_deref(), Some("GBP"));
+        assert!(p.custom_fields.is_empty());
+        assert_eq!(m.sf_id.to_15(), "01tx00000012345");
+        assert!(m.lookups.is_empty());
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+        assert_eq!(ProductMapper.imported_with(), None);
+        assert!(ProductMapper.lookups().is_empty());
+    }
+
+    #[test]
+    fn product_only_name_is_required() {
+        let (p, _) = map_product(&product_base()).unwrap();
+        assert!(!p.is_active, "absent IsActive is false");
+        assert_eq!(
+            (p.sku, p.family, p.price, p.currency),
+            (None, None, None, None)
+        );
+    }
+
+    #[test]
+    fn product_bad_input_names_the_field() {
+        let cases: &[(&str, serde_json::Value)] = &[
+            ("Name", serde_json::Value::Null),
+            ("Name", "  ".into()),
+            ("IsActive", "yes please".into()),
+            ("ProductCode", json!({})),
+            ("Id", "01t".into()),
+        ];
+        for (field, value) in cases {
+            let err = map_product(&product_base().with(field, value.clone())).unwrap_err();
+            assert_eq!(err.field, *field, "{field} = {value}");
+            assert_eq!(err.object, SObject::PRODUCT2);
+        }
+    }
+
+    #[test]
+    fn product_custom_fields_are_carried() {
+        let tables = Tables::default().with_custom_field(CustomField::new(
+            SObject::PRODUCT2,
+            "Weight__c",
+            "weight",
+        ));
+        let m = ProductMapper
+            .map(&product_base().with("Weight__c", 12.5), &tables)
+            .unwrap();
+        let CrmRecord::Product(p) = m.record else {
+            panic!()
+        };
+        assert_eq!(p.custom_fields["weight"], 12.5);
+    }
+
+    #[test]
+    fn entry_is_imported_with_products() {
+        assert_eq!(
+            PricebookEntryMapper.imported_with(),
+            Some(SObject::PRODUCT2)
+        );
+        assert!(
+            PricebookEntryMapper
+                .fields()
+                .contains(&"Pricebook2.IsStandard")
+        );
+    }
+
+    #[test]
+    fn standard_entry_sets_the_price() {
+        let rec = entry_base()
+            .with("Pricebook2Id", "01sx00000012345")
+            .with("UnitPrice", "1300.10")
+            .with("CurrencyIsoCode", "USD")
+            .with("IsActive", true)
+            .with(
+                "Pricebook2",
+                json!({"attributes": {"type": "Pricebook2"}, "IsStandard": true}),
+            );
+        let (e, m) = map_entry(&rec).unwrap();
+        assert_eq!(e.price, Some(dec("1300.10")));
+        assert_eq!(e.currency.as_deref(), Some("USD"));
+        assert!(e.is_active);
+        assert_eq!(e.product, None, "resolved by the engine");
+        assert_eq!(m.sf_id.to_15(), "01ux00000012345");
+        assert_eq!(m.lookups.len(), 1);
+        let l = &m.lookups[0];
+        assert_eq!(l.sf_id.to_15(), "01tx00000012345");
+        assert_eq!(l.spec.field, "Product2Id");
+        assert_eq!(l.spec.target, SObject::PRODUCT2);
+        assert_eq!(l.spec.link, Link::Product);
+        assert_eq!(l.spec.requirement, Requirement::Required);
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    }
+
+    #[test]
+    fn other_entries_only_link_the_product() {
+        let cases: &[serde_json::Value] = &[
+            json!({"IsStandard": false}),
+            json!({"IsStandard": "false"}),
+            json!({}),
+            serde_json::Value::Null,
+        ];
+        for pricebook in cases {
+            let (e, m) = map_entry(&entry_base().with("Pricebook2", pricebook.clone())).unwrap();
+            assert_eq!(e.price, None, "{pricebook}");
+            assert!(!e.is_active, "absent IsActive is false");
+            assert_eq!(m.lookups.len(), 1);
+        }
+        let (e, _) = map_entry(&entry_base()).unwrap();
+        assert_eq!(e.price, None, "no Pricebook2 at all");
+        let (e, _) =
+            map_entry(&entry_base().with("Pricebook2", json!({"IsStandard": "TRUE"}))).unwrap();
+        assert_eq!(e.price, Some(dec("100000")));
+    }
+
+    #[test]
+    fn entry_bad_input_names_the_field() {
+        let cases: &[(&str, serde_json::Value)] = &[
+            ("UnitPrice", serde_json::Value::Null),
+            ("UnitPrice", "".into()),
+            ("UnitPrice", "1e30".into()),
+            ("UnitPrice", "lots".into()),
+            ("IsActive", "sometimes".into()),
+            ("Product2Id", "not-an-id".into()),
+            ("Pricebook2Id", "01s".into()),
+            ("Id", "01u!x0000012345".into()),
+        ];
+        for (field, value) in cases {
+            let err = map_entry(&entry_base().with(field, value.clone())).unwrap_err();
+            assert_eq!(err.field, *field, "{field} = {value}");
+            assert_eq!(err.object, SObject::PRICEBOOK_ENTRY);
+        }
+        let err = map_entry(&entry_base().with("UnitPrice", serde_json::Value::Null)).unwrap_err();
+        assert_eq!(err.problem, Problem::Missing);
+        let err = map_entry(&entry_base().with("Pricebook2", json!({"IsStandard": "perhaps"})))
+            .unwrap_err();
+        assert_eq!(err.field, "Pricebook2.IsStandard");
+    }
+
+    #[test]
+    fn entry_without_product_is_an_error() {
+        let mut rec = entry_base();
+        rec.remove("Product2Id");
+        let err = map_entry(&rec).unwrap_err();
+        assert_eq!(
+            (err.field.as_ref(), err.problem),
+            ("Product2Id", Problem::Missing)
+        );
+        let err = map_entry(&entry_base().with("Product2Id", " ")).unwrap_err();
+        assert_eq!(err.field, "Product2Id");
     }
 }

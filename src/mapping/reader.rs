@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
-use super::{LookupSpec, LookupValue, Mapped, Picklist, Tables};
+use super::{LookupSpec, LookupValue, Mapped, Picklist, Requirement, Tables};
 use crate::crm::{Address, CrmRecord, CustomFields};
 use crate::error::{FieldError, Problem, RecordError};
 use crate::{SObject, SfId, SfRecord};
@@ -139,15 +139,23 @@ impl<'a> Reader<'a> {
 
     /// Money or a quantity: a decimal whose magnitude is below 10^18.
     pub fn amount(&self, field: &'static str) -> Result<Option<Decimal>, RecordError> {
-        match self.decimal(field)? {
-            Some(d) if d.abs() >= Decimal::from(MAX_AMOUNT) => Err(self.error(
+        self.decimal(field)?
+            .map(|d| self.check_amount(field, d))
+            .transpose()
+    }
+
+    /// A computed amount (a line total, a discount), held to the same range
+    /// as [`Reader::amount`]; out of range is an error naming `field`.
+    pub fn check_amount(&self, field: &'static str, d: Decimal) -> Result<Decimal, RecordError> {
+        if d.abs() >= Decimal::from(MAX_AMOUNT) {
+            return Err(self.error(
                 field,
                 Problem::OutOfRange {
                     found: d.to_string(),
                 },
-            )),
-            other => Ok(other),
+            ));
         }
+        Ok(d)
     }
 
     /// A percentage between 0 and 100.
@@ -185,7 +193,11 @@ impl<'a> Reader<'a> {
 
     /// A currency code (`CurrencyIsoCode`, present in multi-currency orgs).
     pub fn currency(&mut self, field: &'static str) -> Result<Option<String>, RecordError> {
-        match self.text_max(field, 3)? {
+        // Read whole, not cut to 3: "Euro" must not become "EUR".
+        let code = self
+            .tie(self.record.text(field))?
+            .map(|c| c.trim().to_owned());
+        match code {
             Some(c) if c.len() == 3 && c.chars().all(|c| c.is_ascii_alphabetic()) => {
                 Ok(Some(c.to_ascii_uppercase()))
             }
@@ -281,8 +293,9 @@ impl<'a> Reader<'a> {
             .collect()
     }
 
-    /// Finishes the record: reads every declared lookup's id (an invalid id
-    /// is a record error naming the field) and returns the [`Mapped`] record.
+    /// Finishes the record: reads every declared lookup's id (an invalid id,
+    /// or a blank one for a [`Requirement::Required`] lookup, is a record
+    /// error naming the field) and returns the [`Mapped`] record.
     pub fn finish(self, record: CrmRecord, lookups: &[LookupSpec]) -> Result<Mapped, RecordError> {
         let mut values = Vec::new();
         for spec in lookups {
@@ -290,11 +303,16 @@ impl<'a> Reader<'a> {
                 .record
                 .sf_id(&spec.field)
                 .map_err(|e| RecordError::from_field(self.object.clone(), Some(self.sf_id.clone()), e))?;
-            if let Some(sf_id) = id {
-                values.push(LookupValue {
+            match id {
+                Some(sf_id) => values.push(LookupValue {
                     spec: spec.clone(),
                     sf_id,
-                });
+                }),
+                // A required reference that is blank can never resolve.
+                None if spec.requirement == Requirement::Required => {
+                    return Err(self.error(spec.field.clone(), Problem::Missing));
+                }
+                None => {}
             }
         }
         Ok(Mapped {
