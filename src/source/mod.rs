@@ -39,7 +39,10 @@ use async_trait::async_trait;
 use crate::{Result, SObject, SfId, SfRecord, TenantId};
 
 mod file;
+mod sample;
 pub use file::FileSource;
+#[doc(hidden)]
+pub use sample::sample_manifest;
 
 /// An opaque position inside a query, returned by one page and handed back
 /// to fetch the next (a REST `nextRecordsUrl`, an offset into a file).
