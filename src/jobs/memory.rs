@@ -125,7 +125,7 @@ impl JobStore for InMemoryJobStore {
             .collect();
         // Newest first by creation time; the sequence breaks ties (it already
         // orders the list, and the sort is stable).
-        jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.created_at));
         jobs.truncate(limit);
         Ok(jobs)
     }
