@@ -455,25 +455,25 @@ pub async fn resolve_ids_scoping(store: &dyn JobStore) {
         .expect("resolve_ids of no keys");
     assert!(none.is_empty());
 
-    // A mapping recorded again for the same key is replaced, not duplicated.
+    // A later job (a re-run) records the same mapping again: that must
+    // succeed (no unique-key failure) and leave one mapping.
+    set(store, &a, &job.id, JobStatus::Completed, 1).await;
+    let rerun = create(store, &a, 2).await;
     store
         .record_page(
             &a,
-            &job.id,
+            &rerun.id,
             &SObject::ACCOUNT,
-            &fixture::page(0, vec![(id.clone(), CrmId::new("c-9"))], None),
+            &fixture::page(1, vec![(id.clone(), CrmId::new("c-1"))], Some(id.clone())),
         )
         .await
-        .expect("record_page");
+        .expect("record_page of a mapping recorded before (a re-run) must succeed");
     let map = store
         .resolve_ids(&a, std::slice::from_ref(&known))
         .await
         .expect("resolve_ids");
-    assert_eq!(
-        map.get(&known),
-        Some(&CrmId::new("c-9")),
-        "a re-recorded mapping replaces the old one"
-    );
+    assert_eq!(map.len(), 1);
+    assert_eq!(map.get(&known), Some(&CrmId::new("c-1")));
 }
 
 /// `resolve_ids` answers 5 000 keys in one call.

@@ -1,5 +1,5 @@
-//! The conformance suite every [`CrmSink`](crate::CrmSink),
-//! [`JobStore`](crate::JobStore) and [`TokenVault`](crate::TokenVault)
+//! The conformance suite every [`CrmSink`],
+//! [`JobStore`] and [`TokenVault`]
 //! backend runs: the in-memory ones here, PostgreSQL ones, and yours.
 //!
 //! Compiled with the `testkit` feature (no extra dependencies).
@@ -26,7 +26,7 @@
 //! tokio = { version = "1", features = ["macros", "rt"] }
 //! ```
 //!
-//! Then in an integration test (`tests/conformance.rs`), one line per port.
+//! Then in an integration test (`tests/conformance.rs`), one macro per port.
 //! Each macro takes an expression that evaluates to a **future** whose
 //! output is the backend (a value whose type implements the trait; not an
 //! `Arc`). The expression is pasted into every generated test, so each test
@@ -34,14 +34,21 @@
 //! database; the checks' unique tenants keep them apart):
 //!
 //! ```ignore
-//! use salesforce_import::{job_store_conformance, sink_conformance, token_vault_conformance};
-//!
 //! async fn pool() -> sqlx::PgPool { /* connect to $DATABASE_URL, migrate */ }
 //!
 //! mod sink { salesforce_import::sink_conformance!(async { my_crm::Sink::new(super::pool().await) }); }
 //! mod jobs { salesforce_import::job_store_conformance!(async { my_crm::PgJobStore::new(super::pool().await) }); }
 //! mod vault { salesforce_import::token_vault_conformance!(async { my_crm::Vault::new(super::pool().await) }); }
+//! mod import {
+//!     salesforce_import::import_conformance!(
+//!         async { my_crm::Sink::new(super::pool().await) },
+//!         async { my_crm::PgJobStore::new(super::pool().await) },
+//!     );
+//! }
 //! ```
+//!
+//! `tests/conformance_memory.rs` in this crate is a complete, runnable
+//! example against the in-memory backends.
 //!
 //! Each generated test is named after its check (`jobs::concurrent_create_single_winner`),
 //! so a failure says which rule broke. Invoke each macro once per module.
@@ -212,8 +219,11 @@ macro_rules! __testkit_run_each {
 /// crate needs `tokio` with the `macros` and `rt` features. Invoke once per
 /// module (the tests are named after the checks).
 ///
-/// ```ignore
-/// salesforce_import::sink_conformance!(async { salesforce_import::InMemorySink::new() });
+/// ```
+/// // tests/conformance.rs
+/// mod sink {
+///     salesforce_import::sink_conformance!(async { salesforce_import::InMemorySink::new() });
+/// }
 /// ```
 #[macro_export]
 macro_rules! sink_conformance {
@@ -230,8 +240,11 @@ macro_rules! sink_conformance {
 /// calling crate needs `tokio` with the `macros` and `rt` features. Invoke
 /// once per module.
 ///
-/// ```ignore
-/// salesforce_import::job_store_conformance!(async { PgJobStore::new(pool().await) });
+/// ```
+/// // tests/conformance.rs; for a database: `async { PgJobStore::new(pool().await) }`.
+/// mod jobs {
+///     salesforce_import::job_store_conformance!(async { salesforce_import::InMemoryJobStore::new() });
+/// }
 /// ```
 #[macro_export]
 macro_rules! job_store_conformance {
@@ -248,8 +261,11 @@ macro_rules! job_store_conformance {
 /// calling crate needs `tokio` with the `macros` and `rt` features. Invoke
 /// once per module.
 ///
-/// ```ignore
-/// salesforce_import::token_vault_conformance!(async { salesforce_import::InMemoryTokenVault::new() });
+/// ```
+/// // tests/conformance.rs
+/// mod vault {
+///     salesforce_import::token_vault_conformance!(async { salesforce_import::InMemoryTokenVault::new() });
+/// }
 /// ```
 #[macro_export]
 macro_rules! token_vault_conformance {
@@ -277,8 +293,14 @@ macro_rules! __testkit_import_checks {
 /// [`sink_conformance!`](crate::sink_conformance)); the calling crate needs
 /// `tokio` with the `macros` and `rt` features.
 ///
-/// ```ignore
-/// salesforce_import::import_conformance!(async { MySink::new(pool().await) }, async { PgJobStore::new(pool().await) });
+/// ```
+/// // tests/conformance.rs
+/// mod import {
+///     salesforce_import::import_conformance!(
+///         async { salesforce_import::InMemorySink::new() },
+///         async { salesforce_import::InMemoryJobStore::new() },
+///     );
+/// }
 /// ```
 #[macro_export]
 macro_rules! import_conformance {

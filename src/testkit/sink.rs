@@ -411,8 +411,7 @@ pub async fn missing_required_reference_is_record_error(sink: &dyn CrmSink) {
     .await;
     let err = out[0]
         .as_ref()
-        .err()
-        .expect("an OrderItem without its order must be a RecordError");
+        .expect_err("an OrderItem without its order must be a RecordError");
     assert_eq!(err.sf_id.as_ref(), Some(&lines[0]));
     assert_eq!(err.object, SObject::ORDER_ITEM);
     assert!(
@@ -599,8 +598,7 @@ pub async fn price_entry_onto_non_product_is_record_error(sink: &dyn CrmSink) {
     .await;
     let err = out[0]
         .as_ref()
-        .err()
-        .expect("a price entry onto an account must be a RecordError");
+        .expect_err("a price entry onto an account must be a RecordError");
     assert_eq!(err.sf_id.as_ref(), Some(&entry));
 }
 
@@ -645,8 +643,7 @@ pub async fn relink_sets_parent(sink: &dyn CrmSink) {
     assert!(out[0].is_ok(), "relink to an existing parent: {:?}", out[0]);
     let err = out[1]
         .as_ref()
-        .err()
-        .expect("relink to a missing target must be a per-link error");
+        .expect_err("relink to a missing target must be a per-link error");
     assert_eq!(
         err.sf_id.as_ref(),
         Some(&ids[1]),
