@@ -73,7 +73,11 @@ pub async fn ids_written_then_recorded_resolve(sink: &dyn CrmSink, jobs: &dyn Jo
     for (r, crm) in out.into_iter().zip(&written) {
         let o = r.expect("account updated");
         assert_eq!(&o.crm_id, crm, "an update with `existing` keeps the id");
-        assert_eq!(o.action, WriteAction::Updated);
+        assert_eq!(
+            o.action,
+            WriteAction::Updated,
+            "an Update-mode write of a record written before is Updated"
+        );
     }
 }
 
@@ -112,7 +116,8 @@ pub async fn rewrite_after_lost_page_is_idempotent(sink: &dyn CrmSink, jobs: &dy
         jobs.resolve_ids(&tenant, &keys)
             .await
             .expect("resolve_ids")
-            .is_empty()
+            .is_empty(),
+        "records written but never recorded are not in the id map"
     );
 
     let again = sink
@@ -126,7 +131,11 @@ pub async fn rewrite_after_lost_page_is_idempotent(sink: &dyn CrmSink, jobs: &dy
             &o.crm_id, crm,
             "rewriting Contact {id} after a lost page must return the same id"
         );
-        assert_eq!(o.action, WriteAction::AlreadyPresent);
+        assert_eq!(
+            o.action,
+            WriteAction::AlreadyPresent,
+            "a rewrite after a lost page is AlreadyPresent in SkipExisting mode"
+        );
         mappings.push((id.clone(), o.crm_id));
     }
     jobs.record_page(
@@ -138,13 +147,18 @@ pub async fn rewrite_after_lost_page_is_idempotent(sink: &dyn CrmSink, jobs: &dy
     .await
     .expect("record_page");
     let map = jobs.resolve_ids(&tenant, &keys).await.expect("resolve_ids");
-    assert_eq!(map.len(), 3);
+    assert_eq!(
+        map.len(),
+        3,
+        "recording the rewritten page maps all three records"
+    );
     let progress = jobs.job(&tenant, &job.id).await.expect("job");
     assert_eq!(
         progress
             .object(&SObject::CONTACT)
             .expect("Contact")
             .imported,
-        3
+        3,
+        "recording the rewritten page counts its records"
     );
 }

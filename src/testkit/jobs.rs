@@ -62,17 +62,27 @@ pub async fn create_job_is_pending(store: &dyn JobStore) {
     );
     let job = store.create_job(&new).await.expect("create_job");
     assert_eq!(job.status, JobStatus::Pending, "a new job is Pending");
-    assert_eq!(job.tenant, tenant);
-    assert_eq!(job.started_by, "ada@example.com");
+    assert_eq!(
+        job.tenant, tenant,
+        "the job belongs to the tenant it was created for"
+    );
+    assert_eq!(
+        job.started_by, "ada@example.com",
+        "the job keeps who started it"
+    );
     assert_eq!(
         job.mode,
         crate::sink::WriteMode::Update,
         "the job keeps its write mode"
     );
-    assert_eq!(job.created_at, fixture::at(10));
-    assert_eq!(job.started_at, None);
-    assert_eq!(job.completed_at, None);
-    assert_eq!(job.message, None);
+    assert_eq!(
+        job.created_at,
+        fixture::at(10),
+        "the job keeps its created_at"
+    );
+    assert_eq!(job.started_at, None, "a new job has not started");
+    assert_eq!(job.completed_at, None, "a new job has not completed");
+    assert_eq!(job.message, None, "a new job has no message");
     let want: Vec<ObjectProgress> = [SObject::PRODUCT2, SObject::ACCOUNT, SObject::ORDER]
         .into_iter()
         .map(ObjectProgress::pending)
@@ -139,8 +149,16 @@ pub async fn create_allowed_after_final_status(store: &dyn JobStore) {
         set(store, &tenant, &job.id, status, secs + 2).await;
     }
     let last = create(store, &tenant, secs + 10).await;
-    assert_eq!(last.status, JobStatus::Pending);
-    assert_eq!(store.history(&tenant, 100).await.expect("history").len(), 5);
+    assert_eq!(
+        last.status,
+        JobStatus::Pending,
+        "a job created after the others finished is Pending"
+    );
+    assert_eq!(
+        store.history(&tenant, 100).await.expect("history").len(),
+        5,
+        "five jobs were created, one after the other"
+    );
 }
 
 /// A running job of one tenant does not stop another tenant.
@@ -149,7 +167,7 @@ pub async fn other_tenant_unaffected(store: &dyn JobStore) {
     let job_a = create(store, &a, 1).await;
     let job_b = create(store, &b, 2).await;
     assert_ne!(job_a.id, job_b.id, "job ids must be distinct");
-    assert_eq!(job_b.tenant, b);
+    assert_eq!(job_b.tenant, b, "tenant B's job belongs to tenant B");
 }
 
 /// Sixteen concurrent creates for one tenant: exactly one succeeds, every
@@ -186,7 +204,11 @@ pub async fn set_status_timestamps(store: &dyn JobStore) {
     let job = create(store, &tenant, 0).await;
     set(store, &tenant, &job.id, JobStatus::InProgress, 5).await;
     let j = get(store, &tenant, &job.id).await;
-    assert_eq!(j.status, JobStatus::InProgress);
+    assert_eq!(
+        j.status,
+        JobStatus::InProgress,
+        "set_status(InProgress) sets the status"
+    );
     assert_eq!(
         j.started_at,
         Some(fixture::at(5)),
@@ -205,7 +227,11 @@ pub async fn set_status_timestamps(store: &dyn JobStore) {
         .await
         .expect("set_status Failed");
     let j = get(store, &tenant, &job.id).await;
-    assert_eq!(j.status, JobStatus::Failed);
+    assert_eq!(
+        j.status,
+        JobStatus::Failed,
+        "set_status(Failed) sets the status"
+    );
     assert_eq!(
         j.completed_at,
         Some(fixture::at(9)),
@@ -221,12 +247,24 @@ pub async fn set_status_timestamps(store: &dyn JobStore) {
         Some(fixture::at(5)),
         "started_at is only set on the FIRST InProgress"
     );
-    assert_eq!(j.status, JobStatus::InProgress);
+    assert_eq!(
+        j.status,
+        JobStatus::InProgress,
+        "a resumed job is InProgress again"
+    );
 
     set(store, &tenant, &job.id, JobStatus::Completed, 30).await;
     let j = get(store, &tenant, &job.id).await;
-    assert_eq!(j.completed_at, Some(fixture::at(30)));
-    assert_eq!(j.status, JobStatus::Completed);
+    assert_eq!(
+        j.completed_at,
+        Some(fixture::at(30)),
+        "completed_at is the time of the last final status"
+    );
+    assert_eq!(
+        j.status,
+        JobStatus::Completed,
+        "set_status(Completed) sets the status"
+    );
     assert_eq!(j.message, None, "set_status replaces the message");
 }
 
@@ -241,7 +279,8 @@ pub async fn set_object_state(store: &dyn JobStore) {
     let j = get(store, &tenant, &job.id).await;
     assert_eq!(
         j.object(&SObject::CONTACT).expect("Contact").state,
-        ObjectState::Importing
+        ObjectState::Importing,
+        "set_object_state sets the object's state"
     );
     assert_eq!(
         j.object(&SObject::ACCOUNT).expect("Account").state,
@@ -259,7 +298,8 @@ pub async fn set_object_state(store: &dyn JobStore) {
                 .object(&SObject::ACCOUNT)
                 .unwrap()
                 .state,
-            state
+            state,
+            "set_object_state sets the object's state"
         );
     }
     let res = store
@@ -361,7 +401,11 @@ pub async fn record_page_accumulates(store: &dyn JobStore) {
         .await
         .expect("empty page");
     let j = get(store, &tenant, &job.id).await;
-    assert_eq!(j.object(&obj).unwrap().checkpoint.as_ref(), Some(&ids[5]));
+    assert_eq!(
+        j.object(&obj).unwrap().checkpoint.as_ref(),
+        Some(&ids[5]),
+        "a page without a checkpoint keeps the previous checkpoint"
+    );
 }
 
 /// `record_page` for an object the job does not have fails and changes
@@ -431,7 +475,11 @@ pub async fn resolve_ids_scoping(store: &dyn JobStore) {
         .await
         .expect("resolve_ids");
     assert_eq!(map.len(), 1, "unknown keys must be absent: {map:?}");
-    assert_eq!(map.get(&known), Some(&CrmId::new("c-1")));
+    assert_eq!(
+        map.get(&known),
+        Some(&CrmId::new("c-1")),
+        "resolve_ids returns the recorded CRM id"
+    );
 
     let other_object = store
         .resolve_ids(&a, &[(SObject::CONTACT, id.clone())])
@@ -453,7 +501,7 @@ pub async fn resolve_ids_scoping(store: &dyn JobStore) {
         .resolve_ids(&a, &[])
         .await
         .expect("resolve_ids of no keys");
-    assert!(none.is_empty());
+    assert!(none.is_empty(), "resolve_ids of no keys is empty: {none:?}");
 
     // A later job (a re-run) records the same mapping again: that must
     // succeed (no unique-key failure) and leave one mapping.
@@ -472,8 +520,12 @@ pub async fn resolve_ids_scoping(store: &dyn JobStore) {
         .resolve_ids(&a, std::slice::from_ref(&known))
         .await
         .expect("resolve_ids");
-    assert_eq!(map.len(), 1);
-    assert_eq!(map.get(&known), Some(&CrmId::new("c-1")));
+    assert_eq!(map.len(), 1, "one mapping per (tenant, object, sf_id)");
+    assert_eq!(
+        map.get(&known),
+        Some(&CrmId::new("c-1")),
+        "the re-recorded mapping resolves to its CRM id"
+    );
 }
 
 /// `resolve_ids` answers 5 000 keys in one call.
@@ -583,7 +635,10 @@ pub async fn history_newest_first(store: &dyn JobStore) {
         history.iter().all(|j| j.tenant == a),
         "history must hold only the tenant's jobs"
     );
-    assert!(history.iter().all(|j| j.status == JobStatus::Completed));
+    assert!(
+        history.iter().all(|j| j.status == JobStatus::Completed),
+        "history returns jobs with their current status"
+    );
 
     let limited = store.history(&a, 2).await.expect("history");
     let got: Vec<JobId> = limited.iter().map(|j| j.id.clone()).collect();
@@ -595,13 +650,14 @@ pub async fn history_newest_first(store: &dyn JobStore) {
 
     let hb = store.history(&b, 10).await.expect("history");
     assert_eq!(hb.len(), 1, "tenant B sees only its own job");
-    assert_eq!(hb[0].id, other.id);
+    assert_eq!(hb[0].id, other.id, "tenant B's history holds its own job");
     assert!(
         store
             .history(&unique_tenant(), 10)
             .await
             .expect("history")
-            .is_empty()
+            .is_empty(),
+        "a tenant without jobs has an empty history"
     );
 }
 
@@ -648,28 +704,19 @@ pub async fn other_tenants_job_not_found(store: &dyn JobStore) {
         job,
         "calls under another tenant must not change the job"
     );
+    let log = store.error_log(&a, id, 0, 10).await.expect("error_log");
     assert!(
-        store
-            .error_log(&a, id, 0, 10)
-            .await
-            .expect("error_log")
-            .is_empty()
+        log.is_empty(),
+        "record_page under another tenant must not append to the log: {log:?}"
     );
     let keys = [(SObject::ACCOUNT, sf)];
-    assert!(
-        store
-            .resolve_ids(&a, &keys)
-            .await
-            .expect("resolve_ids")
-            .is_empty()
-    );
-    assert!(
-        store
-            .resolve_ids(&b, &keys)
-            .await
-            .expect("resolve_ids")
-            .is_empty()
-    );
+    for t in [&a, &b] {
+        let map = store.resolve_ids(t, &keys).await.expect("resolve_ids");
+        assert!(
+            map.is_empty(),
+            "record_page under another tenant must not store mappings (seen by {t}): {map:?}"
+        );
+    }
 
     let never = JobId::new("no-such-job-4f1c");
     assert_not_found(

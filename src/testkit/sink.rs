@@ -182,8 +182,15 @@ pub async fn skip_existing_is_idempotent(sink: &dyn CrmSink) {
         vec![fixture::account(&new_id)],
     )
     .await;
-    assert_eq!(third[0].crm_id, second[1].crm_id);
-    assert_eq!(third[0].action, WriteAction::AlreadyPresent);
+    assert_eq!(
+        third[0].crm_id, second[1].crm_id,
+        "a third write returns the same CRM id"
+    );
+    assert_eq!(
+        third[0].action,
+        WriteAction::AlreadyPresent,
+        "a third write in SkipExisting mode is AlreadyPresent"
+    );
 }
 
 /// The same Salesforce id twice in one batch is one record: the second
@@ -199,7 +206,11 @@ pub async fn duplicate_within_batch(sink: &dyn CrmSink) {
         vec![fixture::account(&id), fixture::account(&id)],
     )
     .await;
-    assert_eq!(out[0].action, WriteAction::Created);
+    assert_eq!(
+        out[0].action,
+        WriteAction::Created,
+        "first write of the duplicated sf_id is Created"
+    );
     assert_eq!(
         out[1].crm_id, out[0].crm_id,
         "the same Salesforce id twice in a batch must map to one CRM id"
@@ -250,8 +261,15 @@ pub async fn update_mode_updates_in_place(sink: &dyn CrmSink) {
         WriteAction::Updated,
         "a record written before is Updated in Update mode"
     );
-    assert_eq!(second[1].action, WriteAction::Created);
-    assert_ne!(second[1].crm_id, first[0].crm_id);
+    assert_eq!(
+        second[1].action,
+        WriteAction::Created,
+        "a new record in Update mode is Created"
+    );
+    assert_ne!(
+        second[1].crm_id, first[0].crm_id,
+        "a new record must not get an existing record's CRM id"
+    );
 
     // Update without `existing` (the id map lost it): still found by key.
     let third = write_ok(
@@ -266,7 +284,11 @@ pub async fn update_mode_updates_in_place(sink: &dyn CrmSink) {
         third[0].crm_id, first[0].crm_id,
         "Update must find the record by (tenant, object, sf_id)"
     );
-    assert_eq!(third[0].action, WriteAction::Updated);
+    assert_eq!(
+        third[0].action,
+        WriteAction::Updated,
+        "a record written before is Updated in Update mode (found by key)"
+    );
 
     // And SkipExisting afterwards sees it as present.
     let fourth = write_ok(
@@ -277,8 +299,15 @@ pub async fn update_mode_updates_in_place(sink: &dyn CrmSink) {
         vec![fixture::account(&id)],
     )
     .await;
-    assert_eq!(fourth[0].crm_id, first[0].crm_id);
-    assert_eq!(fourth[0].action, WriteAction::AlreadyPresent);
+    assert_eq!(
+        fourth[0].crm_id, first[0].crm_id,
+        "SkipExisting after Update returns the same CRM id"
+    );
+    assert_eq!(
+        fourth[0].action,
+        WriteAction::AlreadyPresent,
+        "SkipExisting after Update is AlreadyPresent"
+    );
 }
 
 /// The same Salesforce id under two tenants gives two independent records.
@@ -313,10 +342,17 @@ pub async fn tenants_are_independent(sink: &dyn CrmSink) {
         vec![fixture::account(&id)],
     )
     .await;
-    assert_eq!(up_a[0].crm_id, in_a);
-    assert_eq!(up_a[0].action, WriteAction::Updated);
+    assert_eq!(up_a[0].crm_id, in_a, "Update in tenant A keeps A's CRM id");
+    assert_eq!(
+        up_a[0].action,
+        WriteAction::Updated,
+        "Update in tenant A of a record written before is Updated"
+    );
     let again_b = write_one(sink, &b, &SObject::ACCOUNT, fixture::account(&id)).await;
-    assert_eq!(again_b, out_b[0].crm_id);
+    assert_eq!(
+        again_b, out_b[0].crm_id,
+        "tenant B's record keeps its own CRM id"
+    );
 }
 
 /// The same Salesforce id under two objects is two keys.
@@ -373,7 +409,11 @@ pub async fn missing_required_reference_is_record_error(sink: &dyn CrmSink) {
     let ok0 = out[0]
         .as_ref()
         .expect("Order 1 has its account and must be written");
-    assert_eq!(ok0.action, WriteAction::Created);
+    assert_eq!(
+        ok0.action,
+        WriteAction::Created,
+        "Order 1 with its account is Created"
+    );
     for (i, why) in [(1, "no account"), (2, "an account that does not exist")] {
         let err = out[i]
             .as_ref()
@@ -393,8 +433,12 @@ pub async fn missing_required_reference_is_record_error(sink: &dyn CrmSink) {
     let ok3 = out[3]
         .as_ref()
         .expect("Order 4 after two failures must still be written");
-    assert_eq!(ok3.action, WriteAction::Created);
-    assert_ne!(ok0.crm_id, ok3.crm_id);
+    assert_eq!(
+        ok3.action,
+        WriteAction::Created,
+        "Order 4 with its account is Created"
+    );
+    assert_ne!(ok0.crm_id, ok3.crm_id, "two orders must not share a CRM id");
 
     // Order lines need their order.
     let lines = fixture::sf_ids(&SObject::ORDER_ITEM, 2);
@@ -412,8 +456,16 @@ pub async fn missing_required_reference_is_record_error(sink: &dyn CrmSink) {
     let err = out[0]
         .as_ref()
         .expect_err("an OrderItem without its order must be a RecordError");
-    assert_eq!(err.sf_id.as_ref(), Some(&lines[0]));
-    assert_eq!(err.object, SObject::ORDER_ITEM);
+    assert_eq!(
+        err.sf_id.as_ref(),
+        Some(&lines[0]),
+        "the RecordError must name the record"
+    );
+    assert_eq!(
+        err.object,
+        SObject::ORDER_ITEM,
+        "the RecordError must name the object"
+    );
     assert!(
         out[1].is_ok(),
         "an OrderItem with its order must be written: {:?}",
@@ -508,7 +560,11 @@ pub async fn price_entry_returns_product_id(sink: &dyn CrmSink) {
         out[1].is_err(),
         "a price entry without a product must be a RecordError"
     );
-    assert_eq!(out[2].as_ref().expect("third entry").crm_id, p[1].crm_id);
+    assert_eq!(
+        out[2].as_ref().expect("third entry").crm_id,
+        p[1].crm_id,
+        "a price book entry's result must be its PRODUCT's CRM id"
+    );
 
     // Again, SkipExisting: same product id, not created.
     let again = write_ok(
@@ -523,7 +579,10 @@ pub async fn price_entry_returns_product_id(sink: &dyn CrmSink) {
         )],
     )
     .await;
-    assert_eq!(again[0].crm_id, p[0].crm_id);
+    assert_eq!(
+        again[0].crm_id, p[0].crm_id,
+        "a price entry written again returns its product's CRM id"
+    );
     assert_eq!(
         again[0].action,
         WriteAction::AlreadyPresent,
@@ -574,7 +633,11 @@ pub async fn price_entry_skip_existing_keeps_product(sink: &dyn CrmSink) {
         again[0].crm_id, p[0].crm_id,
         "SkipExisting: a price entry written before must return the CRM id it got the first time"
     );
-    assert_eq!(again[0].action, WriteAction::AlreadyPresent);
+    assert_eq!(
+        again[0].action,
+        WriteAction::AlreadyPresent,
+        "a price entry written before, SkipExisting, is AlreadyPresent"
+    );
 }
 
 /// A price book entry onto a record that is not a product is a record error.
@@ -599,7 +662,11 @@ pub async fn price_entry_onto_non_product_is_record_error(sink: &dyn CrmSink) {
     let err = out[0]
         .as_ref()
         .expect_err("a price entry onto an account must be a RecordError");
-    assert_eq!(err.sf_id.as_ref(), Some(&entry));
+    assert_eq!(
+        err.sf_id.as_ref(),
+        Some(&entry),
+        "the RecordError must name the record"
+    );
 }
 
 /// Relink sets a reference on a written record (one result per link, in
@@ -649,7 +716,11 @@ pub async fn relink_sets_parent(sink: &dyn CrmSink) {
         Some(&ids[1]),
         "the relink error must name the record"
     );
-    assert_eq!(err.object, SObject::ACCOUNT);
+    assert_eq!(
+        err.object,
+        SObject::ACCOUNT,
+        "the relink error must name the object"
+    );
     assert!(
         out[2].is_ok(),
         "a link after a failed one must still be applied: {:?}",
@@ -697,7 +768,7 @@ pub async fn relink_is_tenant_scoped(sink: &dyn CrmSink) {
         .relink(&b, &SObject::ACCOUNT, &links)
         .await
         .expect("relink");
-    assert_eq!(out.len(), 2);
+    assert_eq!(out.len(), 2, "relink must return one result per link");
     assert!(
         out[0].is_err(),
         "relink to another tenant's target must fail: {:?}",
@@ -722,7 +793,10 @@ pub async fn large_batch(sink: &dyn CrmSink) {
         ids.iter().map(|id| fixture::contact(id, None)).collect(),
     )
     .await;
-    assert!(out.iter().all(|o| o.action == WriteAction::Created));
+    assert!(
+        out.iter().all(|o| o.action == WriteAction::Created),
+        "every new contact is Created"
+    );
     let crm: Vec<CrmId> = out.into_iter().map(|o| o.crm_id).collect();
     assert_distinct(&crm, "500 new contacts");
 }

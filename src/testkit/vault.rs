@@ -66,7 +66,7 @@ pub async fn put_get_round_trip(vault: &dyn TokenVault) {
         Some("https://login.salesforce.com/id/00Dxx0000001gPL/005xx000001Sv6e".to_owned());
     put(vault, &tenant, &c).await;
     let got = get(vault, &tenant).await.expect("the connection just put");
-    assert_eq!(got.instance_url, c.instance_url);
+    assert_eq!(got.instance_url, c.instance_url, "instance_url round-trips");
     assert_eq!(
         got.access_token.expose_secret(),
         ACCESS,
@@ -77,10 +77,13 @@ pub async fn put_get_round_trip(vault: &dyn TokenVault) {
         Some(REFRESH),
         "refresh token round-trips"
     );
-    assert_eq!(got.connected_by, "ada@example.com");
-    assert_eq!(got.connected_at, c.connected_at);
-    assert_eq!(got.refreshed_at, c.refreshed_at);
-    assert_eq!(got.identity_url, c.identity_url);
+    assert_eq!(
+        got.connected_by, "ada@example.com",
+        "connected_by round-trips"
+    );
+    assert_eq!(got.connected_at, c.connected_at, "connected_at round-trips");
+    assert_eq!(got.refreshed_at, c.refreshed_at, "refreshed_at round-trips");
+    assert_eq!(got.identity_url, c.identity_url, "identity_url round-trips");
     assert!(got.active, "a connection put active is active");
 
     // Without a refresh token.
@@ -93,7 +96,11 @@ pub async fn put_get_round_trip(vault: &dyn TokenVault) {
     .await;
     let got = get(vault, &other).await.expect("connection");
     assert!(got.refresh_token.is_none(), "no refresh token stays none");
-    assert_eq!(got.access_token.expose_secret(), "tok-b");
+    assert_eq!(
+        got.access_token.expose_secret(),
+        "tok-b",
+        "access token round-trips (no refresh token)"
+    );
 }
 
 /// A second `put` replaces the connection.
@@ -121,12 +128,16 @@ pub async fn put_replaces(vault: &dyn TokenVault) {
         got.instance_url, "https://new.my.salesforce.com",
         "put replaces"
     );
-    assert_eq!(got.access_token.expose_secret(), "new-token");
+    assert_eq!(
+        got.access_token.expose_secret(),
+        "new-token",
+        "put replaces the access token"
+    );
     assert!(
         got.refresh_token.is_none(),
         "put replaces the refresh token too"
     );
-    assert_eq!(got.connected_by, "bob");
+    assert_eq!(got.connected_by, "bob", "put replaces connected_by");
 }
 
 /// `deactivate` returns true once, then false; the connection stays,
@@ -173,7 +184,11 @@ pub async fn deactivate_once(vault: &dyn TokenVault) {
         got.active,
         "put after deactivate makes the connection active again"
     );
-    assert_eq!(got.access_token.expose_secret(), "fresh");
+    assert_eq!(
+        got.access_token.expose_secret(),
+        "fresh",
+        "put after deactivate stores the new access token"
+    );
 }
 
 /// Tenants do not see or change each other's connections.
@@ -200,14 +215,25 @@ pub async fn tenant_isolation(vault: &dyn TokenVault) {
         &fixture::connection("https://b.my.salesforce.com", "token-b", None, "bob"),
     )
     .await;
-    assert!(vault.deactivate(&b).await.expect("deactivate"));
+    assert!(
+        vault.deactivate(&b).await.expect("deactivate"),
+        "deactivating B's active connection returns true"
+    );
     let got = get(vault, &a).await.expect("tenant A's connection");
     assert!(got.active, "deactivating B must not touch A");
-    assert_eq!(got.instance_url, "https://a.my.salesforce.com");
-    assert_eq!(got.access_token.expose_secret(), "token-a");
+    assert_eq!(
+        got.instance_url, "https://a.my.salesforce.com",
+        "tenant A's connection is untouched by tenant B"
+    );
+    assert_eq!(
+        got.access_token.expose_secret(),
+        "token-a",
+        "tenant A's access token is untouched by tenant B"
+    );
     assert_eq!(
         got.refresh_token.as_ref().map(|t| t.expose_secret()),
-        Some("refresh-a")
+        Some("refresh-a"),
+        "tenant A's refresh token is untouched by tenant B"
     );
 }
 
