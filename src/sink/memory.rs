@@ -143,6 +143,13 @@ impl State {
         let key = (tenant.clone(), object.clone(), sf_id.clone());
         // A price book entry is written onto its product.
         if let CrmRecord::ProductPrice(price) = rec {
+            // Written before: in SkipExisting mode leave the product alone
+            // and answer with the id the entry got the first time.
+            if mode == WriteMode::SkipExisting {
+                if let Some(id) = self.keys.get(&key) {
+                    return Ok(WriteOutcome::new(id.clone(), WriteAction::AlreadyPresent));
+                }
+            }
             let product = price.product.clone().expect("checked above");
             if let Some(CrmRecord::Product(p)) = self
                 .records
@@ -219,5 +226,49 @@ impl CrmSink for InMemorySink {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::testkit::{fixture, unique_tenant};
+
+    /// SkipExisting must leave a product's price alone when its price book
+    /// entry is written again (it used to re-apply the entry's price).
+    #[tokio::test]
+    async fn skip_existing_price_entry_leaves_product_alone() {
+        let sink = InMemorySink::new();
+        let tenant = unique_tenant();
+        let p = fixture::sf_id(&SObject::PRODUCT2, 1);
+        let batch = fixture::batch(SObject::PRODUCT2, WriteMode::SkipExisting, vec![fixture::product(&p)]);
+        let product = sink.write_batch(&tenant, &batch).await.unwrap().remove(0).unwrap().crm_id;
+        let e = fixture::sf_id(&SObject::PRICEBOOK_ENTRY, 1);
+        for (mode, price) in [(WriteMode::SkipExisting, Decimal::ONE), (WriteMode::SkipExisting, Decimal::TEN)] {
+            let batch = fixture::batch(
+                SObject::PRICEBOOK_ENTRY,
+                mode,
+                vec![fixture::price(&e, Some(product.clone()), price)],
+            );
+            sink.write_batch(&tenant, &batch).await.unwrap().remove(0).unwrap();
+        }
+        let Some(CrmRecord::Product(p)) = sink.record(&tenant, &product) else {
+            panic!("product")
+        };
+        assert_eq!(p.price, Some(Decimal::ONE), "the second SkipExisting write must not change the price");
+
+        let batch = fixture::batch(
+            SObject::PRICEBOOK_ENTRY,
+            WriteMode::Update,
+            vec![fixture::price(&e, Some(product.clone()), Decimal::TEN)],
+        );
+        let out = sink.write_batch(&tenant, &batch).await.unwrap().remove(0).unwrap();
+        assert_eq!(out.action, WriteAction::Updated);
+        let Some(CrmRecord::Product(p)) = sink.record(&tenant, &product) else {
+            panic!("product")
+        };
+        assert_eq!(p.price, Some(Decimal::TEN), "Update mode applies the new price");
     }
 }

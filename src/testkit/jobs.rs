@@ -1,0 +1,728 @@
+//! Conformance checks for [`JobStore`].
+
+use std::collections::HashMap;
+
+use futures::future::join_all;
+
+use super::{fixture, unique_tenant};
+use crate::jobs::{IdKey, Job, JobStatus, JobStore, ObjectProgress, ObjectState, PageRecord};
+use crate::{CrmId, Error, JobId, SObject, TenantId};
+
+const OBJECTS: [SObject; 2] = [SObject::ACCOUNT, SObject::CONTACT];
+
+async fn create(store: &dyn JobStore, tenant: &TenantId, secs: i64) -> Job {
+    store
+        .create_job(&fixture::new_job(tenant, &OBJECTS, fixture::at(secs)))
+        .await
+        .unwrap_or_else(|e| panic!("create_job for {tenant} failed: {e}"))
+}
+
+async fn get(store: &dyn JobStore, tenant: &TenantId, job: &JobId) -> Job {
+    store
+        .job(tenant, job)
+        .await
+        .unwrap_or_else(|e| panic!("job({tenant}, {job}) failed: {e}"))
+}
+
+async fn set(store: &dyn JobStore, tenant: &TenantId, job: &JobId, status: JobStatus, secs: i64) {
+    store
+        .set_status(tenant, job, status, fixture::at(secs), None)
+        .await
+        .unwrap_or_else(|e| panic!("set_status({job}, {status}) failed: {e}"));
+}
+
+fn assert_not_found<T: std::fmt::Debug>(
+    res: crate::Result<T>,
+    tenant: &TenantId,
+    job: &JobId,
+    call: &str,
+) {
+    match res {
+        Err(Error::JobNotFound { tenant: t, job: j }) => {
+            assert_eq!(
+                &t, tenant,
+                "{call}: JobNotFound must name the tenant asked for"
+            );
+            assert_eq!(&j, job, "{call}: JobNotFound must name the job asked for");
+        }
+        other => panic!("{call} on another tenant's job must be Error::JobNotFound, got {other:?}"),
+    }
+}
+
+/// A new job is `Pending`, with every object pending in the order given,
+/// and can be read back.
+pub async fn create_job_is_pending(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let new = crate::jobs::NewJob::new(
+        tenant.clone(),
+        "ada@example.com",
+        vec![SObject::PRODUCT2, SObject::ACCOUNT, SObject::ORDER],
+        crate::sink::WriteMode::Update,
+        fixture::at(10),
+    );
+    let job = store.create_job(&new).await.expect("create_job");
+    assert_eq!(job.status, JobStatus::Pending, "a new job is Pending");
+    assert_eq!(
+        job.tenant, tenant,
+        "the job belongs to the tenant it was created for"
+    );
+    assert_eq!(
+        job.started_by, "ada@example.com",
+        "the job keeps who started it"
+    );
+    assert_eq!(
+        job.mode,
+        crate::sink::WriteMode::Update,
+        "the job keeps its write mode"
+    );
+    assert_eq!(
+        job.created_at,
+        fixture::at(10),
+        "the job keeps its created_at"
+    );
+    assert_eq!(job.started_at, None, "a new job has not started");
+    assert_eq!(job.completed_at, None, "a new job has not completed");
+    assert_eq!(job.message, None, "a new job has no message");
+    let want: Vec<ObjectProgress> = [SObject::PRODUCT2, SObject::ACCOUNT, SObject::ORDER]
+        .into_iter()
+        .map(ObjectProgress::pending)
+        .collect();
+    assert_eq!(
+        job.objects, want,
+        "every object pending, in the order given"
+    );
+    assert_eq!(
+        get(store, &tenant, &job.id).await,
+        job,
+        "job() must return the job as created"
+    );
+}
+
+/// A second create while a job is Pending or InProgress fails with
+/// [`Error::ImportAlreadyRunning`] naming the running job.
+pub async fn one_running_job_per_tenant(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let first = create(store, &tenant, 1).await;
+    for status in [JobStatus::Pending, JobStatus::InProgress] {
+        if status != JobStatus::Pending {
+            set(store, &tenant, &first.id, status, 2).await;
+        }
+        match store
+            .create_job(&fixture::new_job(&tenant, &OBJECTS, fixture::at(3)))
+            .await
+        {
+            Err(Error::ImportAlreadyRunning { tenant: t, job }) => {
+                assert_eq!(t, tenant, "ImportAlreadyRunning must name the tenant");
+                assert_eq!(
+                    job, first.id,
+                    "ImportAlreadyRunning must name the running job"
+                );
+            }
+            other => panic!(
+                "create_job while a job is {status} must be ImportAlreadyRunning, got {other:?}"
+            ),
+        }
+    }
+    let history = store.history(&tenant, 10).await.expect("history");
+    assert_eq!(
+        history.len(),
+        1,
+        "a refused create must not leave a job behind"
+    );
+}
+
+/// After the running job is Completed, CompletedWithErrors, Failed or
+/// Cancelled, a new job can be created.
+pub async fn create_allowed_after_final_status(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let finals = [
+        JobStatus::Completed,
+        JobStatus::CompletedWithErrors,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ];
+    let mut secs = 0;
+    for status in finals {
+        secs += 10;
+        let job = create(store, &tenant, secs).await;
+        set(store, &tenant, &job.id, JobStatus::InProgress, secs + 1).await;
+        set(store, &tenant, &job.id, status, secs + 2).await;
+    }
+    let last = create(store, &tenant, secs + 10).await;
+    assert_eq!(
+        last.status,
+        JobStatus::Pending,
+        "a job created after the others finished is Pending"
+    );
+    assert_eq!(
+        store.history(&tenant, 100).await.expect("history").len(),
+        5,
+        "five jobs were created, one after the other"
+    );
+}
+
+/// A running job of one tenant does not stop another tenant.
+pub async fn other_tenant_unaffected(store: &dyn JobStore) {
+    let (a, b) = (unique_tenant(), unique_tenant());
+    let job_a = create(store, &a, 1).await;
+    let job_b = create(store, &b, 2).await;
+    assert_ne!(job_a.id, job_b.id, "job ids must be distinct");
+    assert_eq!(job_b.tenant, b, "tenant B's job belongs to tenant B");
+}
+
+/// Sixteen concurrent creates for one tenant: exactly one succeeds, every
+/// other is ImportAlreadyRunning naming it.
+pub async fn concurrent_create_single_winner(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let new = fixture::new_job(&tenant, &OBJECTS, fixture::at(1));
+    let results = join_all((0..16).map(|_| store.create_job(&new))).await;
+    let winners: Vec<&Job> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one of 16 concurrent creates must succeed, got {}",
+        winners.len()
+    );
+    let winner = winners[0].id.clone();
+    for r in &results {
+        match r {
+            Ok(_) => {}
+            Err(Error::ImportAlreadyRunning { job, .. }) => {
+                assert_eq!(job, &winner, "losers must name the winning job")
+            }
+            Err(e) => panic!("a losing concurrent create must be ImportAlreadyRunning, got {e:?}"),
+        }
+    }
+    let history = store.history(&tenant, 100).await.expect("history");
+    assert_eq!(history.len(), 1, "only the winner may be stored");
+}
+
+/// `set_status` sets `started_at` on the first InProgress only,
+/// `completed_at` on a final status, and the message.
+pub async fn set_status_timestamps(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let job = create(store, &tenant, 0).await;
+    set(store, &tenant, &job.id, JobStatus::InProgress, 5).await;
+    let j = get(store, &tenant, &job.id).await;
+    assert_eq!(
+        j.status,
+        JobStatus::InProgress,
+        "set_status(InProgress) sets the status"
+    );
+    assert_eq!(
+        j.started_at,
+        Some(fixture::at(5)),
+        "started_at is set on the first InProgress"
+    );
+    assert_eq!(j.completed_at, None, "a running job has no completed_at");
+
+    store
+        .set_status(
+            &tenant,
+            &job.id,
+            JobStatus::Failed,
+            fixture::at(9),
+            Some("boom".to_owned()),
+        )
+        .await
+        .expect("set_status Failed");
+    let j = get(store, &tenant, &job.id).await;
+    assert_eq!(
+        j.status,
+        JobStatus::Failed,
+        "set_status(Failed) sets the status"
+    );
+    assert_eq!(
+        j.completed_at,
+        Some(fixture::at(9)),
+        "completed_at is set on a final status"
+    );
+    assert_eq!(j.message.as_deref(), Some("boom"), "the message is stored");
+
+    // Resumed: started_at stays the first one.
+    set(store, &tenant, &job.id, JobStatus::InProgress, 20).await;
+    let j = get(store, &tenant, &job.id).await;
+    assert_eq!(
+        j.started_at,
+        Some(fixture::at(5)),
+        "started_at is only set on the FIRST InProgress"
+    );
+    assert_eq!(
+        j.status,
+        JobStatus::InProgress,
+        "a resumed job is InProgress again"
+    );
+
+    set(store, &tenant, &job.id, JobStatus::Completed, 30).await;
+    let j = get(store, &tenant, &job.id).await;
+    assert_eq!(
+        j.completed_at,
+        Some(fixture::at(30)),
+        "completed_at is the time of the last final status"
+    );
+    assert_eq!(
+        j.status,
+        JobStatus::Completed,
+        "set_status(Completed) sets the status"
+    );
+    assert_eq!(j.message, None, "set_status replaces the message");
+}
+
+/// `set_object_state` changes one object's state and nothing else.
+pub async fn set_object_state(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let job = create(store, &tenant, 0).await;
+    store
+        .set_object_state(&tenant, &job.id, &SObject::CONTACT, ObjectState::Importing)
+        .await
+        .expect("set_object_state");
+    let j = get(store, &tenant, &job.id).await;
+    assert_eq!(
+        j.object(&SObject::CONTACT).expect("Contact").state,
+        ObjectState::Importing,
+        "set_object_state sets the object's state"
+    );
+    assert_eq!(
+        j.object(&SObject::ACCOUNT).expect("Account").state,
+        ObjectState::Pending,
+        "other objects unchanged"
+    );
+    for state in [ObjectState::Done, ObjectState::Unavailable] {
+        store
+            .set_object_state(&tenant, &job.id, &SObject::ACCOUNT, state)
+            .await
+            .expect("set_object_state");
+        assert_eq!(
+            get(store, &tenant, &job.id)
+                .await
+                .object(&SObject::ACCOUNT)
+                .unwrap()
+                .state,
+            state,
+            "set_object_state sets the object's state"
+        );
+    }
+    let res = store
+        .set_object_state(&tenant, &job.id, &SObject::QUOTE, ObjectState::Done)
+        .await;
+    assert!(
+        res.is_err(),
+        "set_object_state for an object the job does not have must fail"
+    );
+}
+
+/// `record_page` accumulates counts, sets the total and checkpoint,
+/// appends log entries and stores mappings.
+pub async fn record_page_accumulates(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let job = create(store, &tenant, 0).await;
+    let obj = SObject::ACCOUNT;
+    let ids = fixture::sf_ids(&obj, 6);
+    let page1 = PageRecord {
+        total: Some(6),
+        imported: 2,
+        skipped: 0,
+        errors: 1,
+        warnings: 1,
+        log: vec![fixture::log_error(&obj, &ids[2], "Name", "first")],
+        mappings: vec![
+            (ids[0].clone(), CrmId::new("c-1")),
+            (ids[1].clone(), CrmId::new("c-2")),
+        ],
+        checkpoint: Some(ids[2].clone()),
+    };
+    store
+        .record_page(&tenant, &job.id, &obj, &page1)
+        .await
+        .expect("record_page 1");
+    let page2 = PageRecord {
+        total: None,
+        imported: 1,
+        skipped: 1,
+        errors: 1,
+        warnings: 0,
+        log: vec![fixture::log_error(&obj, &ids[5], "Phone", "second")],
+        mappings: vec![(ids[3].clone(), CrmId::new("c-4"))],
+        checkpoint: Some(ids[5].clone()),
+    };
+    store
+        .record_page(&tenant, &job.id, &obj, &page2)
+        .await
+        .expect("record_page 2");
+
+    let j = get(store, &tenant, &job.id).await;
+    let p = j.object(&obj).expect("Account progress");
+    assert_eq!(
+        p.total,
+        Some(6),
+        "a page without a total keeps the known total"
+    );
+    assert_eq!(
+        (p.imported, p.skipped, p.errors, p.warnings),
+        (3, 1, 2, 1),
+        "counts accumulate over pages"
+    );
+    assert_eq!(
+        p.checkpoint.as_ref(),
+        Some(&ids[5]),
+        "the checkpoint is the last page's"
+    );
+    let other = j.object(&SObject::CONTACT).expect("Contact progress");
+    assert_eq!(
+        other,
+        &ObjectProgress::pending(SObject::CONTACT),
+        "other objects unchanged"
+    );
+
+    let log = store
+        .error_log(&tenant, &job.id, 0, 100)
+        .await
+        .expect("error_log");
+    assert_eq!(
+        log,
+        vec![page1.log[0].clone(), page2.log[0].clone()],
+        "log entries appended in order"
+    );
+
+    let keys: Vec<IdKey> = ids.iter().map(|id| (obj.clone(), id.clone())).collect();
+    let map = store
+        .resolve_ids(&tenant, &keys)
+        .await
+        .expect("resolve_ids");
+    let want: HashMap<IdKey, CrmId> = [(0, "c-1"), (1, "c-2"), (3, "c-4")]
+        .into_iter()
+        .map(|(i, c)| (keys[i].clone(), CrmId::new(c)))
+        .collect();
+    assert_eq!(map, want, "record_page must store the page's mappings");
+
+    // A page without a checkpoint keeps the last one.
+    store
+        .record_page(&tenant, &job.id, &obj, &fixture::page(0, vec![], None))
+        .await
+        .expect("empty page");
+    let j = get(store, &tenant, &job.id).await;
+    assert_eq!(
+        j.object(&obj).unwrap().checkpoint.as_ref(),
+        Some(&ids[5]),
+        "a page without a checkpoint keeps the previous checkpoint"
+    );
+}
+
+/// `record_page` for an object the job does not have fails and changes
+/// nothing: counts, log and mappings are as before.
+pub async fn record_page_unknown_object_changes_nothing(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let job = create(store, &tenant, 0).await;
+    let before = get(store, &tenant, &job.id).await;
+    let obj = SObject::QUOTE;
+    let id = fixture::sf_id(&obj, 1);
+    let page = PageRecord {
+        total: Some(1),
+        imported: 1,
+        log: vec![fixture::log_error(&obj, &id, "Name", "x")],
+        mappings: vec![(id.clone(), CrmId::new("c-1"))],
+        checkpoint: Some(id.clone()),
+        ..PageRecord::default()
+    };
+    let res = store.record_page(&tenant, &job.id, &obj, &page).await;
+    assert!(
+        res.is_err(),
+        "record_page for an object the job does not import must fail"
+    );
+    assert_eq!(
+        get(store, &tenant, &job.id).await,
+        before,
+        "a failed record_page must not change the job"
+    );
+    let log = store
+        .error_log(&tenant, &job.id, 0, 100)
+        .await
+        .expect("error_log");
+    assert!(
+        log.is_empty(),
+        "a failed record_page must not append to the log: {log:?}"
+    );
+    let map = store
+        .resolve_ids(&tenant, &[(obj, id)])
+        .await
+        .expect("resolve_ids");
+    assert!(
+        map.is_empty(),
+        "a failed record_page must not store mappings: {map:?}"
+    );
+}
+
+/// `resolve_ids` returns only known keys; it is scoped to the tenant and
+/// to the object, and handles no keys.
+pub async fn resolve_ids_scoping(store: &dyn JobStore) {
+    let (a, b) = (unique_tenant(), unique_tenant());
+    let job = create(store, &a, 0).await;
+    let id = fixture::sf_id(&SObject::ACCOUNT, 1);
+    let unknown = fixture::sf_id(&SObject::ACCOUNT, 2);
+    store
+        .record_page(
+            &a,
+            &job.id,
+            &SObject::ACCOUNT,
+            &fixture::page(1, vec![(id.clone(), CrmId::new("c-1"))], None),
+        )
+        .await
+        .expect("record_page");
+
+    let known = (SObject::ACCOUNT, id.clone());
+    let map = store
+        .resolve_ids(&a, &[known.clone(), (SObject::ACCOUNT, unknown)])
+        .await
+        .expect("resolve_ids");
+    assert_eq!(map.len(), 1, "unknown keys must be absent: {map:?}");
+    assert_eq!(
+        map.get(&known),
+        Some(&CrmId::new("c-1")),
+        "resolve_ids returns the recorded CRM id"
+    );
+
+    let other_object = store
+        .resolve_ids(&a, &[(SObject::CONTACT, id.clone())])
+        .await
+        .expect("resolve_ids");
+    assert!(
+        other_object.is_empty(),
+        "the id map is scoped to the object: {other_object:?}"
+    );
+    let other_tenant = store
+        .resolve_ids(&b, std::slice::from_ref(&known))
+        .await
+        .expect("resolve_ids");
+    assert!(
+        other_tenant.is_empty(),
+        "the id map is scoped to the tenant: {other_tenant:?}"
+    );
+    let none = store
+        .resolve_ids(&a, &[])
+        .await
+        .expect("resolve_ids of no keys");
+    assert!(none.is_empty(), "resolve_ids of no keys is empty: {none:?}");
+
+    // A later job (a re-run) records the same mapping again: that must
+    // succeed (no unique-key failure) and leave one mapping.
+    set(store, &a, &job.id, JobStatus::Completed, 1).await;
+    let rerun = create(store, &a, 2).await;
+    store
+        .record_page(
+            &a,
+            &rerun.id,
+            &SObject::ACCOUNT,
+            &fixture::page(1, vec![(id.clone(), CrmId::new("c-1"))], Some(id.clone())),
+        )
+        .await
+        .expect("record_page of a mapping recorded before (a re-run) must succeed");
+    let map = store
+        .resolve_ids(&a, std::slice::from_ref(&known))
+        .await
+        .expect("resolve_ids");
+    assert_eq!(map.len(), 1, "one mapping per (tenant, object, sf_id)");
+    assert_eq!(
+        map.get(&known),
+        Some(&CrmId::new("c-1")),
+        "the re-recorded mapping resolves to its CRM id"
+    );
+}
+
+/// `resolve_ids` answers 5 000 keys in one call.
+pub async fn resolve_ids_many_keys(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let job = create(store, &tenant, 0).await;
+    let ids = fixture::sf_ids(&SObject::CONTACT, 5_000);
+    // Map every other one, in pages of 500.
+    for chunk in ids.chunks(500) {
+        let mappings = chunk
+            .iter()
+            .step_by(2)
+            .map(|id| (id.clone(), CrmId::new(format!("crm-{id}"))))
+            .collect::<Vec<_>>();
+        let page = fixture::page(mappings.len() as u64, mappings, chunk.last().cloned());
+        store
+            .record_page(&tenant, &job.id, &SObject::CONTACT, &page)
+            .await
+            .expect("record_page");
+    }
+    let keys: Vec<IdKey> = ids
+        .iter()
+        .map(|id| (SObject::CONTACT, id.clone()))
+        .collect();
+    let map = store
+        .resolve_ids(&tenant, &keys)
+        .await
+        .expect("resolve_ids of 5000 keys");
+    assert_eq!(map.len(), 2_500, "half of the 5000 keys are mapped");
+    for (i, key) in keys.iter().enumerate() {
+        let want = (i % 2 == 0).then(|| CrmId::new(format!("crm-{}", key.1)));
+        assert_eq!(map.get(key), want.as_ref(), "key {i} ({})", key.1);
+    }
+}
+
+/// `error_log` pages with offset and limit, oldest first.
+pub async fn error_log_paging(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let job = create(store, &tenant, 0).await;
+    let obj = SObject::ACCOUNT;
+    let ids = fixture::sf_ids(&obj, 10);
+    let entries: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| fixture::log_error(&obj, id, "Name", &format!("entry {i}")))
+        .collect();
+    for chunk in entries.chunks(4) {
+        let page = PageRecord {
+            errors: chunk.len() as u64,
+            log: chunk.to_vec(),
+            ..PageRecord::default()
+        };
+        store
+            .record_page(&tenant, &job.id, &obj, &page)
+            .await
+            .expect("record_page");
+    }
+    let log = |offset, limit| store.error_log(&tenant, &job.id, offset, limit);
+    assert_eq!(
+        log(0, 100).await.expect("error_log"),
+        entries,
+        "the whole log, oldest first"
+    );
+    assert_eq!(
+        log(0, 3).await.expect("error_log"),
+        entries[..3].to_vec(),
+        "limit"
+    );
+    assert_eq!(
+        log(3, 4).await.expect("error_log"),
+        entries[3..7].to_vec(),
+        "offset + limit"
+    );
+    assert_eq!(
+        log(8, 100).await.expect("error_log"),
+        entries[8..].to_vec(),
+        "offset near the end"
+    );
+    assert!(
+        log(10, 5).await.expect("error_log").is_empty(),
+        "offset at the end"
+    );
+    assert!(
+        log(50, 5).await.expect("error_log").is_empty(),
+        "offset past the end"
+    );
+    assert!(log(0, 0).await.expect("error_log").is_empty(), "limit 0");
+}
+
+/// History is newest first, at most `limit`, and only the tenant's own.
+pub async fn history_newest_first(store: &dyn JobStore) {
+    let (a, b) = (unique_tenant(), unique_tenant());
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let job = create(store, &a, i * 100).await;
+        set(store, &a, &job.id, JobStatus::InProgress, i * 100 + 1).await;
+        set(store, &a, &job.id, JobStatus::Completed, i * 100 + 2).await;
+        ids.push(job.id);
+    }
+    let other = create(store, &b, 50).await;
+
+    let history = store.history(&a, 10).await.expect("history");
+    let got: Vec<JobId> = history.iter().map(|j| j.id.clone()).collect();
+    let want: Vec<JobId> = ids.iter().rev().cloned().collect();
+    assert_eq!(got, want, "history must be newest first");
+    assert!(
+        history.iter().all(|j| j.tenant == a),
+        "history must hold only the tenant's jobs"
+    );
+    assert!(
+        history.iter().all(|j| j.status == JobStatus::Completed),
+        "history returns jobs with their current status"
+    );
+
+    let limited = store.history(&a, 2).await.expect("history");
+    let got: Vec<JobId> = limited.iter().map(|j| j.id.clone()).collect();
+    assert_eq!(got, want[..2].to_vec(), "history limit keeps the newest");
+    assert!(
+        store.history(&a, 0).await.expect("history").is_empty(),
+        "limit 0"
+    );
+
+    let hb = store.history(&b, 10).await.expect("history");
+    assert_eq!(hb.len(), 1, "tenant B sees only its own job");
+    assert_eq!(hb[0].id, other.id, "tenant B's history holds its own job");
+    assert!(
+        store
+            .history(&unique_tenant(), 10)
+            .await
+            .expect("history")
+            .is_empty(),
+        "a tenant without jobs has an empty history"
+    );
+}
+
+/// Another tenant's job is [`Error::JobNotFound`] for every call, and those
+/// calls change nothing; so is an id that was never issued.
+pub async fn other_tenants_job_not_found(store: &dyn JobStore) {
+    let (a, b) = (unique_tenant(), unique_tenant());
+    let job = create(store, &a, 0).await;
+    let id = &job.id;
+    assert_not_found(store.job(&b, id).await, &b, id, "job()");
+    assert_not_found(
+        store
+            .set_status(&b, id, JobStatus::Cancelled, fixture::at(1), None)
+            .await,
+        &b,
+        id,
+        "set_status",
+    );
+    assert_not_found(
+        store
+            .set_object_state(&b, id, &SObject::ACCOUNT, ObjectState::Done)
+            .await,
+        &b,
+        id,
+        "set_object_state",
+    );
+    let sf = fixture::sf_id(&SObject::ACCOUNT, 1);
+    let page = PageRecord {
+        imported: 1,
+        log: vec![fixture::log_error(&SObject::ACCOUNT, &sf, "Name", "x")],
+        mappings: vec![(sf.clone(), CrmId::new("c-1"))],
+        ..PageRecord::default()
+    };
+    assert_not_found(
+        store.record_page(&b, id, &SObject::ACCOUNT, &page).await,
+        &b,
+        id,
+        "record_page",
+    );
+    assert_not_found(store.error_log(&b, id, 0, 10).await, &b, id, "error_log");
+
+    assert_eq!(
+        get(store, &a, id).await,
+        job,
+        "calls under another tenant must not change the job"
+    );
+    let log = store.error_log(&a, id, 0, 10).await.expect("error_log");
+    assert!(
+        log.is_empty(),
+        "record_page under another tenant must not append to the log: {log:?}"
+    );
+    let keys = [(SObject::ACCOUNT, sf)];
+    for t in [&a, &b] {
+        let map = store.resolve_ids(t, &keys).await.expect("resolve_ids");
+        assert!(
+            map.is_empty(),
+            "record_page under another tenant must not store mappings (seen by {t}): {map:?}"
+        );
+    }
+
+    let never = JobId::new("no-such-job-4f1c");
+    assert_not_found(
+        store.job(&a, &never).await,
+        &a,
+        &never,
+        "job() of an unknown id",
+    );
+}
