@@ -227,10 +227,15 @@ impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Problem::Missing => f.write_str("required value is missing"),
-            Problem::Invalid { expected, found } => write!(f, "expected {expected}, found {found:?}"),
+            Problem::Invalid { expected, found } => {
+                write!(f, "expected {expected}, found {found:?}")
+            }
             Problem::OutOfRange { found } => write!(f, "number {found} is out of range"),
             Problem::TooLong { max } => write!(f, "longer than {max} characters"),
-            Problem::UnknownValue { found, used: Some(used) } => {
+            Problem::UnknownValue {
+                found,
+                used: Some(used),
+            } => {
                 write!(f, "unknown value {found:?}, used {used:?}")
             }
             Problem::UnknownValue { found, used: None } => {

@@ -270,7 +270,10 @@ mod tests {
     #[test]
     fn serde_round_trip_validates() {
         let id: SfId = serde_json::from_str("\"001x0000002xLCV\"").unwrap();
-        assert_eq!(serde_json::to_string(&id).unwrap(), "\"001x0000002xLCVAA2\"");
+        assert_eq!(
+            serde_json::to_string(&id).unwrap(),
+            "\"001x0000002xLCVAA2\""
+        );
         assert!(serde_json::from_str::<SfId>("\"nope\"").is_err());
     }
 }

@@ -88,7 +88,8 @@ impl fmt::Debug for SfRecord {
 }
 
 fn raw_json(value: &serde_json::Value) -> Box<RawValue> {
-    RawValue::from_string(value.to_string()).expect("serde_json::Value always serializes to valid JSON")
+    RawValue::from_string(value.to_string())
+        .expect("serde_json::Value always serializes to valid JSON")
 }
 
 /// Parses Salesforce datetimes: `2024-01-31T17:03:00.000+0000` (offset
@@ -153,7 +154,8 @@ impl SfRecord {
 
     /// Sets a field to a JSON value, replacing any earlier value.
     pub fn set(&mut self, field: &str, value: impl Into<serde_json::Value>) {
-        self.fields.insert(field.to_owned(), raw_json(&value.into()));
+        self.fields
+            .insert(field.to_owned(), raw_json(&value.into()));
     }
 
     /// Removes a field.
@@ -243,7 +245,11 @@ impl SfRecord {
                 ));
             }
         };
-        Ok(if text.trim().is_empty() { None } else { Some(text) })
+        Ok(if text.trim().is_empty() {
+            None
+        } else {
+            Some(text)
+        })
     }
 
     /// A number as an exact decimal, from a JSON number or a numeric string
@@ -335,7 +341,10 @@ impl SfRecord {
         if let Some(dt) = parse_datetime(t) {
             return Ok(Some(dt.date_naive()));
         }
-        Err(FieldError::new(path.to_owned(), Problem::invalid("a date (YYYY-MM-DD)", t)))
+        Err(FieldError::new(
+            path.to_owned(),
+            Problem::invalid("a date (YYYY-MM-DD)", t),
+        ))
     }
 
     /// A datetime in any of Salesforce's spellings:
@@ -345,9 +354,9 @@ impl SfRecord {
         let Some(text) = self.text(path)? else {
             return Ok(None);
         };
-        parse_datetime(text.trim()).map(Some).ok_or_else(|| {
-            FieldError::new(path.to_owned(), Problem::invalid("a datetime", &text))
-        })
+        parse_datetime(text.trim())
+            .map(Some)
+            .ok_or_else(|| FieldError::new(path.to_owned(), Problem::invalid("a datetime", &text)))
     }
 
     /// A Salesforce id (15 or 18 characters).
@@ -425,14 +434,25 @@ mod tests {
 
     #[test]
     fn decimals_keep_every_digit() {
-        let r = rec(r#"{"A": 1234567890123456.78, "B": "500000.0", "C": 0.1, "D": 1.5E7,
-                      "E": "abc", "F": 1e400, "G": -3, "H": "", "I": true}"#);
-        assert_eq!(r.decimal("A").unwrap().unwrap().to_string(), "1234567890123456.78");
+        let r = rec(
+            r#"{"A": 1234567890123456.78, "B": "500000.0", "C": 0.1, "D": 1.5E7,
+                      "E": "abc", "F": 1e400, "G": -3, "H": "", "I": true}"#,
+        );
+        assert_eq!(
+            r.decimal("A").unwrap().unwrap().to_string(),
+            "1234567890123456.78"
+        );
         assert_eq!(r.decimal("B").unwrap().unwrap().to_string(), "500000");
         assert_eq!(r.decimal("C").unwrap().unwrap().to_string(), "0.1");
         assert_eq!(r.decimal("D").unwrap().unwrap().to_string(), "15000000");
-        assert!(matches!(r.decimal("E").unwrap_err().problem, Problem::Invalid { .. }));
-        assert!(matches!(r.decimal("F").unwrap_err().problem, Problem::OutOfRange { .. }));
+        assert!(matches!(
+            r.decimal("E").unwrap_err().problem,
+            Problem::Invalid { .. }
+        ));
+        assert!(matches!(
+            r.decimal("F").unwrap_err().problem,
+            Problem::OutOfRange { .. }
+        ));
         assert_eq!(r.decimal("G").unwrap().unwrap().to_string(), "-3");
         assert_eq!(r.decimal("H").unwrap(), None);
         assert!(r.decimal("I").is_err());
@@ -440,12 +460,16 @@ mod tests {
 
     #[test]
     fn integers() {
-        let r = rec(r#"{"A": 12345, "B": "12345", "C": 12.0, "D": 12.5, "E": 99999999999999999999}"#);
+        let r =
+            rec(r#"{"A": 12345, "B": "12345", "C": 12.0, "D": 12.5, "E": 99999999999999999999}"#);
         assert_eq!(r.integer("A").unwrap(), Some(12345));
         assert_eq!(r.integer("B").unwrap(), Some(12345));
         assert_eq!(r.integer("C").unwrap(), Some(12));
         assert!(r.integer("D").is_err());
-        assert!(matches!(r.integer("E").unwrap_err().problem, Problem::OutOfRange { .. }));
+        assert!(matches!(
+            r.integer("E").unwrap_err().problem,
+            Problem::OutOfRange { .. }
+        ));
     }
 
     #[test]
@@ -470,7 +494,10 @@ mod tests {
         assert_eq!(r.text("Blank").unwrap(), None);
         assert!(r.text("Obj").is_err());
         assert_eq!(r.text("Account.Name").unwrap().as_deref(), Some("Acme"));
-        assert_eq!(r.text("Account.Owner.Name").unwrap().as_deref(), Some("Ada"));
+        assert_eq!(
+            r.text("Account.Owner.Name").unwrap().as_deref(),
+            Some("Ada")
+        );
         assert_eq!(r.text("Pricebook2.IsStandard").unwrap(), None);
         assert_eq!(r.object(), Some(SObject::CONTACT));
     }

@@ -123,8 +123,11 @@ pub(crate) async fn process(
     let mut keys: Vec<IdKey> = mapped
         .iter()
         .flat_map(|m| {
-            std::iter::once((object.clone(), m.sf_id.clone()))
-                .chain(m.lookups.iter().map(|l| (l.spec.target.clone(), l.sf_id.clone())))
+            std::iter::once((object.clone(), m.sf_id.clone())).chain(
+                m.lookups
+                    .iter()
+                    .map(|l| (l.spec.target.clone(), l.sf_id.clone())),
+            )
         })
         .collect();
     keys.sort();
@@ -183,9 +186,9 @@ pub(crate) async fn process(
                     if !warns.is_empty() {
                         rec.warnings += 1;
                         rec.log.extend(
-                            warns
-                                .into_iter()
-                                .map(|f| LogEntry::warning(object.clone(), Some(w.sf_id.clone()), f)),
+                            warns.into_iter().map(|f| {
+                                LogEntry::warning(object.clone(), Some(w.sf_id.clone()), f)
+                            }),
                         );
                     }
                 }
@@ -199,7 +202,9 @@ pub(crate) async fn process(
 
     inner
         .backoff
-        .run("record page", || inner.jobs.record_page(tenant, &job.id, &object, &rec))
+        .run("record page", || {
+            inner.jobs.record_page(tenant, &job.id, &object, &rec)
+        })
         .await?;
     tracing::debug!(
         imported = rec.imported,

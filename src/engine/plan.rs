@@ -20,7 +20,9 @@ pub(crate) fn plan(mappers: &Mappers, selected: &[SObject]) -> Result<Vec<SObjec
     let mut chosen: BTreeSet<SObject> = BTreeSet::new();
     for object in selected {
         if mappers.get(object).is_none() {
-            return Err(Error::config(format!("no mapper for {object}: it cannot be imported")));
+            return Err(Error::config(format!(
+                "no mapper for {object}: it cannot be imported"
+            )));
         }
         chosen.insert(object.clone());
     }
@@ -28,7 +30,9 @@ pub(crate) fn plan(mappers: &Mappers, selected: &[SObject]) -> Result<Vec<SObjec
     loop {
         let before = chosen.len();
         for m in mappers.iter() {
-            if m.imported_with().is_some_and(|parent| chosen.contains(&parent)) {
+            if m.imported_with()
+                .is_some_and(|parent| chosen.contains(&parent))
+            {
                 chosen.insert(m.object());
             }
         }
@@ -104,7 +108,12 @@ mod tests {
         for m in Mappers::standard().iter() {
             for l in m.lookups() {
                 if l.target != m.object() {
-                    assert!(pos(&l.target) < pos(&m.object()), "{} before {}", l.target, m.object());
+                    assert!(
+                        pos(&l.target) < pos(&m.object()),
+                        "{} before {}",
+                        l.target,
+                        m.object()
+                    );
                 }
             }
         }
@@ -132,7 +141,10 @@ mod tests {
 
     #[test]
     fn empty_and_unknown_selections_are_refused() {
-        assert!(matches!(plan(&Mappers::standard(), &[]), Err(Error::Config { .. })));
+        assert!(matches!(
+            plan(&Mappers::standard(), &[]),
+            Err(Error::Config { .. })
+        ));
         let err = plan(&Mappers::standard(), &[SObject::new("Invoice__c")]).unwrap_err();
         assert!(err.to_string().contains("Invoice__c"));
     }
@@ -166,6 +178,9 @@ mod tests {
             .with(Cyclic(a.clone(), b.clone()))
             .with(Cyclic(b.clone(), a.clone()));
         let err = plan(&mappers, &[a, b]).unwrap_err().to_string();
-        assert!(err.contains("A__c") && err.contains("B__c") && err.contains("cycle"), "{err}");
+        assert!(
+            err.contains("A__c") && err.contains("B__c") && err.contains("cycle"),
+            "{err}"
+        );
     }
 }

@@ -80,7 +80,10 @@ mod tests {
         for attempt in 1..30 {
             let d = B.delay(attempt);
             let full = (B.base * (1 << (attempt - 1).min(20))).min(B.max);
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?} vs {full:?}");
+            assert!(
+                d >= full / 2 && d <= full,
+                "attempt {attempt}: {d:?} vs {full:?}"
+            );
         }
     }
 
@@ -90,7 +93,11 @@ mod tests {
         let got = B
             .run("test", || async {
                 if calls.fetch_add(1, Ordering::SeqCst) < 2 {
-                    Err(Error::store("job store", "flaky", std::io::Error::other("reset")))
+                    Err(Error::store(
+                        "job store",
+                        "flaky",
+                        std::io::Error::other("reset"),
+                    ))
                 } else {
                     Ok(7)
                 }
@@ -106,11 +113,18 @@ mod tests {
         let err = B
             .run("test", || async {
                 calls.fetch_add(1, Ordering::SeqCst);
-                Err::<(), _>(Error::store("crm sink", "down", std::io::Error::other("refused")))
+                Err::<(), _>(Error::store(
+                    "crm sink",
+                    "down",
+                    std::io::Error::other("refused"),
+                ))
             })
             .await
             .unwrap_err();
-        assert!(matches!(err, Error::RetriesExhausted { attempts: 4, .. }), "{err:?}");
+        assert!(
+            matches!(err, Error::RetriesExhausted { attempts: 4, .. }),
+            "{err:?}"
+        );
         assert_eq!(calls.load(Ordering::SeqCst), 4);
     }
 

@@ -12,7 +12,9 @@ use crate::jobs::PageRecord;
 use crate::mapping::{LookupSpec, Mapper};
 use crate::sink::Relink;
 use crate::source::{Page, PageRequest};
-use crate::{Error, Job, JobStatus, LogEntry, ObjectProgress, ObjectState, Result, SObject, TenantId};
+use crate::{
+    Error, Job, JobStatus, LogEntry, ObjectProgress, ObjectState, Result, SObject, TenantId,
+};
 
 pub(crate) struct Runner {
     pub(crate) inner: Arc<Inner>,
@@ -49,11 +51,18 @@ impl Runner {
         (self.inner.clock)()
     }
 
-    async fn set_object_state(&self, job: &Job, object: &SObject, state: ObjectState) -> Result<()> {
+    async fn set_object_state(
+        &self,
+        job: &Job,
+        object: &SObject,
+        state: ObjectState,
+    ) -> Result<()> {
         self.inner
             .backoff
             .run("set object state", || {
-                self.inner.jobs.set_object_state(&job.tenant, &job.id, object, state)
+                self.inner
+                    .jobs
+                    .set_object_state(&job.tenant, &job.id, object, state)
             })
             .await
     }
@@ -63,7 +72,9 @@ impl Runner {
         let at = self.now();
         self.inner
             .backoff
-            .run("start job", || jobs.set_status(&job.tenant, &job.id, JobStatus::InProgress, at, None))
+            .run("start job", || {
+                jobs.set_status(&job.tenant, &job.id, JobStatus::InProgress, at, None)
+            })
             .await?;
         tracing::info!(objects = job.objects.len(), "import started");
         self.events.send(ProgressEvent::JobStarted {
@@ -88,12 +99,16 @@ impl Runner {
                 break;
             }
             let object = &progress.object;
-            self.set_object_state(&job, object, ObjectState::Importing).await?;
+            self.set_object_state(&job, object, ObjectState::Importing)
+                .await?;
             self.events.send(ProgressEvent::ObjectStarted {
                 object: object.clone(),
             });
             let span = tracing::info_span!("import.object", object = %object);
-            let end = self.import_object(&job, progress.clone()).instrument(span).await;
+            let end = self
+                .import_object(&job, progress.clone())
+                .instrument(span)
+                .await;
             let (state, mut last) = match end {
                 Ok(ObjectEnd::Done(p)) => (ObjectState::Done, p),
                 Ok(ObjectEnd::Cancelled(p)) => {
@@ -107,13 +122,18 @@ impl Runner {
                 Err(e) => {
                     tracing::error!(error = %e, "object failed");
                     failure = Some(format!("{object}: {}", describe(&e)));
-                    let p = jobs.job(&job.tenant, &job.id).await?.object(object).cloned();
+                    let p = jobs
+                        .job(&job.tenant, &job.id)
+                        .await?
+                        .object(object)
+                        .cloned();
                     (ObjectState::Failed, p.unwrap_or_else(|| progress.clone()))
                 }
             };
             self.set_object_state(&job, object, state).await?;
             last.state = state;
-            self.events.send(ProgressEvent::ObjectFinished { progress: last });
+            self.events
+                .send(ProgressEvent::ObjectFinished { progress: last });
             if failure.is_some() || cancelled {
                 break;
             }
@@ -123,15 +143,22 @@ impl Runner {
         let (status, message) = if let Some(failure) = failure {
             (JobStatus::Failed, Some(failure))
         } else if cancelled {
-            (JobStatus::Cancelled, Some("cancelled on request".to_owned()))
+            (
+                JobStatus::Cancelled,
+                Some("cancelled on request".to_owned()),
+            )
         } else {
             let status = if current.errors() > 0 {
                 JobStatus::CompletedWithErrors
             } else {
                 JobStatus::Completed
             };
-            let message = (!unavailable.is_empty())
-                .then(|| format!("not available in this Salesforce org: {}", unavailable.join(", ")));
+            let message = (!unavailable.is_empty()).then(|| {
+                format!(
+                    "not available in this Salesforce org: {}",
+                    unavailable.join(", ")
+                )
+            });
             (status, message)
         };
         let at = self.now();
@@ -158,7 +185,9 @@ impl Runner {
     async fn fetch(&self, tenant: &TenantId, request: &PageRequest) -> Result<Page> {
         self.inner
             .backoff
-            .run("fetch page", || self.inner.source.fetch_page(tenant, request))
+            .run("fetch page", || {
+                self.inner.source.fetch_page(tenant, request)
+            })
             .await
     }
 
@@ -170,7 +199,10 @@ impl Runner {
             .get(&object)
             .cloned()
             .ok_or_else(|| Error::config(format!("no mapper for {object}")))?;
-        let fields = self.inner.mappers.select_fields(&object, &self.inner.tables);
+        let fields = self
+            .inner
+            .mappers
+            .select_fields(&object, &self.inner.tables);
         let resumed = progress.checkpoint.is_some();
         let request = PageRequest::new(object.clone(), fields, self.inner.page_size)
             .after(progress.checkpoint.clone());
@@ -205,9 +237,16 @@ impl Runner {
             }
         }
 
-        let self_refs: Vec<&LookupSpec> = mapper.lookups().iter().filter(|l| l.target == object).collect();
+        let self_refs: Vec<&LookupSpec> = mapper
+            .lookups()
+            .iter()
+            .filter(|l| l.target == object)
+            .collect();
         if !self_refs.is_empty() && (deferred > 0 || resumed) {
-            if let Some(end) = self.relink(job, mapper.as_ref(), &self_refs, local.clone()).await? {
+            if let Some(end) = self
+                .relink(job, mapper.as_ref(), &self_refs, local.clone())
+                .await?
+            {
                 return Ok(end);
             }
         }
@@ -298,7 +337,10 @@ impl Runner {
                             let problem = Problem::Rejected {
                                 reason: e.to_string(),
                             };
-                            let field = specs.iter().find(|s| s.link == link.link).map(|s| s.field.clone());
+                            let field = specs
+                                .iter()
+                                .find(|s| s.link == link.link)
+                                .map(|s| s.field.clone());
                             log.push(LogEntry::warning(
                                 object.clone(),
                                 Some(link.sf_id.clone()),
@@ -315,7 +357,11 @@ impl Runner {
                 };
                 self.inner
                     .backoff
-                    .run("record page", || self.inner.jobs.record_page(tenant, &job.id, &object, &record))
+                    .run("record page", || {
+                        self.inner
+                            .jobs
+                            .record_page(tenant, &job.id, &object, &record)
+                    })
                     .await?;
             }
             if self.cancel.is_cancelled() {
@@ -327,7 +373,10 @@ impl Runner {
             }
         }
         tracing::info!(linked, "second pass set references");
-        self.events.send(ProgressEvent::Relinked { object, links: linked });
+        self.events.send(ProgressEvent::Relinked {
+            object,
+            links: linked,
+        });
         Ok(None)
     }
 }

@@ -56,7 +56,10 @@ impl InMemoryJobStore {
 
 impl State {
     fn row(&mut self, tenant: &TenantId, job: &JobId) -> Result<&mut Row> {
-        let seq = job.as_str().strip_prefix("job-").and_then(|n| n.parse::<u64>().ok());
+        let seq = job
+            .as_str()
+            .strip_prefix("job-")
+            .and_then(|n| n.parse::<u64>().ok());
         seq.and_then(|seq| self.jobs.get_mut(&(tenant.clone(), seq)))
             .ok_or_else(|| Error::JobNotFound {
                 tenant: tenant.clone(),
@@ -98,7 +101,12 @@ impl JobStore for InMemoryJobStore {
             started_at: None,
             completed_at: None,
             mode: new.mode,
-            objects: new.objects.iter().cloned().map(ObjectProgress::pending).collect(),
+            objects: new
+                .objects
+                .iter()
+                .cloned()
+                .map(ObjectProgress::pending)
+                .collect(),
             message: None,
         };
         s.jobs.insert(
@@ -153,13 +161,25 @@ impl JobStore for InMemoryJobStore {
         Ok(())
     }
 
-    async fn set_object_state(&self, tenant: &TenantId, job: &JobId, object: &SObject, state: ObjectState) -> Result<()> {
+    async fn set_object_state(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        object: &SObject,
+        state: ObjectState,
+    ) -> Result<()> {
         let mut s = self.lock();
         object_mut(&mut s.row(tenant, job)?.job, object)?.state = state;
         Ok(())
     }
 
-    async fn record_page(&self, tenant: &TenantId, job: &JobId, object: &SObject, page: &PageRecord) -> Result<()> {
+    async fn record_page(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        object: &SObject,
+        page: &PageRecord,
+    ) -> Result<()> {
         let mut s = self.lock();
         // Validate before changing anything: all or nothing.
         let row = s.row(tenant, job)?;
@@ -176,19 +196,31 @@ impl JobStore for InMemoryJobStore {
         }
         row.log.extend(page.log.iter().cloned());
         for (sf_id, crm_id) in &page.mappings {
-            s.ids
-                .insert((tenant.clone(), (object.clone(), sf_id.clone())), crm_id.clone());
+            s.ids.insert(
+                (tenant.clone(), (object.clone(), sf_id.clone())),
+                crm_id.clone(),
+            );
         }
         Ok(())
     }
 
-    async fn error_log(&self, tenant: &TenantId, job: &JobId, offset: usize, limit: usize) -> Result<Vec<LogEntry>> {
+    async fn error_log(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>> {
         let mut s = self.lock();
         let row = s.row(tenant, job)?;
         Ok(row.log.iter().skip(offset).take(limit).cloned().collect())
     }
 
-    async fn resolve_ids(&self, tenant: &TenantId, keys: &[IdKey]) -> Result<HashMap<IdKey, CrmId>> {
+    async fn resolve_ids(
+        &self,
+        tenant: &TenantId,
+        keys: &[IdKey],
+    ) -> Result<HashMap<IdKey, CrmId>> {
         let s = self.lock();
         Ok(keys
             .iter()

@@ -320,5 +320,6 @@ pub trait JobStore: fmt::Debug + Send + Sync + 'static {
 
     /// Looks up CRM ids for Salesforce ids, in one call; unknown keys are
     /// absent from the answer.
-    async fn resolve_ids(&self, tenant: &TenantId, keys: &[IdKey]) -> Result<HashMap<IdKey, CrmId>>;
+    async fn resolve_ids(&self, tenant: &TenantId, keys: &[IdKey])
+    -> Result<HashMap<IdKey, CrmId>>;
 }

@@ -42,7 +42,11 @@ pub struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// Starts reading a record; fails when its `Id` is missing or invalid.
-    pub fn new(object: SObject, record: &'a SfRecord, tables: &'a Tables) -> Result<Self, RecordError> {
+    pub fn new(
+        object: SObject,
+        record: &'a SfRecord,
+        tables: &'a Tables,
+    ) -> Result<Self, RecordError> {
         let sf_id = record
             .id()
             .map_err(|e| RecordError::from_field(object.clone(), None, e))?;
@@ -72,7 +76,12 @@ impl<'a> Reader<'a> {
 
     /// A record error for `field`.
     pub fn error(&self, field: impl Into<Cow<'static, str>>, problem: Problem) -> RecordError {
-        RecordError::new(self.object.clone(), Some(self.sf_id.clone()), field, problem)
+        RecordError::new(
+            self.object.clone(),
+            Some(self.sf_id.clone()),
+            field,
+            problem,
+        )
     }
 
     /// Records a warning.
@@ -85,7 +94,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Text, cut to `max` characters with a warning.
-    pub fn text_max(&mut self, field: &'static str, max: usize) -> Result<Option<String>, RecordError> {
+    pub fn text_max(
+        &mut self,
+        field: &'static str,
+        max: usize,
+    ) -> Result<Option<String>, RecordError> {
         let Some(text) = self.tie(self.record.text(field))? else {
             return Ok(None);
         };
@@ -212,7 +225,11 @@ impl<'a> Reader<'a> {
     /// A picklist value through its table: unknown values take the table's
     /// default with a warning, or are a record error without one; a blank
     /// value takes the default silently.
-    pub fn picklist<T: Clone>(&mut self, field: &'static str, table: &Picklist<T>) -> Result<T, RecordError> {
+    pub fn picklist<T: Clone>(
+        &mut self,
+        field: &'static str,
+        table: &Picklist<T>,
+    ) -> Result<T, RecordError> {
         let value = self.tie(self.record.text(field))?;
         let Some(value) = value else {
             return table
@@ -246,7 +263,11 @@ impl<'a> Reader<'a> {
     /// A country as an ISO alpha-2 code; unknown names become `None` with a
     /// warning. Reads `{prefix}CountryCode` first (orgs with State and
     /// Country picklists), then `{prefix}Country`.
-    pub fn country(&mut self, code_field: &'static str, name_field: &'static str) -> Result<Option<String>, RecordError> {
+    pub fn country(
+        &mut self,
+        code_field: &'static str,
+        name_field: &'static str,
+    ) -> Result<Option<String>, RecordError> {
         for field in [code_field, name_field] {
             let Some(raw) = self.tie(self.record.text(field))? else {
                 continue;
@@ -299,10 +320,9 @@ impl<'a> Reader<'a> {
     pub fn finish(self, record: CrmRecord, lookups: &[LookupSpec]) -> Result<Mapped, RecordError> {
         let mut values = Vec::new();
         for spec in lookups {
-            let id = self
-                .record
-                .sf_id(&spec.field)
-                .map_err(|e| RecordError::from_field(self.object.clone(), Some(self.sf_id.clone()), e))?;
+            let id = self.record.sf_id(&spec.field).map_err(|e| {
+                RecordError::from_field(self.object.clone(), Some(self.sf_id.clone()), e)
+            })?;
             match id {
                 Some(sf_id) => values.push(LookupValue {
                     spec: spec.clone(),

@@ -49,7 +49,8 @@ impl<T: Clone> Picklist<T> {
 
     /// Adds or replaces one value.
     pub fn with(mut self, salesforce_value: &str, crm_value: T) -> Self {
-        self.values.insert(picklist_key(salesforce_value), crm_value);
+        self.values
+            .insert(picklist_key(salesforce_value), crm_value);
         self
     }
 
@@ -119,7 +120,11 @@ struct Builtin {
 }
 
 fn country_key(s: &str) -> String {
-    let s = s.to_lowercase().replace('&', " and ").replace('.', "").replace(',', " ");
+    let s = s
+        .to_lowercase()
+        .replace('&', " and ")
+        .replace('.', "")
+        .replace(',', " ");
     let words: Vec<&str> = s
         .split_whitespace()
         .map(|w| if w == "st" { "saint" } else { w })
@@ -392,7 +397,11 @@ mod tests {
             ("Closed Lost", OpportunityStage::ClosedLost, 0),
         ];
         for (sf, stage, p) in cases {
-            assert_eq!(t.opportunity_stage.get(sf), Some(StageMapping::new(stage, p)), "{sf}");
+            assert_eq!(
+                t.opportunity_stage.get(sf),
+                Some(StageMapping::new(stage, p)),
+                "{sf}"
+            );
         }
         assert_eq!(t.opportunity_stage.get("Won Big"), None);
     }

@@ -67,9 +67,16 @@ impl InMemorySink {
     }
 
     /// The CRM id and record written for a Salesforce record.
-    pub fn get(&self, tenant: &TenantId, object: &SObject, sf_id: &SfId) -> Option<(CrmId, CrmRecord)> {
+    pub fn get(
+        &self,
+        tenant: &TenantId,
+        object: &SObject,
+        sf_id: &SfId,
+    ) -> Option<(CrmId, CrmRecord)> {
         let s = self.lock();
-        let id = s.keys.get(&(tenant.clone(), object.clone(), sf_id.clone()))?;
+        let id = s
+            .keys
+            .get(&(tenant.clone(), object.clone(), sf_id.clone()))?;
         let stored = s.records.get(&(tenant.clone(), id.clone()))?;
         Some((id.clone(), stored.record.clone()))
     }
@@ -111,7 +118,13 @@ impl State {
 
     /// The CRM's own integrity rules: required references must name records
     /// that exist.
-    fn check(&self, tenant: &TenantId, object: &SObject, sf_id: &SfId, rec: &CrmRecord) -> Result<(), RecordError> {
+    fn check(
+        &self,
+        tenant: &TenantId,
+        object: &SObject,
+        sf_id: &SfId,
+        rec: &CrmRecord,
+    ) -> Result<(), RecordError> {
         let required: &[(Link, &'static str)] = match rec {
             CrmRecord::Order(_) => &[(Link::Account, "AccountId")],
             CrmRecord::OrderLine(_) => &[(Link::Order, "OrderId")],
@@ -121,9 +134,21 @@ impl State {
         };
         for (link, field) in required {
             match rec.link(link) {
-                None => return Err(rejected(object, sf_id, field, "required reference is empty")),
+                None => {
+                    return Err(rejected(
+                        object,
+                        sf_id,
+                        field,
+                        "required reference is empty",
+                    ));
+                }
                 Some(id) if !self.exists(tenant, id) => {
-                    return Err(rejected(object, sf_id, field, "refers to a record that does not exist"));
+                    return Err(rejected(
+                        object,
+                        sf_id,
+                        field,
+                        "refers to a record that does not exist",
+                    ));
                 }
                 Some(_) => {}
             }
@@ -161,7 +186,12 @@ impl State {
                     p.currency = price.currency.clone().or(p.currency.take());
                 }
             } else {
-                return Err(rejected(object, sf_id, "Product2Id", "refers to a record that is not a product"));
+                return Err(rejected(
+                    object,
+                    sf_id,
+                    "Product2Id",
+                    "refers to a record that is not a product",
+                ));
             }
             let action = match self.keys.insert(key, product.clone()) {
                 None => WriteAction::Created,
@@ -198,7 +228,11 @@ impl State {
 
 #[async_trait]
 impl CrmSink for InMemorySink {
-    async fn write_batch(&self, tenant: &TenantId, batch: &WriteBatch) -> Result<Vec<Result<WriteOutcome, RecordError>>> {
+    async fn write_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &WriteBatch,
+    ) -> Result<Vec<Result<WriteOutcome, RecordError>>> {
         let mut state = self.lock();
         Ok(batch
             .records
@@ -207,13 +241,23 @@ impl CrmSink for InMemorySink {
             .collect())
     }
 
-    async fn relink(&self, tenant: &TenantId, object: &SObject, links: &[Relink]) -> Result<Vec<Result<(), RecordError>>> {
+    async fn relink(
+        &self,
+        tenant: &TenantId,
+        object: &SObject,
+        links: &[Relink],
+    ) -> Result<Vec<Result<(), RecordError>>> {
         let mut state = self.lock();
         Ok(links
             .iter()
             .map(|l| {
                 if !state.exists(tenant, &l.target) {
-                    return Err(rejected(object, &l.sf_id, "ParentId", "refers to a record that does not exist"));
+                    return Err(rejected(
+                        object,
+                        &l.sf_id,
+                        "ParentId",
+                        "refers to a record that does not exist",
+                    ));
                 }
                 let stored = state
                     .records
@@ -222,7 +266,12 @@ impl CrmSink for InMemorySink {
                 if stored.record.set_link(&l.link, l.target.clone()) {
                     Ok(())
                 } else {
-                    Err(rejected(object, &l.sf_id, "Id", "the record has no such reference"))
+                    Err(rejected(
+                        object,
+                        &l.sf_id,
+                        "Id",
+                        "the record has no such reference",
+                    ))
                 }
             })
             .collect())
@@ -243,32 +292,62 @@ mod tests {
         let sink = InMemorySink::new();
         let tenant = unique_tenant();
         let p = fixture::sf_id(&SObject::PRODUCT2, 1);
-        let batch = fixture::batch(SObject::PRODUCT2, WriteMode::SkipExisting, vec![fixture::product(&p)]);
-        let product = sink.write_batch(&tenant, &batch).await.unwrap().remove(0).unwrap().crm_id;
+        let batch = fixture::batch(
+            SObject::PRODUCT2,
+            WriteMode::SkipExisting,
+            vec![fixture::product(&p)],
+        );
+        let product = sink
+            .write_batch(&tenant, &batch)
+            .await
+            .unwrap()
+            .remove(0)
+            .unwrap()
+            .crm_id;
         let e = fixture::sf_id(&SObject::PRICEBOOK_ENTRY, 1);
-        for (mode, price) in [(WriteMode::SkipExisting, Decimal::ONE), (WriteMode::SkipExisting, Decimal::TEN)] {
+        for (mode, price) in [
+            (WriteMode::SkipExisting, Decimal::ONE),
+            (WriteMode::SkipExisting, Decimal::TEN),
+        ] {
             let batch = fixture::batch(
                 SObject::PRICEBOOK_ENTRY,
                 mode,
                 vec![fixture::price(&e, Some(product.clone()), price)],
             );
-            sink.write_batch(&tenant, &batch).await.unwrap().remove(0).unwrap();
+            sink.write_batch(&tenant, &batch)
+                .await
+                .unwrap()
+                .remove(0)
+                .unwrap();
         }
         let Some(CrmRecord::Product(p)) = sink.record(&tenant, &product) else {
             panic!("product")
         };
-        assert_eq!(p.price, Some(Decimal::ONE), "the second SkipExisting write must not change the price");
+        assert_eq!(
+            p.price,
+            Some(Decimal::ONE),
+            "the second SkipExisting write must not change the price"
+        );
 
         let batch = fixture::batch(
             SObject::PRICEBOOK_ENTRY,
             WriteMode::Update,
             vec![fixture::price(&e, Some(product.clone()), Decimal::TEN)],
         );
-        let out = sink.write_batch(&tenant, &batch).await.unwrap().remove(0).unwrap();
+        let out = sink
+            .write_batch(&tenant, &batch)
+            .await
+            .unwrap()
+            .remove(0)
+            .unwrap();
         assert_eq!(out.action, WriteAction::Updated);
         let Some(CrmRecord::Product(p)) = sink.record(&tenant, &product) else {
             panic!("product")
         };
-        assert_eq!(p.price, Some(Decimal::TEN), "Update mode applies the new price");
+        assert_eq!(
+            p.price,
+            Some(Decimal::TEN),
+            "Update mode applies the new price"
+        );
     }
 }

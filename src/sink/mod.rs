@@ -51,7 +51,9 @@ mod memory;
 pub use memory::InMemorySink;
 
 /// Whether records already in the CRM are left alone or updated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum WriteMode {

@@ -33,7 +33,7 @@
 //! builds its own backend (for a database: its own pool, but the same
 //! database; the checks' unique tenants keep them apart):
 //!
-//! ```ignore
+//! ```text
 //! async fn pool() -> sqlx::PgPool { /* connect to $DATABASE_URL, migrate */ }
 //!
 //! mod sink { salesforce_import::sink_conformance!(async { my_crm::Sink::new(super::pool().await) }); }
