@@ -172,12 +172,12 @@ pub enum Problem {
         /// What was expected (`"a date"`, `"a number"`).
         expected: Cow<'static, str>,
         /// The value found, cut to 60 characters.
-        found: String,
+        found: Box<str>,
     },
     /// The number does not fit the CRM's column.
     OutOfRange {
         /// The value found.
-        found: String,
+        found: Box<str>,
     },
     /// The text is longer than the CRM allows; a warning when cut to fit.
     TooLong {
@@ -187,9 +187,9 @@ pub enum Problem {
     /// A picklist or country value the tables do not know.
     UnknownValue {
         /// The value found.
-        found: String,
+        found: Box<str>,
         /// What was used instead, if anything.
-        used: Option<String>,
+        used: Option<Box<str>>,
     },
     /// The record refers to a record that was not imported.
     UnresolvedLookup {
@@ -201,7 +201,7 @@ pub enum Problem {
     /// The CRM refused the record.
     Rejected {
         /// The CRM's reason.
-        reason: String,
+        reason: Box<str>,
     },
 }
 
@@ -218,7 +218,7 @@ impl Problem {
     pub fn invalid(expected: impl Into<Cow<'static, str>>, found: &str) -> Problem {
         Problem::Invalid {
             expected: expected.into(),
-            found: cut(found, 60),
+            found: cut(found, 60).into(),
         }
     }
 }
@@ -269,6 +269,79 @@ impl FieldError {
     }
 }
 
+/// The name of a Salesforce field in a [`RecordError`]: text that compares
+/// with `&str` (`err.field == "CloseDate"`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FieldName(Box<str>);
+
+impl FieldName {
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for FieldName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for FieldName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::ops::Deref for FieldName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for FieldName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<Cow<'static, str>> for FieldName {
+    fn from(c: Cow<'static, str>) -> Self {
+        FieldName(c.into_owned().into_boxed_str())
+    }
+}
+
+impl From<&str> for FieldName {
+    fn from(s: &str) -> Self {
+        FieldName(s.into())
+    }
+}
+
+impl From<String> for FieldName {
+    fn from(s: String) -> Self {
+        FieldName(s.into_boxed_str())
+    }
+}
+
+impl PartialEq<str> for FieldName {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for FieldName {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl PartialEq<FieldName> for &str {
+    fn eq(&self, other: &FieldName) -> bool {
+        *self == &*other.0
+    }
+}
+
 /// One record that could not be imported, naming the object, the
 /// Salesforce id and the field. The job logs it and goes on.
 ///
@@ -294,7 +367,7 @@ pub struct RecordError {
     /// The record's id; `None` when the record had no valid `Id`.
     pub sf_id: Option<SfId>,
     /// The Salesforce field at fault (`Id` when the id itself is bad).
-    pub field: Cow<'static, str>,
+    pub field: FieldName,
     /// What is wrong.
     pub problem: Problem,
     /// The underlying cause, if any.
@@ -324,7 +397,7 @@ impl RecordError {
         RecordError {
             object,
             sf_id,
-            field: field.into(),
+            field: FieldName::from(field.into()),
             problem,
             source: None,
         }
@@ -436,5 +509,20 @@ mod tests {
         let err = Error::store("job store", "recording a page", io);
         assert_eq!(err.source().unwrap().to_string(), "disk full");
         assert!(err.is_temporary());
+    }
+}
+
+#[cfg(test)]
+mod size {
+    #[test]
+    fn record_error_stays_small() {
+        eprintln!(
+            "Problem {} RecordError {}",
+            size_of::<super::Problem>(),
+            size_of::<super::RecordError>()
+        );
+        // Below clippy's `result_large_err` threshold, so hosts returning
+        // `Result<_, RecordError>` get no lint.
+        assert!(size_of::<super::RecordError>() < 128);
     }
 }

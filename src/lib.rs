@@ -40,10 +40,6 @@
 //! - `testkit` (feature `testkit`): the conformance suite every backend runs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-// `RecordError` is per-record data passed by value through every mapper; it
-// is larger than clippy's default threshold, and boxing it would allocate for
-// every bad record without making the common path faster.
-#![allow(clippy::result_large_err)]
 
 pub mod crm;
 pub mod engine;
@@ -60,7 +56,9 @@ pub mod testkit;
 pub mod vault;
 
 pub use engine::{ImportHandle, ImportRequest, Importer, ImporterBuilder, ProgressEvent};
-pub use error::{BoxError, Error, FieldError, LogEntry, Problem, RecordError, Result, Severity};
+pub use error::{
+    BoxError, Error, FieldError, FieldName, LogEntry, Problem, RecordError, Result, Severity,
+};
 pub use id::{CrmId, InvalidSfId, JobId, SfId, TenantId};
 pub use jobs::{InMemoryJobStore, Job, JobStatus, JobStore, ObjectProgress, ObjectState};
 pub use object::{InvalidSObject, SObject};

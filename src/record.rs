@@ -273,9 +273,14 @@ impl SfRecord {
             .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'));
         match parse_decimal(&text) {
             Some(d) => Ok(Some(d.normalize())),
-            None if looks_numeric && text.trim().chars().any(|c| c.is_ascii_digit()) => Err(
-                FieldError::new(path.to_owned(), Problem::OutOfRange { found: cut(&text) }),
-            ),
+            None if looks_numeric && text.trim().chars().any(|c| c.is_ascii_digit()) => {
+                Err(FieldError::new(
+                    path.to_owned(),
+                    Problem::OutOfRange {
+                        found: cut(&text).into(),
+                    },
+                ))
+            }
             None => Err(FieldError::new(
                 path.to_owned(),
                 Problem::invalid("a number", &text),
@@ -305,7 +310,7 @@ impl SfRecord {
             FieldError::new(
                 path.to_owned(),
                 Problem::OutOfRange {
-                    found: d.to_string(),
+                    found: d.to_string().into(),
                 },
             )
         })

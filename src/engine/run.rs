@@ -335,7 +335,7 @@ impl Runner {
                         Ok(()) => linked += 1,
                         Err(e) => {
                             let problem = Problem::Rejected {
-                                reason: e.to_string(),
+                                reason: e.to_string().into(),
                             };
                             let field = specs
                                 .iter()

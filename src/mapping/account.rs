@@ -54,7 +54,7 @@ impl Mapper for AccountMapper {
             return Err(r.error(
                 "NumberOfEmployees",
                 crate::Problem::OutOfRange {
-                    found: n.to_string(),
+                    found: n.to_string().into(),
                 },
             ));
         }

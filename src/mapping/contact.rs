@@ -66,7 +66,6 @@ impl Mapper for ContactMapper {
 }
 
 #[cfg(test)]
-#[allow(clippy::result_large_err)] // the helpers return the framework's RecordError
 mod tests {
     use super::*;
     use crate::Problem;

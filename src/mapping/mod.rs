@@ -52,7 +52,9 @@ pub use order::{OrderItemMapper, OrderMapper};
 pub use product::{PricebookEntryMapper, ProductMapper};
 pub use quote::{QuoteLineItemMapper, QuoteMapper};
 pub use reader::{AddressPrefix, Reader};
-pub use tables::{CountryTable, CustomField, Limits, Picklist, StageMapping, Tables};
+pub use tables::{
+    CountryTable, CustomField, Limits, Picklist, PicklistValue, StageMapping, Tables,
+};
 
 /// Whether a lookup must resolve for the record to be imported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -154,7 +156,6 @@ pub trait Mapper: fmt::Debug + Send + Sync + 'static {
 /// A required money or quantity field: blank is [`Problem::Missing`](crate::Problem::Missing).
 // RecordError is the crate's per-record error type, returned by value
 // throughout the mapping API.
-#[allow(clippy::result_large_err)]
 fn required_amount(r: &Reader<'_>, field: &'static str) -> Result<Decimal, RecordError> {
     r.amount(field)?
         .ok_or_else(|| r.error(field, crate::Problem::Missing))
@@ -162,7 +163,6 @@ fn required_amount(r: &Reader<'_>, field: &'static str) -> Result<Decimal, Recor
 
 /// `a * b` for a computed amount: overflow, or a result past the amount
 /// range, is [`Problem::OutOfRange`](crate::Problem::OutOfRange) on `field`.
-#[allow(clippy::result_large_err)]
 fn checked_product(
     r: &Reader<'_>,
     field: &'static str,
@@ -173,7 +173,7 @@ fn checked_product(
         r.error(
             field,
             crate::Problem::OutOfRange {
-                found: format!("{a} × {b}"),
+                found: format!("{a} × {b}").into(),
             },
         )
     })?;
@@ -253,7 +253,6 @@ impl Default for Mappers {
 }
 
 #[cfg(test)]
-#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};

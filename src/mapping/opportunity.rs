@@ -67,7 +67,6 @@ impl Mapper for OpportunityMapper {
 }
 
 #[cfg(test)]
-#[allow(clippy::result_large_err)] // the helpers return the framework's RecordError
 mod tests {
     use super::*;
     use crate::Problem;
@@ -234,7 +233,7 @@ mod tests {
         assert_eq!(m.warnings.len(), 1);
         assert_eq!(m.warnings[0].field, "StageName");
         assert!(
-            matches!(&m.warnings[0].problem, Problem::UnknownValue { found, .. } if found == "Waiting on Legal")
+            matches!(&m.warnings[0].problem, Problem::UnknownValue { found, .. } if &**found == "Waiting on Legal")
         );
     }
 

@@ -110,7 +110,6 @@ impl Mapper for PricebookEntryMapper {
 }
 
 #[cfg(test)]
-#[allow(clippy::result_large_err)] // the helpers return the framework's RecordError
 mod tests {
     use super::*;
     use crate::mapping::{CustomField, Requirement};

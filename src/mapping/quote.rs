@@ -136,7 +136,6 @@ impl Mapper for QuoteLineItemMapper {
 
 /// `quantity * unit_price * (1 - discount / 100)`, to the cent (halves away
 /// from zero); overflow is out of range on `TotalPrice`.
-#[allow(clippy::result_large_err)]
 fn line_total(
     r: &Reader<'_>,
     quantity: Decimal,
@@ -147,7 +146,7 @@ fn line_total(
         r.error(
             "TotalPrice",
             Problem::OutOfRange {
-                found: format!("{quantity} × {unit_price} × (1 - {discount}%)"),
+                found: format!("{quantity} × {unit_price} × (1 - {discount}%)").into(),
             },
         )
     };
@@ -164,7 +163,6 @@ fn line_total(
 }
 
 #[cfg(test)]
-#[allow(clippy::result_large_err)] // the helpers return the framework's RecordError
 mod tests {
     use super::*;
     use crate::crm::QuoteStatus;

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
-use super::{LookupSpec, LookupValue, Mapped, Picklist, Requirement, Tables};
+use super::{LookupSpec, LookupValue, Mapped, Picklist, PicklistValue, Requirement, Tables};
 use crate::crm::{Address, CrmRecord, CustomFields};
 use crate::error::{FieldError, Problem, RecordError};
 use crate::{SObject, SfId, SfRecord};
@@ -164,7 +164,7 @@ impl<'a> Reader<'a> {
             return Err(self.error(
                 field,
                 Problem::OutOfRange {
-                    found: d.to_string(),
+                    found: d.to_string().into(),
                 },
             ));
         }
@@ -177,7 +177,7 @@ impl<'a> Reader<'a> {
             Some(d) if d < Decimal::ZERO || d > Decimal::ONE_HUNDRED => Err(self.error(
                 field,
                 Problem::OutOfRange {
-                    found: d.to_string(),
+                    found: d.to_string().into(),
                 },
             )),
             other => Ok(other),
@@ -225,7 +225,7 @@ impl<'a> Reader<'a> {
     /// A picklist value through its table: unknown values take the table's
     /// default with a warning, or are a record error without one; a blank
     /// value takes the default silently.
-    pub fn picklist<T: Clone>(
+    pub fn picklist<T: PicklistValue>(
         &mut self,
         field: &'static str,
         table: &Picklist<T>,
@@ -244,8 +244,8 @@ impl<'a> Reader<'a> {
                 self.warn(
                     field,
                     Problem::UnknownValue {
-                        found: value,
-                        used: Some("the default".into()),
+                        found: value.into(),
+                        used: Some(v.code().into()),
                     },
                 );
                 Ok(v)
@@ -253,7 +253,7 @@ impl<'a> Reader<'a> {
             None => Err(self.error(
                 field,
                 Problem::UnknownValue {
-                    found: value,
+                    found: value.into(),
                     used: None,
                 },
             )),
@@ -278,7 +278,7 @@ impl<'a> Reader<'a> {
                     self.warn(
                         field,
                         Problem::UnknownValue {
-                            found: raw.chars().take(60).collect(),
+                            found: raw.chars().take(60).collect::<String>().into(),
                             used: None,
                         },
                     );

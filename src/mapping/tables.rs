@@ -71,6 +71,30 @@ impl<T: Clone> Picklist<T> {
     }
 }
 
+/// A CRM value a [`Picklist`] maps to, with the code shown in warnings.
+pub trait PicklistValue: Clone {
+    /// The CRM's code for the value (`DRAFT`, `CLOSED_WON`).
+    fn code(&self) -> &str;
+}
+
+impl PicklistValue for OrderStatus {
+    fn code(&self) -> &str {
+        OrderStatus::code(*self)
+    }
+}
+
+impl PicklistValue for QuoteStatus {
+    fn code(&self) -> &str {
+        QuoteStatus::code(*self)
+    }
+}
+
+impl PicklistValue for StageMapping {
+    fn code(&self) -> &str {
+        self.stage.code()
+    }
+}
+
 /// An opportunity stage as the CRM holds it, with the probability used when
 /// the Salesforce record has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -106,7 +106,7 @@ fn rejected(object: &SObject, sf_id: &SfId, field: &'static str, reason: &str) -
         Some(sf_id.clone()),
         field,
         Problem::Rejected {
-            reason: reason.to_owned(),
+            reason: reason.into(),
         },
     )
 }

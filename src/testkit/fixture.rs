@@ -236,7 +236,7 @@ pub fn log_error(object: &SObject, sf_id: &SfId, field: &'static str, reason: &s
         Some(sf_id.clone()),
         field,
         Problem::Rejected {
-            reason: reason.to_owned(),
+            reason: reason.into(),
         },
     ))
 }
