@@ -18,14 +18,7 @@ fn engine(c: &mut Criterion) {
         .expect("a tokio runtime");
     let source = Arc::new(FileSource::sample_org());
     let records: usize = SObject::STANDARD.iter().map(|o| source.count(o)).sum();
-    let selected = vec![
-        SObject::ACCOUNT,
-        SObject::CONTACT,
-        SObject::OPPORTUNITY,
-        SObject::PRODUCT2,
-        SObject::ORDER,
-        SObject::QUOTE,
-    ];
+    let selected = SObject::SELECTABLE.to_vec();
     let mut group = c.benchmark_group("import_sample_org");
     group.throughput(Throughput::Elements(records as u64));
     for page_size in [25, 500] {

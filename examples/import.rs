@@ -27,14 +27,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         page_size: 50,
-        objects: vec![
-            SObject::ACCOUNT,
-            SObject::CONTACT,
-            SObject::OPPORTUNITY,
-            SObject::PRODUCT2,
-            SObject::ORDER,
-            SObject::QUOTE,
-        ],
+        objects: SObject::SELECTABLE.to_vec(),
         once: false,
     };
     let mut it = std::env::args().skip(1);

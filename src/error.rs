@@ -231,7 +231,7 @@ impl fmt::Display for Problem {
                 write!(f, "expected {expected}, found {found:?}")
             }
             Problem::OutOfRange { found } => write!(f, "number {found} is out of range"),
-            Problem::TooLong { max } => write!(f, "longer than {max} characters"),
+            Problem::TooLong { max } => write!(f, "longer than {max} characters, cut to fit"),
             Problem::UnknownValue {
                 found,
                 used: Some(used),

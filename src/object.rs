@@ -56,6 +56,18 @@ impl SObject {
         SObject::QUOTE_LINE_ITEM,
     ];
 
+    /// The objects an admin chooses from, in the order an import page lists
+    /// them; the others come along (`PricebookEntry` with `Product2`,
+    /// `OrderItem` with `Order`, `QuoteLineItem` with `Quote`).
+    pub const SELECTABLE: [SObject; 6] = [
+        SObject::ACCOUNT,
+        SObject::CONTACT,
+        SObject::OPPORTUNITY,
+        SObject::PRODUCT2,
+        SObject::ORDER,
+        SObject::QUOTE,
+    ];
+
     const fn from_static(name: &'static str) -> SObject {
         SObject(Cow::Borrowed(name))
     }

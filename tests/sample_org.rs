@@ -15,14 +15,7 @@ use salesforce_import::{
     SObject, Severity, SfId, TenantId, WriteMode,
 };
 
-const SELECTED: [SObject; 6] = [
-    SObject::ACCOUNT,
-    SObject::CONTACT,
-    SObject::OPPORTUNITY,
-    SObject::PRODUCT2,
-    SObject::ORDER,
-    SObject::QUOTE,
-];
+const SELECTED: [SObject; 6] = SObject::SELECTABLE;
 
 struct World {
     sink: Arc<InMemorySink>,

@@ -557,16 +557,19 @@ fn job_id(job: &Job) -> &JobId {
     &job.id
 }
 
-/// Counts the calls the engine makes to the job store.
-#[derive(Debug)]
-struct Counting {
+/// The in-memory job store, counting the calls the engine makes, and
+/// failing `record_page` on a chosen call as a crash between the sink's
+/// write and the job store's record would.
+#[derive(Debug, Default)]
+struct Hooked {
     inner: InMemoryJobStore,
     resolve: AtomicUsize,
     record: AtomicUsize,
+    crash_on_record: Option<usize>,
 }
 
 #[async_trait]
-impl JobStore for Counting {
+impl JobStore for Hooked {
     async fn create_job(&self, new: &crate::jobs::NewJob) -> Result<Job> {
         self.inner.create_job(new).await
     }
@@ -602,7 +605,12 @@ impl JobStore for Counting {
         o: &SObject,
         p: &PageRecord,
     ) -> Result<()> {
-        self.record.fetch_add(1, Ordering::SeqCst);
+        let call = self.record.fetch_add(1, Ordering::SeqCst) + 1;
+        if self.crash_on_record == Some(call) {
+            return Err(Error::config(
+                "simulated crash after the sink wrote the page",
+            ));
+        }
         self.inner.record_page(t, j, o, p).await
     }
     async fn error_log(
@@ -623,11 +631,7 @@ impl JobStore for Counting {
 #[tokio::test]
 async fn one_id_query_one_write_and_one_record_per_page() {
     let t = tenant();
-    let jobs = Arc::new(Counting {
-        inner: InMemoryJobStore::new(),
-        resolve: AtomicUsize::new(0),
-        record: AtomicUsize::new(0),
-    });
+    let jobs = Arc::new(Hooked::default());
     let source = Arc::new(VecSource::default().with(parent_obj(), parents(10)));
     let mut sink = MockCrmSink::new();
     let mut n = 0;
@@ -900,81 +904,14 @@ async fn an_object_missing_from_the_org_does_not_fail_the_job() {
     assert!(job.message.unwrap().contains("Child__c"));
 }
 
-/// Fails `record_page` once, on the given call, as a crash between the
-/// sink's write and the job store's record would.
-#[derive(Debug)]
-struct CrashOnRecord {
-    inner: InMemoryJobStore,
-    crash_on: usize,
-    calls: AtomicUsize,
-}
-
-#[async_trait]
-impl JobStore for CrashOnRecord {
-    async fn create_job(&self, new: &crate::jobs::NewJob) -> Result<Job> {
-        self.inner.create_job(new).await
-    }
-    async fn job(&self, t: &TenantId, j: &JobId) -> Result<Job> {
-        self.inner.job(t, j).await
-    }
-    async fn history(&self, t: &TenantId, limit: usize) -> Result<Vec<Job>> {
-        self.inner.history(t, limit).await
-    }
-    async fn set_status(
-        &self,
-        t: &TenantId,
-        j: &JobId,
-        s: JobStatus,
-        at: DateTime<Utc>,
-        m: Option<String>,
-    ) -> Result<()> {
-        self.inner.set_status(t, j, s, at, m).await
-    }
-    async fn set_object_state(
-        &self,
-        t: &TenantId,
-        j: &JobId,
-        o: &SObject,
-        s: ObjectState,
-    ) -> Result<()> {
-        self.inner.set_object_state(t, j, o, s).await
-    }
-    async fn record_page(
-        &self,
-        t: &TenantId,
-        j: &JobId,
-        o: &SObject,
-        p: &PageRecord,
-    ) -> Result<()> {
-        if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.crash_on {
-            return Err(Error::config(
-                "simulated crash after the sink wrote the page",
-            ));
-        }
-        self.inner.record_page(t, j, o, p).await
-    }
-    async fn error_log(
-        &self,
-        t: &TenantId,
-        j: &JobId,
-        off: usize,
-        lim: usize,
-    ) -> Result<Vec<LogEntry>> {
-        self.inner.error_log(t, j, off, lim).await
-    }
-    async fn resolve_ids(&self, t: &TenantId, keys: &[IdKey]) -> Result<HashMap<IdKey, CrmId>> {
-        self.inner.resolve_ids(t, keys).await
-    }
-}
-
 #[tokio::test]
 async fn a_crash_between_write_and_record_creates_no_duplicates_on_resume() {
     let t = tenant();
     let store = InMemoryJobStore::new();
-    let jobs = Arc::new(CrashOnRecord {
+    let jobs = Arc::new(Hooked {
         inner: store.clone(),
-        crash_on: 2,
-        calls: AtomicUsize::new(0),
+        crash_on_record: Some(2),
+        ..Hooked::default()
     });
     let sink = Arc::new(InMemorySink::new());
     let source = Arc::new(VecSource::default().with(parent_obj(), parents(7)));

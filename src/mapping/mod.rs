@@ -44,6 +44,8 @@ mod product;
 mod quote;
 mod reader;
 mod tables;
+#[cfg(test)]
+mod testutil;
 
 pub use account::AccountMapper;
 pub use contact::ContactMapper;

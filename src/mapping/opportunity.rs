@@ -71,6 +71,7 @@ mod tests {
     use super::*;
     use crate::Problem;
     use crate::crm::OpportunityStage as S;
+    use crate::mapping::testutil::*;
     use crate::mapping::{CustomField, Requirement, StageMapping};
     use chrono::NaiveDate;
     use rust_decimal::Decimal;
@@ -91,10 +92,6 @@ mod tests {
             CrmRecord::Opportunity(o) => Ok((o.clone(), m)),
             other => panic!("not an opportunity: {other:?}"),
         }
-    }
-
-    fn dec(s: &str) -> Decimal {
-        s.parse().unwrap()
     }
 
     #[test]
@@ -127,19 +124,7 @@ mod tests {
         assert_eq!((o.account.as_ref(), o.contact.as_ref()), (None, None));
         assert!(o.custom_fields.is_empty());
         assert_eq!(m.sf_id.to_15(), "006x00000012345");
-        let got: Vec<_> = m
-            .lookups
-            .iter()
-            .map(|l| {
-                (
-                    l.spec.field.as_ref(),
-                    l.spec.target.clone(),
-                    l.spec.link.clone(),
-                    l.spec.requirement,
-                    l.sf_id.to_15(),
-                )
-            })
-            .collect();
+        let got = lookups(&m);
         assert_eq!(
             got,
             [

@@ -161,13 +161,10 @@ impl Mapper for OrderItemMapper {
 mod tests {
     use super::*;
     use crate::crm::{Address, OrderStatus};
+    use crate::mapping::testutil::*;
     use crate::mapping::{CustomField, Requirement};
     use chrono::{NaiveDate, TimeZone, Utc};
     use serde_json::json;
-
-    fn dec(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
 
     fn order_base() -> SfRecord {
         SfRecord::new(SObject::ORDER)
@@ -197,21 +194,6 @@ mod tests {
             CrmRecord::OrderLine(l) => Ok((l.clone(), m)),
             other => panic!("not an order line: {other:?}"),
         }
-    }
-
-    fn lookups(m: &Mapped) -> Vec<(&str, SObject, Link, Requirement, &str)> {
-        m.lookups
-            .iter()
-            .map(|l| {
-                (
-                    l.spec.field.as_ref(),
-                    l.spec.target.clone(),
-                    l.spec.link.clone(),
-                    l.spec.requirement,
-                    l.sf_id.to_15(),
-                )
-            })
-            .collect()
     }
 
     #[test]

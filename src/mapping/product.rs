@@ -112,13 +112,9 @@ impl Mapper for PricebookEntryMapper {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mapping::testutil::*;
     use crate::mapping::{CustomField, Requirement};
-    use rust_decimal::Decimal;
     use serde_json::json;
-
-    fn dec(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
 
     fn product_base() -> SfRecord {
         SfRecord::new(SObject::PRODUCT2)

@@ -166,13 +166,10 @@ fn line_total(
 mod tests {
     use super::*;
     use crate::crm::QuoteStatus;
+    use crate::mapping::testutil::*;
     use crate::mapping::{CustomField, Requirement};
     use chrono::NaiveDate;
     use serde_json::json;
-
-    fn dec(s: &str) -> Decimal {
-        s.parse().unwrap()
-    }
 
     fn quote_base() -> SfRecord {
         SfRecord::new(SObject::QUOTE)
@@ -202,21 +199,6 @@ mod tests {
             CrmRecord::QuoteLine(l) => Ok((l.clone(), m)),
             other => panic!("not a quote line: {other:?}"),
         }
-    }
-
-    fn lookups(m: &Mapped) -> Vec<(&str, SObject, Link, Requirement, &str)> {
-        m.lookups
-            .iter()
-            .map(|l| {
-                (
-                    l.spec.field.as_ref(),
-                    l.spec.target.clone(),
-                    l.spec.link.clone(),
-                    l.spec.requirement,
-                    l.sf_id.to_15(),
-                )
-            })
-            .collect()
     }
 
     #[test]
