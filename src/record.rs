@@ -192,6 +192,11 @@ impl SfRecord {
             .filter(|k| *k != "attributes")
     }
 
+    /// The raw JSON text of a top-level field, as it arrived.
+    pub(crate) fn raw_field(&self, field: &str) -> Option<&str> {
+        self.lookup(field).map(RawValue::get)
+    }
+
     /// Looks a top-level field up: exact name first, then ignoring ASCII
     /// case (Data Loader CSV exports upper-case every column).
     fn lookup(&self, field: &str) -> Option<&RawValue> {

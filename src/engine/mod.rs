@@ -317,10 +317,28 @@ impl Importer {
     /// Continues a job that stopped (crashed while in progress, or failed,
     /// for instance on Salesforce's rate limit) from its checkpoints.
     /// Records already written are not written again.
+    ///
+    /// Resume a pending or in-progress job only when the process that ran it
+    /// is gone (after a restart): the store cannot tell a crashed job from
+    /// one still running elsewhere. A failed job is not resumed while the
+    /// tenant has another import running ([`Error::ImportAlreadyRunning`]).
     pub async fn resume(&self, tenant: &TenantId, job: &JobId) -> Result<ImportHandle> {
         let job = self.inner.jobs.job(tenant, job).await?;
         match job.status {
-            JobStatus::Pending | JobStatus::InProgress | JobStatus::Failed => Ok(self.spawn(job)),
+            JobStatus::Pending | JobStatus::InProgress => Ok(self.spawn(job)),
+            JobStatus::Failed => {
+                let recent = self.inner.jobs.history(tenant, 100).await?;
+                if let Some(other) = recent
+                    .iter()
+                    .find(|j| j.status.is_running() && j.id != job.id)
+                {
+                    return Err(Error::ImportAlreadyRunning {
+                        tenant: tenant.clone(),
+                        job: other.id.clone(),
+                    });
+                }
+                Ok(self.spawn(job))
+            }
             status => Err(Error::JobNotResumable {
                 job: job.id,
                 status,

@@ -1172,3 +1172,49 @@ async fn accounts_get_parents_imported_after_them_in_a_second_pass() {
     );
     assert_eq!(log[0].sf_id, Some(id("001", 3)));
 }
+
+#[tokio::test]
+async fn a_failed_job_is_not_resumed_while_another_runs() {
+    let t = tenant();
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let mut limited = MockSalesforceSource::new();
+    limited.expect_fetch_page().returning(|_, _| {
+        Err(Error::RateLimited {
+            message: "TotalRequests Limit exceeded.".into(),
+            retry_after: None,
+        })
+    });
+    let first = importer(
+        Arc::new(limited),
+        Arc::new(InMemorySink::new()),
+        jobs.clone(),
+    )
+    .build()
+    .unwrap();
+    let failed = first
+        .run(&t, ImportRequest::new("ada", [parent_obj()]))
+        .await
+        .unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+
+    let gate = Arc::new(Semaphore::new(0));
+    let source = Arc::new(VecSource {
+        gate: Some(gate.clone()),
+        ..VecSource::default().with(parent_obj(), parents(4))
+    });
+    let second = importer(source, Arc::new(InMemorySink::new()), jobs.clone())
+        .page_size(2)
+        .build()
+        .unwrap();
+    let running = second
+        .start(&t, ImportRequest::new("bob", [parent_obj()]))
+        .await
+        .unwrap();
+    let err = first.resume(&t, &failed.id).await.unwrap_err();
+    assert!(
+        matches!(&err, Error::ImportAlreadyRunning { job, .. } if job == running.job_id()),
+        "{err:?}"
+    );
+    gate.add_permits(10);
+    assert_eq!(running.wait().await.unwrap().status, JobStatus::Completed);
+}

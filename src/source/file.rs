@@ -273,11 +273,8 @@ impl FileSource {
     }
 
     fn add_tree_named(mut self, label: &str, json: &str) -> Result<FileSource> {
-        #[derive(serde::Deserialize)]
-        struct TreeFile {
-            records: Vec<serde_json::Map<String, Value>>,
-        }
-        let file: TreeFile = serde_json::from_str(json)
+        // Records stay raw JSON (no f64 round trip for numbers).
+        let file: Nested = serde_json::from_str(json)
             .map_err(|e| Error::source(format!("reading sObject Tree JSON {label}"), e))?;
         let mut index = 0;
         for rec in file.records {
@@ -293,7 +290,7 @@ impl FileSource {
         &mut self,
         label: &str,
         index: &mut usize,
-        mut rec: serde_json::Map<String, Value>,
+        mut rec: SfRecord,
         parent: Option<(&str, &SfId)>,
     ) -> Result<()> {
         *index += 1;
@@ -303,58 +300,45 @@ impl FileSource {
                 std::io::Error::new(std::io::ErrorKind::InvalidData, msg),
             )
         };
-        let attrs = rec.get("attributes").cloned().unwrap_or(Value::Null);
-        let Some(object) = attrs.get("type").and_then(Value::as_str).map(str::to_owned) else {
+        let Some(object) = rec.object().map(|o| o.as_str().to_owned()) else {
             return Err(bad(format!("record {index} has no attributes.type")));
         };
-        let reference = attrs
-            .get("referenceId")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
+        let reference = rec.reference_id();
         let prefix = key_prefix(&object);
         let counter = self.counters.entry(prefix).or_insert(0);
         *counter += 1;
         let id = SfId::parse(&format!("{prefix}{:012}", *counter))
             .map_err(|e| bad(format!("synthetic id for record {index}: {e}")))?;
 
-        // Nested children: {"records": [...]} values.
+        // Nested children: fields holding a {"records": [...]} block.
         let mut children = Vec::new();
-        let nested: Vec<String> = rec
-            .iter()
-            .filter(|(k, v)| *k != "attributes" && v.get("records").is_some_and(Value::is_array))
-            .map(|(k, _)| k.clone())
-            .collect();
-        for key in nested {
-            if let Some(Value::Object(mut block)) = rec.remove(&key) {
-                if let Some(Value::Array(items)) = block.remove("records") {
-                    children.extend(items);
-                }
+        let names: Vec<String> = rec.field_names().map(str::to_owned).collect();
+        for key in names {
+            let Some(raw) = rec.raw_field(&key) else {
+                continue;
+            };
+            if !raw.trim_start().starts_with('{') {
+                continue;
+            }
+            if let Ok(block) = serde_json::from_str::<Nested>(raw) {
+                children.extend(block.records);
+                rec.remove(&key);
             }
         }
         if let Some((parent_object, parent_id)) = parent {
-            rec.insert(
-                format!("{parent_object}Id"),
-                Value::String(parent_id.as_str().to_owned()),
-            );
+            rec.set(&format!("{parent_object}Id"), parent_id.as_str());
         }
-        rec.insert("Id".to_owned(), Value::String(id.as_str().to_owned()));
-        let record: SfRecord = serde_json::from_value(Value::Object(rec))
-            .map_err(|e| Error::source(format!("reading sObject Tree JSON {label}"), e))?;
+        rec.set("Id", id.as_str());
         let origin = match &reference {
             Some(r) => format!("{label} record {index} ({object} {r})"),
             None => format!("{label} record {index} ({object})"),
         };
         self.loaded.push(Loaded {
-            record,
+            record: rec,
             tree: true,
             origin,
         });
         for child in children {
-            let Value::Object(child) = child else {
-                return Err(bad(format!(
-                    "a nested record under record {index} is not an object"
-                )));
-            };
             self.add_tree_record(label, index, child, Some((&object, &id)))?;
         }
         Ok(())
@@ -414,6 +398,12 @@ impl FileSource {
         self.objects = objects;
         self.warnings = warnings;
     }
+}
+
+/// An sObject Tree file, or a nested block of child records in one.
+#[derive(serde::Deserialize)]
+struct Nested {
+    records: Vec<SfRecord>,
 }
 
 /// Keeps only the requested fields (case-insensitive; a dotted path keeps

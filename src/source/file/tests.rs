@@ -354,3 +354,18 @@ fn sample_org_loads() {
         assert!(org.count(&object) > 0, "{object}");
     }
 }
+
+#[test]
+fn tree_numbers_keep_every_digit() {
+    let src = FileSource::new()
+        .add_tree_json(
+            r#"{"records": [{"attributes": {"type": "Account", "referenceId": "A1"},
+                "Name": "Big", "AnnualRevenue": 1234567890123456.78}]}"#,
+        )
+        .unwrap();
+    let rec = src.records(&SObject::ACCOUNT).next().unwrap();
+    assert_eq!(
+        rec.decimal("AnnualRevenue").unwrap().unwrap().to_string(),
+        "1234567890123456.78"
+    );
+}
