@@ -4,6 +4,16 @@
 //! [`Decimal`], dates are [`NaiveDate`] / [`DateTime<Utc>`], countries are
 //! ISO 3166-1 alpha-2 codes. References to other records are
 //! [`CrmId`]s, filled in by the engine once the lookups are resolved.
+//!
+//! The structs are `#[non_exhaustive]` (fields will be added); build one from
+//! `Default` and set its fields:
+//!
+//! ```
+//! use salesforce_import::crm::{Order, OrderStatus};
+//! let mut order = Order::default();
+//! order.name = Some("Spring order".into());
+//! order.status = OrderStatus::Activated;
+//! ```
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -100,11 +110,12 @@ pub struct Contact {
 }
 
 /// An opportunity's stage in the CRM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum OpportunityStage {
-    /// `PROSPECTING`.
+    /// `PROSPECTING` (the default).
+    #[default]
     Prospecting,
     /// `QUALIFICATION`.
     Qualification,
@@ -133,7 +144,7 @@ impl OpportunityStage {
 }
 
 /// A deal.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Opportunity {
     /// Name (required).
@@ -202,11 +213,12 @@ pub struct ProductPrice {
 }
 
 /// An order's status in the CRM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum OrderStatus {
-    /// `DRAFT`.
+    /// `DRAFT` (the default).
+    #[default]
     Draft,
     /// `ACTIVATED`.
     Activated,
@@ -229,7 +241,7 @@ impl OrderStatus {
 }
 
 /// An order.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Order {
     /// Name.
@@ -284,11 +296,12 @@ pub struct OrderLine {
 }
 
 /// A quote's status in the CRM.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
 pub enum QuoteStatus {
-    /// `DRAFT`.
+    /// `DRAFT` (the default).
+    #[default]
     Draft,
     /// `SENT`.
     Sent,
@@ -311,7 +324,7 @@ impl QuoteStatus {
 }
 
 /// A quote.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct Quote {
     /// Title (the quote's `Name`, required).

@@ -445,6 +445,24 @@ pub struct LogEntry {
 }
 
 impl LogEntry {
+    /// An entry, as a store outside this crate reads it back.
+    pub fn new(
+        severity: Severity,
+        object: SObject,
+        sf_id: Option<SfId>,
+        field: impl Into<String>,
+        problem: Problem,
+    ) -> LogEntry {
+        LogEntry {
+            severity,
+            object,
+            sf_id,
+            field: field.into(),
+            message: problem.to_string(),
+            problem,
+        }
+    }
+
     /// An error entry for a record that was not imported.
     pub fn error(err: &RecordError) -> LogEntry {
         LogEntry {

@@ -92,23 +92,7 @@ impl JobStore for InMemoryJobStore {
         }
         s.next_id += 1;
         let seq = s.next_id;
-        let job = Job {
-            id: JobId::new(format!("job-{seq}")),
-            tenant: new.tenant.clone(),
-            status: JobStatus::Pending,
-            started_by: new.started_by.clone(),
-            created_at: new.created_at,
-            started_at: None,
-            completed_at: None,
-            mode: new.mode,
-            objects: new
-                .objects
-                .iter()
-                .cloned()
-                .map(ObjectProgress::pending)
-                .collect(),
-            message: None,
-        };
+        let job = Job::new(JobId::new(format!("job-{seq}")), new);
         s.jobs.insert(
             (new.tenant.clone(), seq),
             Row {

@@ -5,6 +5,19 @@
 //! The always-compiled [`InMemoryJobStore`] is the reference implementation;
 //! a host's own store runs the same conformance suite
 //! (`salesforce_import::testkit`, feature `testkit`).
+//!
+//! # Implementing a job store
+//!
+//! Read `src/jobs/memory.rs` (one mutex over a few maps) as the model, and
+//! keep these in mind for a database:
+//! - enforce one running job per tenant in the database itself (a partial
+//!   unique index over the running statuses), not with a read-then-write;
+//! - apply a [`PageRecord`] in one transaction: counts, log entries, id
+//!   mappings and checkpoint together;
+//! - answer [`resolve_ids`](JobStore::resolve_ids) with one query
+//!   (`WHERE (object, sf_id) IN (...)` / `= ANY($1)`), never one per key;
+//! - build returned jobs with [`Job::new`] and log entries with
+//!   [`LogEntry::new`] (both types are `#[non_exhaustive]`).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -167,6 +180,37 @@ pub struct Job {
 }
 
 impl Job {
+    /// A pending job with every object pending: what
+    /// [`JobStore::create_job`] returns, for stores outside this crate.
+    ///
+    /// ```
+    /// use salesforce_import::jobs::{Job, NewJob};
+    /// use salesforce_import::{JobId, JobStatus, SObject, TenantId, WriteMode};
+    /// let new = NewJob::new(TenantId::new("acme"), "ada", vec![SObject::ACCOUNT], WriteMode::SkipExisting, chrono::Utc::now());
+    /// let job = Job::new(JobId::new("42"), &new);
+    /// assert_eq!(job.status, JobStatus::Pending);
+    /// assert_eq!(job.objects.len(), 1);
+    /// ```
+    pub fn new(id: JobId, new: &NewJob) -> Job {
+        Job {
+            id,
+            tenant: new.tenant.clone(),
+            status: JobStatus::Pending,
+            started_by: new.started_by.clone(),
+            created_at: new.created_at,
+            started_at: None,
+            completed_at: None,
+            mode: new.mode,
+            objects: new
+                .objects
+                .iter()
+                .cloned()
+                .map(ObjectProgress::pending)
+                .collect(),
+            message: None,
+        }
+    }
+
     /// The progress of one object.
     pub fn object(&self, object: &SObject) -> Option<&ObjectProgress> {
         self.objects.iter().find(|o| &o.object == object)

@@ -114,6 +114,13 @@ pub struct LookupValue {
     pub sf_id: SfId,
 }
 
+impl LookupValue {
+    /// A lookup naming `sf_id`.
+    pub fn new(spec: LookupSpec, sf_id: SfId) -> LookupValue {
+        LookupValue { spec, sf_id }
+    }
+}
+
 /// A mapped record: the CRM record with its references still unresolved,
 /// the lookups to resolve, and the repairs made.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,6 +135,23 @@ pub struct Mapped {
     pub lookups: Vec<LookupValue>,
     /// Values that were repaired (cut to length, unknown country dropped, ...).
     pub warnings: Vec<FieldError>,
+}
+
+impl Mapped {
+    /// A mapped record, for mappers that do not use [`Reader`].
+    pub fn new(
+        sf_id: SfId,
+        record: CrmRecord,
+        lookups: Vec<LookupValue>,
+        warnings: Vec<FieldError>,
+    ) -> Mapped {
+        Mapped {
+            sf_id,
+            record,
+            lookups,
+            warnings,
+        }
+    }
 }
 
 /// Maps one Salesforce object to CRM records.

@@ -124,6 +124,7 @@ macro_rules! __testkit_sink_checks {
             reference_to_other_tenant_is_record_error,
             price_entry_returns_product_id,
             price_entry_skip_existing_keeps_product,
+            price_entries_share_a_product,
             price_entry_onto_non_product_is_record_error,
             relink_sets_parent,
             relink_is_tenant_scoped,

@@ -800,3 +800,50 @@ pub async fn large_batch(sink: &dyn CrmSink) {
     let crm: Vec<CrmId> = out.into_iter().map(|o| o.crm_id).collect();
     assert_distinct(&crm, "500 new contacts");
 }
+
+/// Several price book entries (the standard price book's and custom ones)
+/// name the same product, in one batch and across batches: each is written
+/// and answers with the product's CRM id.
+pub async fn price_entries_share_a_product(sink: &dyn CrmSink) {
+    let tenant = unique_tenant();
+    let product = fixture::sf_id(&SObject::PRODUCT2, 1);
+    let p = write_ok(
+        sink,
+        &tenant,
+        &SObject::PRODUCT2,
+        WriteMode::SkipExisting,
+        vec![fixture::product(&product)],
+    )
+    .await;
+    let product_id = p[0].crm_id.clone();
+    let entries = fixture::sf_ids(&SObject::PRICEBOOK_ENTRY, 3);
+    let first = write_ok(
+        sink,
+        &tenant,
+        &SObject::PRICEBOOK_ENTRY,
+        WriteMode::SkipExisting,
+        vec![
+            fixture::price(&entries[0], Some(product_id.clone()), Decimal::TEN),
+            fixture::price(&entries[1], Some(product_id.clone()), Decimal::ONE),
+        ],
+    )
+    .await;
+    let second = write_ok(
+        sink,
+        &tenant,
+        &SObject::PRICEBOOK_ENTRY,
+        WriteMode::SkipExisting,
+        vec![fixture::price(
+            &entries[2],
+            Some(product_id.clone()),
+            Decimal::TWO,
+        )],
+    )
+    .await;
+    for outcome in first.iter().chain(&second) {
+        assert_eq!(
+            outcome.crm_id, product_id,
+            "every price book entry of a product answers with the product's CRM id"
+        );
+    }
+}

@@ -4,6 +4,43 @@
 //! errors. Backends encrypt them at rest (the `http` feature brings the
 //! Fernet-compatible cipher); the always-compiled [`InMemoryTokenVault`]
 //! holds them in memory only.
+//!
+//! # Implementing a vault
+//!
+//! Encrypt the tokens before they reach your storage and decrypt them on
+//! the way out; [`expose_secret`](secrecy::ExposeSecret::expose_secret) is
+//! called only there.
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use async_trait::async_trait;
+//! use secrecy::SecretString;
+//! use salesforce_import::vault::{Connection, TokenVault};
+//! use salesforce_import::{Result, TenantId};
+//!
+//! #[derive(Debug, Default)]
+//! struct MyVault { rows: Mutex<HashMap<TenantId, Connection>> } // your table, tokens encrypted
+//!
+//! #[async_trait]
+//! impl TokenVault for MyVault {
+//!     async fn get(&self, tenant: &TenantId) -> Result<Option<Connection>> {
+//!         Ok(self.rows.lock().unwrap().get(tenant).cloned())
+//!     }
+//!     async fn put(&self, tenant: &TenantId, connection: &Connection) -> Result<()> {
+//!         self.rows.lock().unwrap().insert(tenant.clone(), connection.clone());
+//!         Ok(())
+//!     }
+//!     async fn deactivate(&self, tenant: &TenantId) -> Result<bool> {
+//!         let mut rows = self.rows.lock().unwrap();
+//!         let Some(c) = rows.get_mut(tenant) else { return Ok(false) };
+//!         let was_active = std::mem::replace(&mut c.active, false);
+//!         c.access_token = SecretString::from("");
+//!         c.refresh_token = None;
+//!         Ok(was_active)
+//!     }
+//! }
+//! ```
 
 use std::fmt;
 
