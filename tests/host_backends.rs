@@ -188,19 +188,18 @@ impl JobStore for HostJobs {
     }
 }
 
+/// (tenant, object, Salesforce id) -> (CRM id, record): the host's tables.
+type Rows = HashMap<(TenantId, SObject, SfId), (CrmId, CrmRecord)>;
+
 /// A CRM over one mutex: records keyed by (tenant, object, Salesforce id).
 #[derive(Debug, Default)]
 pub struct HostCrm {
-    rows: Mutex<HashMap<(TenantId, SObject, SfId), (CrmId, CrmRecord)>>,
+    rows: Mutex<Rows>,
     next: Mutex<u64>,
 }
 
 impl HostCrm {
-    fn exists(
-        rows: &HashMap<(TenantId, SObject, SfId), (CrmId, CrmRecord)>,
-        tenant: &TenantId,
-        id: &CrmId,
-    ) -> bool {
+    fn exists(rows: &Rows, tenant: &TenantId, id: &CrmId) -> bool {
         rows.iter()
             .any(|((t, _, _), (c, _))| t == tenant && c == id)
     }
