@@ -1,0 +1,355 @@
+//! Whole jobs against mocks and the in-memory backends.
+
+use super::*;
+
+// ------------------------------------------------- whole jobs, with mocks
+
+#[tokio::test]
+async fn skip_mode_never_writes_what_was_imported_before() {
+    let t = tenant();
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let source = Arc::new(VecSource::default().with(parent_obj(), parents(5)));
+    let sink = Arc::new(InMemorySink::new());
+    let first = importer(source.clone(), sink.clone(), jobs.clone())
+        .build()
+        .unwrap();
+    let job = first
+        .run(&t, ImportRequest::new("ada", [parent_obj()]))
+        .await
+        .unwrap();
+    assert_eq!((job.imported(), job.skipped()), (5, 0));
+
+    // Second run: the sink must not be called at all.
+    let mut mock = MockCrmSink::new();
+    mock.expect_write_batch().never();
+    let again = importer(source, Arc::new(mock), jobs).build().unwrap();
+    let job = again
+        .run(&t, ImportRequest::new("ada", [parent_obj()]))
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!((job.imported(), job.skipped(), job.errors()), (0, 5, 0));
+}
+
+#[tokio::test]
+async fn update_mode_sends_the_crm_ids_of_records_imported_before() {
+    let t = tenant();
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let source = Arc::new(VecSource::default().with(parent_obj(), parents(3)));
+    let sink = Arc::new(InMemorySink::new());
+    importer(source.clone(), sink.clone(), jobs.clone())
+        .build()
+        .unwrap()
+        .run(&t, ImportRequest::new("ada", [parent_obj()]))
+        .await
+        .unwrap();
+
+    let mut mock = MockCrmSink::new();
+    mock.expect_write_batch()
+        .times(1)
+        .withf(|_, batch| {
+            batch.mode == WriteMode::Update && batch.records.iter().all(|r| r.existing.is_some())
+        })
+        .returning(|_, batch| {
+            Ok(batch
+                .records
+                .iter()
+                .map(|r| {
+                    Ok(WriteOutcome::new(
+                        r.existing.clone().unwrap(),
+                        WriteAction::Updated,
+                    ))
+                })
+                .collect())
+        });
+    let job = importer(source, Arc::new(mock), jobs.clone())
+        .build()
+        .unwrap()
+        .run(
+            &t,
+            ImportRequest::new("ada", [parent_obj()]).mode(WriteMode::Update),
+        )
+        .await
+        .unwrap();
+    assert_eq!((job.imported(), job.skipped()), (3, 0));
+    assert_eq!(jobs.mapping_count(&t), 3, "updates add no mappings");
+}
+
+#[tokio::test]
+async fn lookups_resolve_and_bad_records_are_logged_while_the_rest_goes_on() {
+    let t = tenant();
+    let children = vec![
+        rec(&child_obj(), &id("a02", 1), "ok").with("ParentId", id("a01", 1).as_str()),
+        rec(&child_obj(), &id("a02", 2), "no parent").with("ParentId", id("a01", 99).as_str()),
+        rec(&child_obj(), &id("a02", 3), "optional missing")
+            .with("ParentId", id("a01", 2).as_str())
+            .with("OtherId", id("a01", 98).as_str()),
+        rec(&child_obj(), &id("a02", 4), "").with("ParentId", id("a01", 1).as_str()),
+        SfRecord::new(child_obj())
+            .with("Id", "garbage")
+            .with("Name", "bad id"),
+    ];
+    let source = Arc::new(
+        VecSource::default()
+            .with(parent_obj(), parents(2))
+            .with(child_obj(), children),
+    );
+    let sink = Arc::new(InMemorySink::new());
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let imp = importer(source, sink.clone(), jobs.clone())
+        .build()
+        .unwrap();
+    let job = imp
+        .run(&t, ImportRequest::new("ada", [parent_obj(), child_obj()]))
+        .await
+        .unwrap();
+
+    assert_eq!(job.status, JobStatus::CompletedWithErrors);
+    let child = job.object(&child_obj()).unwrap();
+    assert_eq!((child.imported, child.errors, child.warnings), (2, 3, 1));
+    assert_eq!(sink.count(&t, &child_obj()), 2);
+    let (_, ok) = sink.get(&t, &child_obj(), &id("a02", 1)).unwrap();
+    let (parent_crm, _) = sink.get(&t, &parent_obj(), &id("a01", 1)).unwrap();
+    assert_eq!(ok.link(&Link::Custom("parent".into())), Some(&parent_crm));
+
+    let log = jobs.error_log(&t, job_id(&job), 0, 100).await.unwrap();
+    let summary: Vec<(Severity, Option<String>, String)> = log
+        .iter()
+        .map(|e| {
+            (
+                e.severity,
+                e.sf_id.as_ref().map(|i| i.to_15().to_owned()),
+                e.field.clone(),
+            )
+        })
+        .collect();
+    assert!(
+        summary.contains(&(
+            Severity::Error,
+            Some(id("a02", 2).to_15().into()),
+            "ParentId".into()
+        )),
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&(
+            Severity::Warning,
+            Some(id("a02", 3).to_15().into()),
+            "OtherId".into()
+        )),
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&(
+            Severity::Error,
+            Some(id("a02", 4).to_15().into()),
+            "Name".into()
+        )),
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&(Severity::Error, None, "Id".into())),
+        "{summary:?}"
+    );
+    let no_parent = log.iter().find(|e| e.field == "ParentId").unwrap();
+    assert!(
+        no_parent.to_string().contains("which was not imported"),
+        "{no_parent}"
+    );
+}
+
+fn job_id(job: &Job) -> &JobId {
+    &job.id
+}
+
+#[tokio::test]
+async fn one_id_query_one_write_and_one_record_per_page() {
+    let t = tenant();
+    let jobs = Arc::new(Hooked::default());
+    let source = Arc::new(VecSource::default().with(parent_obj(), parents(10)));
+    let mut sink = MockCrmSink::new();
+    let mut n = 0;
+    sink.expect_write_batch()
+        .times(4)
+        .returning(move |_, batch| {
+            assert!(batch.records.len() <= 3);
+            Ok(batch
+                .records
+                .iter()
+                .map(|_| {
+                    n += 1;
+                    Ok(WriteOutcome::new(
+                        CrmId::new(n.to_string()),
+                        WriteAction::Created,
+                    ))
+                })
+                .collect())
+        });
+    let job = importer(source.clone(), Arc::new(sink), jobs.clone())
+        .page_size(3)
+        .build()
+        .unwrap()
+        .run(&t, ImportRequest::new("ada", [parent_obj()]))
+        .await
+        .unwrap();
+    assert_eq!(job.imported(), 10);
+    assert_eq!(source.fetches.load(Ordering::SeqCst), 4);
+    assert_eq!(
+        jobs.resolve.load(Ordering::SeqCst),
+        4,
+        "one id-map query per page"
+    );
+    assert_eq!(
+        jobs.record.load(Ordering::SeqCst),
+        4,
+        "one progress write per page"
+    );
+    let p = job.object(&parent_obj()).unwrap();
+    assert_eq!(p.total, Some(10));
+    assert_eq!(p.checkpoint, Some(id("a01", 10)));
+}
+
+#[tokio::test]
+async fn pages_are_requested_in_order_with_the_mappers_fields() {
+    let t = tenant();
+    let mut source = MockSalesforceSource::new();
+    let mut seq = Sequence::new();
+    let page1 = Page::new(parents(2), Some(Cursor::new("next-1")), Some(3));
+    let page2 = Page::new(vec![parents(3).pop().unwrap()], None, Some(3));
+    source
+        .expect_fetch_page()
+        .times(1)
+        .in_sequence(&mut seq)
+        .withf(|_, r| {
+            r.cursor.is_none()
+                && r.after.is_none()
+                && r.fields == ["Id", "Name", "ParentId", "OtherId"]
+                && r.page_size == 2
+        })
+        .returning(move |_, _| Ok(page1.clone()));
+    source
+        .expect_fetch_page()
+        .times(1)
+        .in_sequence(&mut seq)
+        .withf(|_, r| r.cursor.as_ref().map(Cursor::as_str) == Some("next-1"))
+        .returning(move |_, _| Ok(page2.clone()));
+    let job = importer(
+        Arc::new(source),
+        Arc::new(InMemorySink::new()),
+        Arc::new(InMemoryJobStore::new()),
+    )
+    .page_size(2)
+    .build()
+    .unwrap()
+    .run(&t, ImportRequest::new("ada", [parent_obj()]))
+    .await
+    .unwrap();
+    assert_eq!(job.imported(), 3);
+}
+
+#[tokio::test]
+async fn events_tell_the_whole_story_in_order() {
+    let t = tenant();
+    let source = Arc::new(VecSource::default().with(parent_obj(), parents(5)));
+    let imp = importer(
+        source,
+        Arc::new(InMemorySink::new()),
+        Arc::new(InMemoryJobStore::new()),
+    )
+    .page_size(2)
+    .build()
+    .unwrap();
+    let mut handle = imp
+        .start(&t, ImportRequest::new("ada", [parent_obj()]))
+        .await
+        .unwrap();
+    let events: Vec<ProgressEvent> = handle.events().collect().await;
+    let job = handle.wait().await.unwrap();
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| match e {
+            ProgressEvent::JobStarted { .. } => "job".into(),
+            ProgressEvent::ObjectStarted { object } => format!("start {object}"),
+            ProgressEvent::Page { progress } => format!("page {}", progress.imported),
+            ProgressEvent::ObjectFinished { progress } => format!("done {:?}", progress.state),
+            ProgressEvent::JobFinished { job } => format!("end {}", job.status),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "job",
+            "start Parent__c",
+            "page 2",
+            "page 4",
+            "page 5",
+            "done Done",
+            "end COMPLETED"
+        ]
+    );
+    assert_eq!(job.started_at, Some(clock()()));
+    assert_eq!(job.completed_at, Some(clock()()));
+    assert_eq!(job.started_by, "ada");
+}
+
+#[tokio::test]
+async fn accounts_get_parents_imported_after_them_in_a_second_pass() {
+    let t = tenant();
+    let acct = |n: usize, parent: Option<usize>| {
+        let mut r = rec(&SObject::ACCOUNT, &id("001", n), &format!("A{n}"));
+        if let Some(p) = parent {
+            r.set("ParentId", id("001", p).as_str());
+        }
+        r
+    };
+    // 1 -> 5 (forward), 4 -> 2 (backward), 3 -> 77 (never imported).
+    let accounts = vec![
+        acct(1, Some(5)),
+        acct(2, None),
+        acct(3, Some(77)),
+        acct(4, Some(2)),
+        acct(5, None),
+    ];
+    let source = Arc::new(VecSource::default().with(SObject::ACCOUNT, accounts));
+    let sink = Arc::new(InMemorySink::new());
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let mut handle = Importer::builder(source, sink.clone(), jobs.clone())
+        .mappers(Mappers::empty().with(AccountMapper))
+        .page_size(2)
+        .build()
+        .unwrap()
+        .start(&t, ImportRequest::new("ada", [SObject::ACCOUNT]))
+        .await
+        .unwrap();
+    let events: Vec<ProgressEvent> = handle.events().collect().await;
+    let job = handle.wait().await.unwrap();
+    assert_eq!(job.imported(), 5);
+    let parent_of = |n: usize| match sink.get(&t, &SObject::ACCOUNT, &id("001", n)).unwrap().1 {
+        CrmRecord::Account(a) => a.parent,
+        other => panic!("{other:?}"),
+    };
+    let crm = |n: usize| sink.get(&t, &SObject::ACCOUNT, &id("001", n)).unwrap().0;
+    assert_eq!(
+        parent_of(1),
+        Some(crm(5)),
+        "forward reference set by the second pass"
+    );
+    assert_eq!(
+        parent_of(4),
+        Some(crm(2)),
+        "backward reference set in the first pass"
+    );
+    assert_eq!(parent_of(3), None);
+    assert!(events.contains(&ProgressEvent::Relinked {
+        object: SObject::ACCOUNT,
+        links: 2
+    }));
+    let log = jobs.error_log(&t, &job.id, 0, 10).await.unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(
+        (log[0].severity, log[0].field.as_str()),
+        (Severity::Warning, "ParentId")
+    );
+    assert_eq!(log[0].sf_id, Some(id("001", 3)));
+}
