@@ -1,6 +1,7 @@
 //! [`SfRecord`]: one Salesforce record as the REST API sends it, with typed
 //! getters that accept Salesforce's real formats.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -210,7 +211,7 @@ impl SfRecord {
 
     /// The raw JSON text of a field (dotted paths included), or `None` when
     /// it is absent or `null`.
-    fn raw_text(&self, path: &str) -> Option<String> {
+    fn raw_text(&self, path: &str) -> Option<Cow<'_, str>> {
         let (head, rest) = match path.split_once('.') {
             Some((h, r)) => (h, Some(r)),
             None => (path, None),
@@ -220,10 +221,12 @@ impl SfRecord {
             return None;
         }
         match rest {
-            None => Some(value.get().to_owned()),
+            // A top-level field is borrowed: no allocation on the hot path.
+            None => Some(Cow::Borrowed(value.get())),
             Some(rest) => serde_json::from_str::<SfRecord>(value.get())
                 .ok()?
-                .raw_text(rest),
+                .raw_text(rest)
+                .map(|t| Cow::Owned(t.into_owned())),
         }
     }
 
@@ -240,15 +243,22 @@ impl SfRecord {
         let Some(raw) = self.raw_text(path) else {
             return Ok(None);
         };
-        let text = match serde_json::from_str::<serde_json::Value>(&raw) {
-            Ok(serde_json::Value::String(s)) => s,
-            Ok(serde_json::Value::Number(_)) | Ok(serde_json::Value::Bool(_)) => raw,
-            _ => {
-                return Err(FieldError::new(
-                    path.to_owned(),
-                    Problem::invalid("text", &raw),
-                ));
+        let text = if raw.starts_with('"') {
+            serde_json::from_str::<String>(&raw).ok()
+        } else {
+            // Numbers and booleans are taken as their text; objects and arrays are not text.
+            match serde_json::from_str::<serde_json::Value>(&raw) {
+                Ok(serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => {
+                    Some(raw.clone().into_owned())
+                }
+                _ => None,
             }
+        };
+        let Some(text) = text else {
+            return Err(FieldError::new(
+                path.to_owned(),
+                Problem::invalid("text", &raw),
+            ));
         };
         Ok(if text.trim().is_empty() {
             None
@@ -263,14 +273,14 @@ impl SfRecord {
         let Some(raw) = self.raw_text(path) else {
             return Ok(None);
         };
-        let text = if raw.starts_with('"') {
+        let text: Cow<'_, str> = if raw.starts_with('"') {
             match serde_json::from_str::<String>(&raw) {
                 Ok(s) if s.trim().is_empty() => return Ok(None),
-                Ok(s) => s,
-                Err(_) => raw.clone(),
+                Ok(s) => Cow::Owned(s),
+                Err(_) => raw,
             }
         } else {
-            raw.clone()
+            raw
         };
         let looks_numeric = text
             .trim()
@@ -327,7 +337,11 @@ impl SfRecord {
         let Some(raw) = self.raw_text(path) else {
             return Ok(None);
         };
-        let text = serde_json::from_str::<String>(&raw).unwrap_or_else(|_| raw.clone());
+        let text = if raw.starts_with('"') {
+            serde_json::from_str::<String>(&raw).map_or(raw, Cow::Owned)
+        } else {
+            raw
+        };
         match text.trim().to_ascii_lowercase().as_str() {
             "" => Ok(None),
             "true" | "1" => Ok(Some(true)),

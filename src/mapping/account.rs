@@ -84,6 +84,7 @@ mod tests {
     use crate::Problem;
     use crate::crm::Address;
     use crate::mapping::CustomField;
+    use crate::mapping::testutil::*;
 
     fn base() -> SfRecord {
         SfRecord::new(SObject::ACCOUNT)
@@ -96,11 +97,7 @@ mod tests {
     }
 
     fn map_with(rec: &SfRecord, tables: &Tables) -> Result<(Account, Mapped), RecordError> {
-        let m = AccountMapper.map(rec, tables)?;
-        match &m.record {
-            CrmRecord::Account(a) => Ok((a.clone(), m)),
-            other => panic!("not an account: {other:?}"),
-        }
+        map_as(&AccountMapper, rec, tables)
     }
 
     #[test]

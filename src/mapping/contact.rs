@@ -70,6 +70,7 @@ mod tests {
     use super::*;
     use crate::Problem;
     use crate::crm::Address;
+    use crate::mapping::testutil::*;
     use crate::mapping::{CustomField, Requirement};
 
     fn base() -> SfRecord {
@@ -83,11 +84,7 @@ mod tests {
     }
 
     fn map_with(rec: &SfRecord, tables: &Tables) -> Result<(Contact, Mapped), RecordError> {
-        let m = ContactMapper.map(rec, tables)?;
-        match &m.record {
-            CrmRecord::Contact(c) => Ok((c.clone(), m)),
-            other => panic!("not a contact: {other:?}"),
-        }
+        map_as(&ContactMapper, rec, tables)
     }
 
     #[test]

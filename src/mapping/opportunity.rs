@@ -87,11 +87,7 @@ mod tests {
     }
 
     fn map_with(rec: &SfRecord, tables: &Tables) -> Result<(Opportunity, Mapped), RecordError> {
-        let m = OpportunityMapper.map(rec, tables)?;
-        match &m.record {
-            CrmRecord::Opportunity(o) => Ok((o.clone(), m)),
-            other => panic!("not an opportunity: {other:?}"),
-        }
+        map_as(&OpportunityMapper, rec, tables)
     }
 
     #[test]

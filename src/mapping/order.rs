@@ -173,11 +173,7 @@ mod tests {
     }
 
     fn map_order(rec: &SfRecord, tables: &Tables) -> Result<(Order, Mapped), RecordError> {
-        let m = OrderMapper.map(rec, tables)?;
-        match &m.record {
-            CrmRecord::Order(o) => Ok((o.clone(), m)),
-            other => panic!("not an order: {other:?}"),
-        }
+        map_as(&OrderMapper, rec, tables)
     }
 
     fn item_base() -> SfRecord {
@@ -189,11 +185,7 @@ mod tests {
     }
 
     fn map_item(rec: &SfRecord) -> Result<(OrderLine, Mapped), RecordError> {
-        let m = OrderItemMapper.map(rec, &Tables::default())?;
-        match &m.record {
-            CrmRecord::OrderLine(l) => Ok((l.clone(), m)),
-            other => panic!("not an order line: {other:?}"),
-        }
+        map_as(&OrderItemMapper, rec, &Tables::default())
     }
 
     #[test]

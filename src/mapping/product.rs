@@ -123,11 +123,7 @@ mod tests {
     }
 
     fn map_product(rec: &SfRecord) -> Result<(Product, Mapped), RecordError> {
-        let m = ProductMapper.map(rec, &Tables::default())?;
-        match &m.record {
-            CrmRecord::Product(p) => Ok((p.clone(), m)),
-            other => panic!("not a product: {other:?}"),
-        }
+        map_as(&ProductMapper, rec, &Tables::default())
     }
 
     fn entry_base() -> SfRecord {
@@ -138,11 +134,7 @@ mod tests {
     }
 
     fn map_entry(rec: &SfRecord) -> Result<(ProductPrice, Mapped), RecordError> {
-        let m = PricebookEntryMapper.map(rec, &Tables::default())?;
-        match &m.record {
-            CrmRecord::ProductPrice(p) => Ok((p.clone(), m)),
-            other => panic!("not a product price: {other:?}"),
-        }
+        map_as(&PricebookEntryMapper, rec, &Tables::default())
     }
 
     #[test]

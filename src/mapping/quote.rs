@@ -178,11 +178,7 @@ mod tests {
     }
 
     fn map_quote(rec: &SfRecord, tables: &Tables) -> Result<(Quote, Mapped), RecordError> {
-        let m = QuoteMapper.map(rec, tables)?;
-        match &m.record {
-            CrmRecord::Quote(q) => Ok((q.clone(), m)),
-            other => panic!("not a quote: {other:?}"),
-        }
+        map_as(&QuoteMapper, rec, tables)
     }
 
     fn line_base() -> SfRecord {
@@ -194,11 +190,7 @@ mod tests {
     }
 
     fn map_line(rec: &SfRecord) -> Result<(QuoteLine, Mapped), RecordError> {
-        let m = QuoteLineItemMapper.map(rec, &Tables::default())?;
-        match &m.record {
-            CrmRecord::QuoteLine(l) => Ok((l.clone(), m)),
-            other => panic!("not a quote line: {other:?}"),
-        }
+        map_as(&QuoteLineItemMapper, rec, &Tables::default())
     }
 
     #[test]

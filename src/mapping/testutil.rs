@@ -2,9 +2,9 @@
 
 use rust_decimal::Decimal;
 
-use super::{Mapped, Requirement};
-use crate::SObject;
-use crate::crm::Link;
+use super::{Mapped, Mapper, Requirement, Tables};
+use crate::crm::{CrmRecord, Link};
+use crate::{RecordError, SObject, SfRecord};
 
 /// A decimal from its text.
 pub(super) fn dec(s: &str) -> Decimal {
@@ -25,4 +25,48 @@ pub(super) fn lookups(m: &Mapped) -> Vec<(&str, SObject, Link, Requirement, &str
             )
         })
         .collect()
+}
+
+/// The CRM record types a mapper produces, taken out of a [`CrmRecord`].
+pub(super) trait Variant: Clone {
+    fn pick(record: &CrmRecord) -> Option<&Self>;
+}
+
+macro_rules! variants {
+    ($($variant:ident),* $(,)?) => {
+        $(impl Variant for crate::crm::$variant {
+            fn pick(record: &CrmRecord) -> Option<&Self> {
+                match record {
+                    CrmRecord::$variant(r) => Some(r),
+                    _ => None,
+                }
+            }
+        })*
+    };
+}
+
+variants!(
+    Account,
+    Contact,
+    Opportunity,
+    Product,
+    ProductPrice,
+    Order,
+    OrderLine,
+    Quote,
+    QuoteLine
+);
+
+/// Maps `rec` and returns the typed record with the whole [`Mapped`];
+/// panics if the mapper produced another kind of record.
+pub(super) fn map_as<T: Variant>(
+    mapper: &dyn Mapper,
+    rec: &SfRecord,
+    tables: &Tables,
+) -> Result<(T, Mapped), RecordError> {
+    let m = mapper.map(rec, tables)?;
+    let typed = T::pick(&m.record)
+        .unwrap_or_else(|| panic!("{} mapped to {:?}", mapper.object(), m.record))
+        .clone();
+    Ok((typed, m))
 }
