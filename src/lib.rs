@@ -48,6 +48,8 @@ mod id;
 pub mod jobs;
 pub mod mapping;
 mod object;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod record;
 pub mod sink;
 pub mod source;

