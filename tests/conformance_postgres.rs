@@ -7,7 +7,7 @@
 #[macro_use]
 mod common;
 
-use salesforce_import::postgres::PgJobStore;
+use salesforce_import::postgres::{PgCrmSink, PgJobStore};
 
 mod jobs {
     use super::*;
@@ -15,4 +15,26 @@ mod jobs {
         let pool = pg_or_skip!();
         async move { PgJobStore::new(pool) }
     });
+}
+
+mod sink {
+    use super::*;
+    salesforce_import::sink_conformance!({
+        let pool = pg_or_skip!();
+        async move { PgCrmSink::new(pool) }
+    });
+}
+
+mod import {
+    use super::*;
+    salesforce_import::import_conformance!(
+        {
+            let pool = pg_or_skip!();
+            async move { PgCrmSink::new(pool) }
+        },
+        {
+            let pool = pg_or_skip!();
+            async move { PgJobStore::new(pool) }
+        },
+    );
 }

@@ -65,10 +65,10 @@ use sqlx::{PgPool, Postgres, Transaction};
 use crate::{Error, TenantId};
 
 mod jobs;
-// mod sink;
+mod sink;
 
 pub use jobs::PgJobStore;
-// pub use sink::PgCrmSink;
+pub use sink::PgCrmSink;
 
 /// The table that records which of this crate's migrations were applied.
 pub const MIGRATIONS_TABLE: &str = "_sf_import_migrations";
