@@ -1,0 +1,393 @@
+//! PostgreSQL-only properties: one running import per tenant under
+//! concurrent starts from two pools, a failed write leaving none of its
+//! page, rejected rows isolated, BottleCRM's unique account names, tenant
+//! isolation across every API, and the sample org imported end to end.
+#![cfg(all(feature = "testkit", feature = "postgres"))]
+
+#[macro_use]
+mod common;
+
+use std::sync::Arc;
+
+use salesforce_import::crm::{Account, CrmRecord, Link};
+use salesforce_import::jobs::IdKey;
+use salesforce_import::postgres::{PgCrmSink, PgJobStore};
+use salesforce_import::sink::{Relink, WriteAction, WriteBatch, WriteMode, WriteRecord};
+use salesforce_import::source::sample_manifest::{COUNTS, DUPLICATE_ACCOUNT_NAMES, FAILURES};
+use salesforce_import::testkit::{fixture, unique_tenant};
+use salesforce_import::{
+    CrmId, CrmSink, Error, FileSource, ImportRequest, Importer, JobStatus, JobStore, ObjectState,
+    SObject, Severity, SfId, TenantId,
+};
+use sqlx::PgPool;
+
+fn account(sf_id: &SfId, name: &str, f: impl FnOnce(&mut Account)) -> WriteRecord {
+    let mut a = Account::default();
+    a.name = name.to_owned();
+    f(&mut a);
+    WriteRecord::new(sf_id.clone(), CrmRecord::Account(a), None)
+}
+
+async fn account_name(pool: &PgPool, tenant: &TenantId, sf_id: &SfId) -> String {
+    sqlx::query_scalar("SELECT name FROM crm_accounts WHERE tenant_id = $1 AND sf_id = $2")
+        .bind(tenant.as_str())
+        .bind(sf_id.as_str())
+        .fetch_one(pool)
+        .await
+        .expect("account row")
+}
+
+async fn count(sink: &PgCrmSink, tenant: &TenantId, object: &SObject) -> u64 {
+    sink.count(tenant, object)
+        .await
+        .expect("count")
+        .expect("a table for the object")
+}
+
+/// Two application servers (two pools), eight concurrent starts for one
+/// tenant: the partial unique index lets exactly one through; every other
+/// start gets ImportAlreadyRunning naming the winner.
+#[tokio::test]
+async fn concurrent_starts_from_two_servers_yield_one_running_job() {
+    let (a, b) = (pg_or_skip!(), pg_or_skip!());
+    let servers = [PgJobStore::new(a), PgJobStore::new(b)];
+    let tenant = unique_tenant();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = servers[i % 2].clone();
+            let new = fixture::new_job(&tenant, &[SObject::ACCOUNT], fixture::at(i as i64));
+            tokio::spawn(async move { store.create_job(&new).await })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    let mut losers = Vec::new();
+    for t in tasks {
+        match t.await.expect("task") {
+            Ok(job) => winners.push(job.id),
+            Err(Error::ImportAlreadyRunning { job, .. }) => losers.push(job),
+            Err(e) => panic!("a losing start must be ImportAlreadyRunning, got {e:?}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "exactly one of 8 concurrent starts wins");
+    assert!(
+        losers.iter().all(|j| j == &winners[0]),
+        "losers name the winner: {losers:?} vs {winners:?}"
+    );
+    let running = sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM sf_import_jobs WHERE tenant_id = $1 AND status IN ('PENDING', 'IN_PROGRESS')",
+    )
+    .bind(tenant.as_str())
+    .fetch_one(servers[0].pool())
+    .await
+    .unwrap();
+    assert_eq!(running, 1, "the database holds one running job");
+}
+
+/// Installs (once, under an advisory lock) triggers that fail a write
+/// the way a crash mid-statement would: not a data error, so nothing of
+/// the page may stay. They fire only on marked values no other test uses.
+async fn install_crash_triggers(pool: &PgPool) {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::raw_sql(
+        "SELECT pg_advisory_xact_lock(727274);
+         CREATE OR REPLACE FUNCTION sf_import_test_crash_contact() RETURNS trigger
+         LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.last_name LIKE 'CRASH %' THEN
+                 RAISE EXCEPTION 'injected failure' USING ERRCODE = 'XX000';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE OR REPLACE FUNCTION sf_import_test_crash_mapping() RETURNS trigger
+         LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.crm_id = 'CRASH' THEN
+                 RAISE EXCEPTION 'injected failure' USING ERRCODE = 'XX000';
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE OR REPLACE TRIGGER sf_import_test_crash BEFORE INSERT ON crm_contacts
+             FOR EACH ROW EXECUTE FUNCTION sf_import_test_crash_contact();
+         CREATE OR REPLACE TRIGGER sf_import_test_crash BEFORE INSERT ON sf_import_id_map
+             FOR EACH ROW EXECUTE FUNCTION sf_import_test_crash_mapping();",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// A write failing on the sixth of ten records (not a data error) leaves
+/// none of the page; the same page written again afterwards creates all
+/// of it. A failing `record_page` leaves no count, log entry, mapping or
+/// checkpoint behind.
+#[tokio::test]
+async fn failing_a_write_mid_page_leaves_none_of_the_page() {
+    let pool = pg_or_skip!();
+    install_crash_triggers(&pool).await;
+    let sink = PgCrmSink::new(pool.clone());
+    let tenant = unique_tenant();
+    let ids = fixture::sf_ids(&SObject::CONTACT, 10);
+    let mut records: Vec<WriteRecord> = ids.iter().map(|id| fixture::contact(id, None)).collect();
+    let mut crashing = fixture::contact(&ids[5], None);
+    if let CrmRecord::Contact(c) = &mut crashing.record {
+        c.last_name = "CRASH here".into();
+    }
+    records[5] = crashing;
+    let batch = WriteBatch::new(SObject::CONTACT, WriteMode::SkipExisting, records.clone());
+    let err = sink
+        .write_batch(&tenant, &batch)
+        .await
+        .expect_err("a failure that is not about a row fails the whole call");
+    assert!(err.is_temporary(), "a store failure is retried: {err}");
+    assert_eq!(count(&sink, &tenant, &SObject::CONTACT).await, 0, "none of the page");
+
+    records[5] = fixture::contact(&ids[5], None);
+    let batch = WriteBatch::new(SObject::CONTACT, WriteMode::SkipExisting, records);
+    let out = sink.write_batch(&tenant, &batch).await.expect("write");
+    assert!(
+        out.iter().all(|o| o.as_ref().is_ok_and(|o| o.action == WriteAction::Created)),
+        "nothing of the failed page was left: every record is Created now: {out:?}"
+    );
+
+    // The job store's half: a failure on the last mapping of a page.
+    let jobs = PgJobStore::new(pool);
+    let job = jobs
+        .create_job(&fixture::new_job(&tenant, &[SObject::CONTACT], fixture::at(0)))
+        .await
+        .unwrap();
+    let mut page = fixture::page(
+        2,
+        vec![
+            (ids[1].clone(), CrmId::new("fine")),
+            (ids[2].clone(), CrmId::new("CRASH")),
+        ],
+        Some(ids[2].clone()),
+    );
+    page.total = Some(10);
+    page.errors = 1;
+    page.log = vec![fixture::log_error(&SObject::CONTACT, &ids[0], "LastName", "x")];
+    jobs.record_page(&tenant, &job.id, &SObject::CONTACT, &page)
+        .await
+        .expect_err("the injected failure fails record_page");
+    let after = jobs.job(&tenant, &job.id).await.unwrap();
+    let p = after.object(&SObject::CONTACT).unwrap();
+    assert_eq!(
+        (p.total, p.imported, p.errors, p.checkpoint.clone()),
+        (None, 0, 0, None),
+        "no count or checkpoint of the failed page"
+    );
+    assert!(jobs.error_log(&tenant, &job.id, 0, 10).await.unwrap().is_empty(), "no log entry");
+    let keys: Vec<IdKey> = ids[1..3].iter().map(|i| (SObject::CONTACT, i.clone())).collect();
+    assert!(jobs.resolve_ids(&tenant, &keys).await.unwrap().is_empty(), "no mapping");
+}
+
+/// Values the schema rejects fail their record only, named by Salesforce
+/// id and field; the rest of the page is written in the same call.
+#[tokio::test]
+async fn rejected_rows_are_isolated_and_named() {
+    let pool = pg_or_skip!();
+    let sink = PgCrmSink::new(pool);
+    let tenant = unique_tenant();
+    let ids = fixture::sf_ids(&SObject::ACCOUNT, 8);
+    let records: Vec<WriteRecord> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            account(id, &format!("Company {i}"), |a| match i {
+                2 => a.address.country = Some("usa".into()),
+                5 => a.phone = Some("+1 415 555 0100 extension 12345".into()),
+                6 => a.currency = Some("dollars".into()),
+                _ => {}
+            })
+        })
+        .collect();
+    let out = sink
+        .write_batch(&tenant, &WriteBatch::new(SObject::ACCOUNT, WriteMode::SkipExisting, records))
+        .await
+        .expect("a page with bad rows is still written");
+    for (i, (o, id)) in out.iter().zip(&ids).enumerate() {
+        let want = match i {
+            2 => Some("BillingCountry"),
+            5 => Some("Phone"),
+            6 => Some("CurrencyIsoCode"),
+            _ => None,
+        };
+        match (o, want) {
+            (Ok(o), None) => assert_eq!(o.action, WriteAction::Created, "record {i}"),
+            (Err(e), Some(field)) => {
+                assert_eq!(e.sf_id.as_ref(), Some(id), "the error names the record");
+                assert_eq!(e.field, field, "the error names the field: {e}");
+                assert!(std::error::Error::source(e).is_some(), "the database error is kept");
+            }
+            (o, want) => panic!("record {i}: got {o:?}, wanted an error on {want:?}"),
+        }
+    }
+    assert_eq!(count(&sink, &tenant, &SObject::ACCOUNT).await, 5);
+}
+
+/// BottleCRM keeps account names unique per tenant ignoring case;
+/// Salesforce does not. Every account is imported; a taken name gets the
+/// Salesforce id appended, the same way on every re-import.
+#[tokio::test]
+async fn duplicate_account_names_are_kept_apart() {
+    let pool = pg_or_skip!();
+    let sink = PgCrmSink::new(pool.clone());
+    let tenant = unique_tenant();
+    let ids = fixture::sf_ids(&SObject::ACCOUNT, 3);
+    let page1 = vec![account(&ids[0], "Acme", |_| {}), account(&ids[1], "ACME", |_| {})];
+    let page2 = vec![account(&ids[2], "acme", |_| {})];
+    for mode in [WriteMode::SkipExisting, WriteMode::Update] {
+        for page in [&page1, &page2] {
+            let out = sink
+                .write_batch(&tenant, &WriteBatch::new(SObject::ACCOUNT, mode, page.clone()))
+                .await
+                .unwrap();
+            assert!(out.iter().all(Result::is_ok), "{mode:?}: {out:?}");
+        }
+        let names = [
+            account_name(&pool, &tenant, &ids[0]).await,
+            account_name(&pool, &tenant, &ids[1]).await,
+            account_name(&pool, &tenant, &ids[2]).await,
+        ];
+        assert_eq!(
+            names,
+            [
+                "Acme".to_owned(),
+                format!("ACME ({})", ids[1].to_15()),
+                format!("acme ({})", ids[2].to_15()),
+            ],
+            "{mode:?}"
+        );
+    }
+}
+
+/// Tenant B reaches none of tenant A's jobs, mappings or records through
+/// any call of the job store or the sink.
+#[tokio::test]
+async fn tenant_isolation_across_every_api() {
+    let pool = pg_or_skip!();
+    let (jobs, sink) = (PgJobStore::new(pool.clone()), PgCrmSink::new(pool.clone()));
+    let (a, b) = (unique_tenant(), unique_tenant());
+
+    // Tenant A: an account, a job with a recorded page.
+    let acc = fixture::sf_id(&SObject::ACCOUNT, 1);
+    let written = sink
+        .write_batch(&a, &fixture::batch(SObject::ACCOUNT, WriteMode::SkipExisting, vec![account(&acc, "A's", |_| {})]))
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    let job = jobs
+        .create_job(&fixture::new_job(&a, &[SObject::ACCOUNT], fixture::at(0)))
+        .await
+        .unwrap();
+    let page = fixture::page(1, vec![(acc.clone(), written.crm_id.clone())], Some(acc.clone()));
+    jobs.record_page(&a, &job.id, &SObject::ACCOUNT, &page).await.unwrap();
+    let before = jobs.job(&a, &job.id).await.unwrap();
+
+    // Tenant B, every job store call.
+    let nf = |r: Result<(), Error>, call: &str| {
+        assert!(matches!(r, Err(Error::JobNotFound { .. })), "{call}: {r:?}")
+    };
+    nf(jobs.job(&b, &job.id).await.map(drop), "job");
+    nf(jobs.set_status(&b, &job.id, JobStatus::Cancelled, fixture::at(1), None).await, "set_status");
+    nf(jobs.set_object_state(&b, &job.id, &SObject::ACCOUNT, ObjectState::Done).await, "set_object_state");
+    nf(jobs.record_page(&b, &job.id, &SObject::ACCOUNT, &page).await, "record_page");
+    nf(jobs.error_log(&b, &job.id, 0, 10).await.map(drop), "error_log");
+    assert!(jobs.history(&b, 10).await.unwrap().is_empty(), "history");
+    let key = (SObject::ACCOUNT, acc.clone());
+    assert!(jobs.resolve_ids(&b, &[key.clone()]).await.unwrap().is_empty(), "resolve_ids");
+    assert_eq!(jobs.job(&a, &job.id).await.unwrap(), before, "A's job unchanged");
+    assert_eq!(jobs.resolve_ids(&a, &[key]).await.unwrap().len(), 1, "A's mapping kept");
+    // B may start its own import while A's runs.
+    jobs.create_job(&fixture::new_job(&b, &[SObject::ACCOUNT], fixture::at(2)))
+        .await
+        .expect("B's own job");
+
+    // Tenant B, every sink call: referring to, relinking or overwriting A's record.
+    let order = fixture::sf_id(&SObject::ORDER, 1);
+    let out = sink
+        .write_batch(&b, &fixture::batch(SObject::ORDER, WriteMode::SkipExisting, vec![fixture::order(&order, Some(written.crm_id.clone()))]))
+        .await
+        .unwrap();
+    assert_eq!(out[0].as_ref().expect_err("reference to A's account").field, "AccountId");
+    let links = [Relink::new(written.crm_id.clone(), acc.clone(), Link::ParentAccount, written.crm_id.clone())];
+    assert!(sink.relink(&b, &SObject::ACCOUNT, &links).await.unwrap()[0].is_err(), "relink A's record");
+    let mine = sink
+        .write_batch(&b, &fixture::batch(SObject::ACCOUNT, WriteMode::Update, vec![account(&acc, "B's", |_| {})]))
+        .await
+        .unwrap()
+        .remove(0)
+        .unwrap();
+    assert_eq!(mine.action, WriteAction::Created, "the same Salesforce id is B's own record");
+    assert_ne!(mine.crm_id, written.crm_id);
+    assert_eq!(account_name(&pool, &a, &acc).await, "A's", "A's record unchanged");
+    assert_eq!(count(&sink, &b, &SObject::ORDER).await, 0);
+    assert_eq!(count(&sink, &b, &SObject::ACCOUNT).await, 1);
+    assert_eq!(count(&sink, &a, &SObject::ACCOUNT).await, 1);
+}
+
+/// The sample org through the engine into PostgreSQL: the manifest's
+/// counts and failures, read back from the database; the duplicate
+/// account name kept apart; a re-run creates nothing.
+#[tokio::test]
+async fn sample_org_imports_into_postgres_and_reruns_create_nothing() {
+    let pool = pg_or_skip!();
+    let sink = Arc::new(PgCrmSink::new(pool.clone()));
+    let jobs = Arc::new(PgJobStore::new(pool.clone()));
+    let importer = Importer::builder(Arc::new(FileSource::sample_org()), sink.clone(), jobs.clone())
+        .page_size(20)
+        .build()
+        .unwrap();
+    let tenant = unique_tenant();
+    let job = importer
+        .run(&tenant, ImportRequest::new("ada@example.com", SObject::SELECTABLE))
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::CompletedWithErrors, "{:?}", job.message);
+    let stored = jobs.job(&tenant, &job.id).await.unwrap();
+    for (object, in_org, imported, failed) in COUNTS {
+        let o = SObject::new(*object);
+        let p = stored.object(&o).unwrap();
+        assert_eq!(
+            (p.total, p.imported, p.errors),
+            (Some(*in_org as u64), *imported as u64, *failed as u64),
+            "{object}"
+        );
+        assert_eq!(count(&sink, &tenant, &o).await, *imported as u64, "{object} rows in the database");
+    }
+    let errors: Vec<(String, String)> = jobs
+        .error_log(&tenant, &job.id, 0, 1000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.severity == Severity::Error)
+        .map(|e| (e.sf_id.unwrap().to_string(), e.field))
+        .collect();
+    let mut want: Vec<(String, String)> =
+        FAILURES.iter().map(|(_, id, f, _)| (id.to_string(), f.to_string())).collect();
+    let mut got = errors.clone();
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "the error log");
+    for (name, ids) in DUPLICATE_ACCOUNT_NAMES {
+        let mut names = Vec::new();
+        for id in *ids {
+            names.push(account_name(&pool, &tenant, &SfId::parse(id).unwrap()).await);
+        }
+        assert!(names.contains(&name.to_string()), "one keeps the name: {names:?}");
+        assert_eq!(names.len(), ids.len());
+        assert_ne!(names[0], names[1], "the others are told apart: {names:?}");
+    }
+
+    let rerun = importer
+        .run(&tenant, ImportRequest::new("ada@example.com", SObject::SELECTABLE))
+        .await
+        .unwrap();
+    assert_eq!(rerun.imported(), 0, "a re-run writes nothing");
+    for (object, _, imported, _) in COUNTS {
+        let o = SObject::new(*object);
+        assert_eq!(count(&sink, &tenant, &o).await, *imported as u64, "{object} after the re-run");
+    }
+}
