@@ -113,6 +113,14 @@ pub enum Error {
         source: Option<BoxError>,
     },
 
+    /// A stored token could not be decrypted with any of the configured
+    /// keys: the key is wrong (or was rotated out too early), or the stored
+    /// value was altered. Never carries the token.
+    #[error(
+        "a stored Salesforce token could not be decrypted: wrong key, or the stored value was altered"
+    )]
+    TokenDecryption,
+
     /// A temporary failure kept happening until the attempts ran out.
     #[error("gave up after {attempts} attempts")]
     RetriesExhausted {

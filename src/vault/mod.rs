@@ -1,42 +1,46 @@
 //! [`TokenVault`]: each tenant's Salesforce connection.
 //!
 //! Tokens are [`SecretString`]s: they never appear in `Debug` output, logs or
-//! errors. Backends encrypt them at rest (the `http` feature brings the
-//! Fernet-compatible cipher); the always-compiled [`InMemoryTokenVault`]
-//! holds them in memory only.
+//! errors. Backends encrypt them at rest with [`TokenCipher`] (Fernet, so
+//! tokens written by Python's `cryptography.fernet` still decrypt); the
+//! always-compiled [`InMemoryTokenVault`] holds them in memory only.
 //!
 //! # Implementing a vault
 //!
 //! Encrypt the tokens before they reach your storage and decrypt them on
-//! the way out; [`expose_secret`](secrecy::ExposeSecret::expose_secret) is
-//! called only there.
+//! the way out: [`TokenCipher::seal`] gives a [`SealedConnection`] (tokens
+//! as Fernet ciphertext) to store, and [`TokenCipher::open`] turns it back.
 //!
 //! ```
 //! use std::collections::HashMap;
 //! use std::sync::Mutex;
 //! use async_trait::async_trait;
-//! use secrecy::SecretString;
-//! use salesforce_import::vault::{Connection, TokenVault};
+//! use salesforce_import::vault::{Connection, SealedConnection, TokenCipher, TokenVault};
 //! use salesforce_import::{Result, TenantId};
 //!
-//! #[derive(Debug, Default)]
-//! struct MyVault { rows: Mutex<HashMap<TenantId, Connection>> } // your table, tokens encrypted
+//! #[derive(Debug)]
+//! struct MyVault {
+//!     cipher: TokenCipher,
+//!     rows: Mutex<HashMap<TenantId, SealedConnection>>, // your table
+//! }
 //!
 //! #[async_trait]
 //! impl TokenVault for MyVault {
 //!     async fn get(&self, tenant: &TenantId) -> Result<Option<Connection>> {
-//!         Ok(self.rows.lock().unwrap().get(tenant).cloned())
+//!         let row = self.rows.lock().unwrap().get(tenant).cloned();
+//!         row.map(|sealed| self.cipher.open(&sealed)).transpose()
 //!     }
 //!     async fn put(&self, tenant: &TenantId, connection: &Connection) -> Result<()> {
-//!         self.rows.lock().unwrap().insert(tenant.clone(), connection.clone());
+//!         let sealed = self.cipher.seal(connection); // tokens encrypted from here on
+//!         self.rows.lock().unwrap().insert(tenant.clone(), sealed);
 //!         Ok(())
 //!     }
 //!     async fn deactivate(&self, tenant: &TenantId) -> Result<bool> {
 //!         let mut rows = self.rows.lock().unwrap();
-//!         let Some(c) = rows.get_mut(tenant) else { return Ok(false) };
-//!         let was_active = std::mem::replace(&mut c.active, false);
-//!         c.access_token = SecretString::from("");
-//!         c.refresh_token = None;
+//!         let Some(row) = rows.get_mut(tenant) else { return Ok(false) };
+//!         let was_active = std::mem::replace(&mut row.active, false);
+//!         row.access_token = self.cipher.encrypt(&"".into()); // tokens forgotten
+//!         row.refresh_token = None;
 //!         Ok(was_active)
 //!     }
 //! }
@@ -50,7 +54,9 @@ use secrecy::SecretString;
 
 use crate::{Result, TenantId};
 
+mod cipher;
 mod memory;
+pub use cipher::{SealedConnection, TokenCipher};
 pub use memory::InMemoryTokenVault;
 
 /// A tenant's connection to one Salesforce org.
