@@ -7,7 +7,8 @@
 #[macro_use]
 mod common;
 
-use salesforce_import::postgres::{PgCrmSink, PgJobStore};
+use salesforce_import::postgres::{PgCrmSink, PgJobStore, PgTokenVault};
+use salesforce_import::vault::TokenCipher;
 
 mod jobs {
     use super::*;
@@ -37,4 +38,13 @@ mod import {
             async move { PgJobStore::new(pool) }
         },
     );
+}
+
+mod vault {
+    use super::*;
+    salesforce_import::token_vault_conformance!({
+        let pool = pg_or_skip!();
+        let cipher = TokenCipher::new([TokenCipher::generate_key()]).expect("a fresh key");
+        async move { PgTokenVault::new(pool, cipher) }
+    });
 }

@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use salesforce_import::crm::{Account, CrmRecord, Link};
 use salesforce_import::jobs::IdKey;
-use salesforce_import::postgres::{PgCrmSink, PgJobStore};
+use salesforce_import::postgres::{PgCrmSink, PgJobStore, PgTokenVault};
+use salesforce_import::vault::{TokenCipher, TokenVault};
+use secrecy::ExposeSecret;
 use salesforce_import::sink::{Relink, WriteAction, WriteBatch, WriteMode, WriteRecord};
 use salesforce_import::source::sample_manifest::{COUNTS, DUPLICATE_ACCOUNT_NAMES, FAILURES};
 use salesforce_import::testkit::{fixture, unique_tenant};
@@ -326,6 +328,44 @@ async fn tenant_isolation_across_every_api() {
     assert_eq!(count(&sink, &b, &SObject::ORDER).await, 0);
     assert_eq!(count(&sink, &b, &SObject::ACCOUNT).await, 1);
     assert_eq!(count(&sink, &a, &SObject::ACCOUNT).await, 1);
+
+    // Tokens: B neither reads nor deactivates A's connection.
+    let vault = PgTokenVault::new(pool, TokenCipher::new([TokenCipher::generate_key()]).unwrap());
+    let conn = fixture::connection("https://a.my.salesforce.com", "token-a", Some("refresh-a"), "ada");
+    vault.put(&a, &conn).await.unwrap();
+    assert!(vault.get(&b).await.unwrap().is_none(), "B reads no connection");
+    assert!(!vault.deactivate(&b).await.unwrap(), "B has nothing to deactivate");
+    let got = vault.get(&a).await.unwrap().expect("A's connection");
+    assert!(got.active, "A's connection still active");
+    assert_eq!(got.access_token.expose_secret(), "token-a");
+}
+
+/// The vault's table holds Fernet ciphertext only; a vault with another
+/// key cannot read it, and one with the old key second (a rotation) can.
+#[tokio::test]
+async fn vault_stores_ciphertext_only() {
+    let pool = pg_or_skip!();
+    let (old, new) = (TokenCipher::generate_key(), TokenCipher::generate_key());
+    let vault = PgTokenVault::new(pool.clone(), TokenCipher::new([old.clone()]).unwrap());
+    let tenant = unique_tenant();
+    let conn = fixture::connection("https://a.my.salesforce.com", "plain-access-7f3a", Some("plain-refresh-9c1e"), "ada");
+    vault.put(&tenant, &conn).await.unwrap();
+    let (access, refresh): (String, String) = sqlx::query_as(
+        "SELECT access_token, refresh_token FROM sf_import_connections WHERE tenant_id = $1",
+    )
+    .bind(tenant.as_str())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    for (stored, plain) in [(&access, "plain-access-7f3a"), (&refresh, "plain-refresh-9c1e")] {
+        assert!(!stored.contains(plain), "stored in clear: {stored}");
+        assert!(stored.starts_with("gAAAAA"), "a Fernet token: {stored}");
+    }
+    let stranger = PgTokenVault::new(pool.clone(), TokenCipher::new([new.clone()]).unwrap());
+    assert!(stranger.get(&tenant).await.is_err(), "another key cannot decrypt");
+    let rotated = PgTokenVault::new(pool, TokenCipher::new([new, old]).unwrap());
+    let got = rotated.get(&tenant).await.unwrap().unwrap();
+    assert_eq!(got.access_token.expose_secret(), "plain-access-7f3a");
 }
 
 /// The sample org through the engine into PostgreSQL: the manifest's

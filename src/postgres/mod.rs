@@ -66,9 +66,11 @@ use crate::{Error, TenantId};
 
 mod jobs;
 mod sink;
+mod vault;
 
 pub use jobs::PgJobStore;
 pub use sink::PgCrmSink;
+pub use vault::PgTokenVault;
 
 /// The table that records which of this crate's migrations were applied.
 pub const MIGRATIONS_TABLE: &str = "_sf_import_migrations";
