@@ -5,6 +5,8 @@
 //! ```text
 //! cargo run --example import                      # everything
 //! cargo run --example import -- --page-size 25 --objects Account,Contact --once
+//! # into PostgreSQL (DATABASE_URL or --database-url), counts read back from it:
+//! cargo run --example import --features postgres -- --into postgres
 //! ```
 
 use std::collections::HashMap;
@@ -14,7 +16,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use salesforce_import::{
-    FileSource, ImportRequest, Importer, InMemoryJobStore, InMemorySink, Job, JobStore,
+    CrmSink, FileSource, ImportRequest, Importer, InMemoryJobStore, InMemorySink, Job, JobStore,
     ProgressEvent, SObject, Severity, TenantId,
 };
 
@@ -22,6 +24,8 @@ struct Args {
     page_size: usize,
     objects: Vec<SObject>,
     once: bool,
+    into: String,
+    database_url: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -29,6 +33,8 @@ fn parse_args() -> Result<Args, String> {
         page_size: 50,
         objects: SObject::SELECTABLE.to_vec(),
         once: false,
+        into: "memory".to_owned(),
+        database_url: std::env::var("DATABASE_URL").ok(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -45,8 +51,13 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<_, _>>()?;
             }
             "--once" => args.once = true,
+            "--into" => args.into = it.next().ok_or("--into needs memory or postgres")?,
+            "--database-url" => args.database_url = Some(it.next().ok_or("--database-url needs a URL")?),
             "-h" | "--help" => {
-                println!("usage: import [--page-size N] [--objects Account,Contact,...] [--once]");
+                println!(
+                    "usage: import [--page-size N] [--objects Account,Contact,...] [--once] \
+                     [--into memory|postgres] [--database-url URL]"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -77,15 +88,16 @@ async fn main() {
 
 async fn run(args: Args) -> salesforce_import::Result<()> {
     let source = Arc::new(FileSource::sample_org());
-    let sink = Arc::new(InMemorySink::new());
-    let jobs = Arc::new(InMemoryJobStore::new());
+    let target = Target::open(&args).await?;
+    let (sink, jobs) = (target.sink.clone(), target.jobs.clone());
     let importer = Importer::builder(source.clone(), sink.clone(), jobs.clone())
         .page_size(args.page_size)
         .build()?;
-    let tenant = TenantId::new("sample-tenant");
+    let tenant = target.tenant.clone();
 
     println!(
-        "Importing the bundled sample org ({} records) into the in-memory CRM, {} records a page.\n",
+        "Importing the bundled sample org ({} records) into {}, {} records a page.\n",
+        target.name,
         SObject::STANDARD
             .iter()
             .map(|o| source.count(o))
@@ -98,22 +110,104 @@ async fn run(args: Args) -> salesforce_import::Result<()> {
 
     if !args.once {
         println!("\nRunning the same import again into the same store...\n");
-        let before: usize = SObject::STANDARD
-            .iter()
-            .map(|o| sink.count(&tenant, o))
-            .sum();
+        let before = target.count_all().await?;
         let again = import_with_progress(&importer, &tenant, &args.objects).await?;
         print_summary(&again);
-        let after: usize = SObject::STANDARD
-            .iter()
-            .map(|o| sink.count(&tenant, o))
-            .sum();
+        let after = target.count_all().await?;
         println!(
             "\nRecords in the CRM: {before} before the re-run, {after} after: {} new.",
             after - before
         );
     }
-    Ok(())
+    target.print_counts().await
+}
+
+/// Where the import goes: the in-memory CRM, or PostgreSQL (the reference
+/// CRM schema and the job store, migrated first; a fresh tenant per run).
+struct Target {
+    name: &'static str,
+    tenant: TenantId,
+    sink: Arc<dyn CrmSink>,
+    jobs: Arc<dyn JobStore>,
+    memory: Option<Arc<InMemorySink>>,
+    #[cfg(feature = "postgres")]
+    postgres: Option<Arc<salesforce_import::postgres::PgCrmSink>>,
+}
+
+impl Target {
+    async fn open(args: &Args) -> salesforce_import::Result<Target> {
+        match args.into.as_str() {
+            "memory" => {
+                let sink = Arc::new(InMemorySink::new());
+                Ok(Target {
+                    name: "the in-memory CRM",
+                    tenant: TenantId::new("sample-tenant"),
+                    sink: sink.clone(),
+                    jobs: Arc::new(InMemoryJobStore::new()),
+                    memory: Some(sink),
+                    #[cfg(feature = "postgres")]
+                    postgres: None,
+                })
+            }
+            #[cfg(feature = "postgres")]
+            "postgres" => {
+                use salesforce_import::postgres::{self, PgCrmSink, PgJobStore};
+                let url = args.database_url.as_deref().ok_or_else(|| {
+                    salesforce_import::Error::config("--into postgres needs DATABASE_URL or --database-url")
+                })?;
+                let pool = sqlx::PgPool::connect(url)
+                    .await
+                    .map_err(|e| salesforce_import::Error::store("postgres", "connecting", e))?;
+                postgres::migrate(&pool).await?;
+                postgres::migrate_crm(&pool).await?;
+                let sink = Arc::new(PgCrmSink::new(pool.clone()));
+                let started = chrono::Utc::now().format("%Y%m%d-%H%M%S%.3f");
+                Ok(Target {
+                    name: "PostgreSQL",
+                    tenant: TenantId::new(format!("sample-{started}")),
+                    sink: sink.clone(),
+                    jobs: Arc::new(PgJobStore::new(pool)),
+                    memory: None,
+                    postgres: Some(sink),
+                })
+            }
+            #[cfg(not(feature = "postgres"))]
+            "postgres" => Err(salesforce_import::Error::config(
+                "--into postgres needs the example built with --features postgres",
+            )),
+            other => Err(salesforce_import::Error::config(format!(
+                "--into {other}: expected memory or postgres"
+            ))),
+        }
+    }
+
+    /// Records of `object` in the CRM, as the CRM itself counts them.
+    async fn count(&self, object: &SObject) -> salesforce_import::Result<u64> {
+        if let Some(m) = &self.memory {
+            return Ok(m.count(&self.tenant, object) as u64);
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(pg) = &self.postgres {
+            return Ok(pg.count(&self.tenant, object).await?.unwrap_or(0));
+        }
+        Ok(0)
+    }
+
+    async fn count_all(&self) -> salesforce_import::Result<u64> {
+        let mut n = 0;
+        for o in &SObject::STANDARD {
+            n += self.count(o).await?;
+        }
+        Ok(n)
+    }
+
+    async fn print_counts(&self) -> salesforce_import::Result<()> {
+        println!("\nRead back from {} (tenant {}):", self.name, self.tenant);
+        for o in &SObject::STANDARD {
+            println!("  {:<16} {:>5}", o.to_string(), self.count(o).await?);
+        }
+        Ok(())
+    }
 }
 
 async fn import_with_progress(
