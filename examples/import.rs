@@ -52,7 +52,9 @@ fn parse_args() -> Result<Args, String> {
             }
             "--once" => args.once = true,
             "--into" => args.into = it.next().ok_or("--into needs memory or postgres")?,
-            "--database-url" => args.database_url = Some(it.next().ok_or("--database-url needs a URL")?),
+            "--database-url" => {
+                args.database_url = Some(it.next().ok_or("--database-url needs a URL")?)
+            }
             "-h" | "--help" => {
                 println!(
                     "usage: import [--page-size N] [--objects Account,Contact,...] [--once] \
@@ -153,7 +155,9 @@ impl Target {
             "postgres" => {
                 use salesforce_import::postgres::{self, PgCrmSink, PgJobStore};
                 let url = args.database_url.as_deref().ok_or_else(|| {
-                    salesforce_import::Error::config("--into postgres needs DATABASE_URL or --database-url")
+                    salesforce_import::Error::config(
+                        "--into postgres needs DATABASE_URL or --database-url",
+                    )
                 })?;
                 let pool = sqlx::PgPool::connect(url)
                     .await

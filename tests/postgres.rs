@@ -12,15 +12,15 @@ use std::sync::Arc;
 use salesforce_import::crm::{Account, CrmRecord, Link};
 use salesforce_import::jobs::IdKey;
 use salesforce_import::postgres::{PgCrmSink, PgJobStore, PgTokenVault};
-use salesforce_import::vault::{TokenCipher, TokenVault};
-use secrecy::ExposeSecret;
 use salesforce_import::sink::{Relink, WriteAction, WriteBatch, WriteMode, WriteRecord};
 use salesforce_import::source::sample_manifest::{COUNTS, DUPLICATE_ACCOUNT_NAMES, FAILURES};
 use salesforce_import::testkit::{fixture, unique_tenant};
+use salesforce_import::vault::{TokenCipher, TokenVault};
 use salesforce_import::{
     CrmId, CrmSink, Error, FileSource, ImportRequest, Importer, JobStatus, JobStore, ObjectState,
     SObject, Severity, SfId, TenantId,
 };
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 
 fn account(sf_id: &SfId, name: &str, f: impl FnOnce(&mut Account)) -> WriteRecord {
@@ -142,20 +142,29 @@ async fn failing_a_write_mid_page_leaves_none_of_the_page() {
         .await
         .expect_err("a failure that is not about a row fails the whole call");
     assert!(err.is_temporary(), "a store failure is retried: {err}");
-    assert_eq!(count(&sink, &tenant, &SObject::CONTACT).await, 0, "none of the page");
+    assert_eq!(
+        count(&sink, &tenant, &SObject::CONTACT).await,
+        0,
+        "none of the page"
+    );
 
     records[5] = fixture::contact(&ids[5], None);
     let batch = WriteBatch::new(SObject::CONTACT, WriteMode::SkipExisting, records);
     let out = sink.write_batch(&tenant, &batch).await.expect("write");
     assert!(
-        out.iter().all(|o| o.as_ref().is_ok_and(|o| o.action == WriteAction::Created)),
+        out.iter()
+            .all(|o| o.as_ref().is_ok_and(|o| o.action == WriteAction::Created)),
         "nothing of the failed page was left: every record is Created now: {out:?}"
     );
 
     // The job store's half: a failure on the last mapping of a page.
     let jobs = PgJobStore::new(pool);
     let job = jobs
-        .create_job(&fixture::new_job(&tenant, &[SObject::CONTACT], fixture::at(0)))
+        .create_job(&fixture::new_job(
+            &tenant,
+            &[SObject::CONTACT],
+            fixture::at(0),
+        ))
         .await
         .unwrap();
     let mut page = fixture::page(
@@ -168,7 +177,12 @@ async fn failing_a_write_mid_page_leaves_none_of_the_page() {
     );
     page.total = Some(10);
     page.errors = 1;
-    page.log = vec![fixture::log_error(&SObject::CONTACT, &ids[0], "LastName", "x")];
+    page.log = vec![fixture::log_error(
+        &SObject::CONTACT,
+        &ids[0],
+        "LastName",
+        "x",
+    )];
     jobs.record_page(&tenant, &job.id, &SObject::CONTACT, &page)
         .await
         .expect_err("the injected failure fails record_page");
@@ -179,9 +193,21 @@ async fn failing_a_write_mid_page_leaves_none_of_the_page() {
         (None, 0, 0, None),
         "no count or checkpoint of the failed page"
     );
-    assert!(jobs.error_log(&tenant, &job.id, 0, 10).await.unwrap().is_empty(), "no log entry");
-    let keys: Vec<IdKey> = ids[1..3].iter().map(|i| (SObject::CONTACT, i.clone())).collect();
-    assert!(jobs.resolve_ids(&tenant, &keys).await.unwrap().is_empty(), "no mapping");
+    assert!(
+        jobs.error_log(&tenant, &job.id, 0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no log entry"
+    );
+    let keys: Vec<IdKey> = ids[1..3]
+        .iter()
+        .map(|i| (SObject::CONTACT, i.clone()))
+        .collect();
+    assert!(
+        jobs.resolve_ids(&tenant, &keys).await.unwrap().is_empty(),
+        "no mapping"
+    );
 }
 
 /// Values the schema rejects fail their record only, named by Salesforce
@@ -205,7 +231,10 @@ async fn rejected_rows_are_isolated_and_named() {
         })
         .collect();
     let out = sink
-        .write_batch(&tenant, &WriteBatch::new(SObject::ACCOUNT, WriteMode::SkipExisting, records))
+        .write_batch(
+            &tenant,
+            &WriteBatch::new(SObject::ACCOUNT, WriteMode::SkipExisting, records),
+        )
         .await
         .expect("a page with bad rows is still written");
     for (i, (o, id)) in out.iter().zip(&ids).enumerate() {
@@ -220,7 +249,10 @@ async fn rejected_rows_are_isolated_and_named() {
             (Err(e), Some(field)) => {
                 assert_eq!(e.sf_id.as_ref(), Some(id), "the error names the record");
                 assert_eq!(e.field, field, "the error names the field: {e}");
-                assert!(std::error::Error::source(e).is_some(), "the database error is kept");
+                assert!(
+                    std::error::Error::source(e).is_some(),
+                    "the database error is kept"
+                );
             }
             (o, want) => panic!("record {i}: got {o:?}, wanted an error on {want:?}"),
         }
@@ -237,12 +269,18 @@ async fn duplicate_account_names_are_kept_apart() {
     let sink = PgCrmSink::new(pool.clone());
     let tenant = unique_tenant();
     let ids = fixture::sf_ids(&SObject::ACCOUNT, 3);
-    let page1 = vec![account(&ids[0], "Acme", |_| {}), account(&ids[1], "ACME", |_| {})];
+    let page1 = vec![
+        account(&ids[0], "Acme", |_| {}),
+        account(&ids[1], "ACME", |_| {}),
+    ];
     let page2 = vec![account(&ids[2], "acme", |_| {})];
     for mode in [WriteMode::SkipExisting, WriteMode::Update] {
         for page in [&page1, &page2] {
             let out = sink
-                .write_batch(&tenant, &WriteBatch::new(SObject::ACCOUNT, mode, page.clone()))
+                .write_batch(
+                    &tenant,
+                    &WriteBatch::new(SObject::ACCOUNT, mode, page.clone()),
+                )
                 .await
                 .unwrap();
             assert!(out.iter().all(Result::is_ok), "{mode:?}: {out:?}");
@@ -275,7 +313,14 @@ async fn tenant_isolation_across_every_api() {
     // Tenant A: an account, a job with a recorded page.
     let acc = fixture::sf_id(&SObject::ACCOUNT, 1);
     let written = sink
-        .write_batch(&a, &fixture::batch(SObject::ACCOUNT, WriteMode::SkipExisting, vec![account(&acc, "A's", |_| {})]))
+        .write_batch(
+            &a,
+            &fixture::batch(
+                SObject::ACCOUNT,
+                WriteMode::SkipExisting,
+                vec![account(&acc, "A's", |_| {})],
+            ),
+        )
         .await
         .unwrap()
         .remove(0)
@@ -284,8 +329,14 @@ async fn tenant_isolation_across_every_api() {
         .create_job(&fixture::new_job(&a, &[SObject::ACCOUNT], fixture::at(0)))
         .await
         .unwrap();
-    let page = fixture::page(1, vec![(acc.clone(), written.crm_id.clone())], Some(acc.clone()));
-    jobs.record_page(&a, &job.id, &SObject::ACCOUNT, &page).await.unwrap();
+    let page = fixture::page(
+        1,
+        vec![(acc.clone(), written.crm_id.clone())],
+        Some(acc.clone()),
+    );
+    jobs.record_page(&a, &job.id, &SObject::ACCOUNT, &page)
+        .await
+        .unwrap();
     let before = jobs.job(&a, &job.id).await.unwrap();
 
     // Tenant B, every job store call.
@@ -293,15 +344,44 @@ async fn tenant_isolation_across_every_api() {
         assert!(matches!(r, Err(Error::JobNotFound { .. })), "{call}: {r:?}")
     };
     nf(jobs.job(&b, &job.id).await.map(drop), "job");
-    nf(jobs.set_status(&b, &job.id, JobStatus::Cancelled, fixture::at(1), None).await, "set_status");
-    nf(jobs.set_object_state(&b, &job.id, &SObject::ACCOUNT, ObjectState::Done).await, "set_object_state");
-    nf(jobs.record_page(&b, &job.id, &SObject::ACCOUNT, &page).await, "record_page");
-    nf(jobs.error_log(&b, &job.id, 0, 10).await.map(drop), "error_log");
+    nf(
+        jobs.set_status(&b, &job.id, JobStatus::Cancelled, fixture::at(1), None)
+            .await,
+        "set_status",
+    );
+    nf(
+        jobs.set_object_state(&b, &job.id, &SObject::ACCOUNT, ObjectState::Done)
+            .await,
+        "set_object_state",
+    );
+    nf(
+        jobs.record_page(&b, &job.id, &SObject::ACCOUNT, &page)
+            .await,
+        "record_page",
+    );
+    nf(
+        jobs.error_log(&b, &job.id, 0, 10).await.map(drop),
+        "error_log",
+    );
     assert!(jobs.history(&b, 10).await.unwrap().is_empty(), "history");
     let key = (SObject::ACCOUNT, acc.clone());
-    assert!(jobs.resolve_ids(&b, &[key.clone()]).await.unwrap().is_empty(), "resolve_ids");
-    assert_eq!(jobs.job(&a, &job.id).await.unwrap(), before, "A's job unchanged");
-    assert_eq!(jobs.resolve_ids(&a, &[key]).await.unwrap().len(), 1, "A's mapping kept");
+    assert!(
+        jobs.resolve_ids(&b, std::slice::from_ref(&key))
+            .await
+            .unwrap()
+            .is_empty(),
+        "resolve_ids"
+    );
+    assert_eq!(
+        jobs.job(&a, &job.id).await.unwrap(),
+        before,
+        "A's job unchanged"
+    );
+    assert_eq!(
+        jobs.resolve_ids(&a, &[key]).await.unwrap().len(),
+        1,
+        "A's mapping kept"
+    );
     // B may start its own import while A's runs.
     jobs.create_job(&fixture::new_job(&b, &[SObject::ACCOUNT], fixture::at(2)))
         .await
@@ -310,31 +390,78 @@ async fn tenant_isolation_across_every_api() {
     // Tenant B, every sink call: referring to, relinking or overwriting A's record.
     let order = fixture::sf_id(&SObject::ORDER, 1);
     let out = sink
-        .write_batch(&b, &fixture::batch(SObject::ORDER, WriteMode::SkipExisting, vec![fixture::order(&order, Some(written.crm_id.clone()))]))
+        .write_batch(
+            &b,
+            &fixture::batch(
+                SObject::ORDER,
+                WriteMode::SkipExisting,
+                vec![fixture::order(&order, Some(written.crm_id.clone()))],
+            ),
+        )
         .await
         .unwrap();
-    assert_eq!(out[0].as_ref().expect_err("reference to A's account").field, "AccountId");
-    let links = [Relink::new(written.crm_id.clone(), acc.clone(), Link::ParentAccount, written.crm_id.clone())];
-    assert!(sink.relink(&b, &SObject::ACCOUNT, &links).await.unwrap()[0].is_err(), "relink A's record");
+    assert_eq!(
+        out[0].as_ref().expect_err("reference to A's account").field,
+        "AccountId"
+    );
+    let links = [Relink::new(
+        written.crm_id.clone(),
+        acc.clone(),
+        Link::ParentAccount,
+        written.crm_id.clone(),
+    )];
+    assert!(
+        sink.relink(&b, &SObject::ACCOUNT, &links).await.unwrap()[0].is_err(),
+        "relink A's record"
+    );
     let mine = sink
-        .write_batch(&b, &fixture::batch(SObject::ACCOUNT, WriteMode::Update, vec![account(&acc, "B's", |_| {})]))
+        .write_batch(
+            &b,
+            &fixture::batch(
+                SObject::ACCOUNT,
+                WriteMode::Update,
+                vec![account(&acc, "B's", |_| {})],
+            ),
+        )
         .await
         .unwrap()
         .remove(0)
         .unwrap();
-    assert_eq!(mine.action, WriteAction::Created, "the same Salesforce id is B's own record");
+    assert_eq!(
+        mine.action,
+        WriteAction::Created,
+        "the same Salesforce id is B's own record"
+    );
     assert_ne!(mine.crm_id, written.crm_id);
-    assert_eq!(account_name(&pool, &a, &acc).await, "A's", "A's record unchanged");
+    assert_eq!(
+        account_name(&pool, &a, &acc).await,
+        "A's",
+        "A's record unchanged"
+    );
     assert_eq!(count(&sink, &b, &SObject::ORDER).await, 0);
     assert_eq!(count(&sink, &b, &SObject::ACCOUNT).await, 1);
     assert_eq!(count(&sink, &a, &SObject::ACCOUNT).await, 1);
 
     // Tokens: B neither reads nor deactivates A's connection.
-    let vault = PgTokenVault::new(pool, TokenCipher::new([TokenCipher::generate_key()]).unwrap());
-    let conn = fixture::connection("https://a.my.salesforce.com", "token-a", Some("refresh-a"), "ada");
+    let vault = PgTokenVault::new(
+        pool,
+        TokenCipher::new([TokenCipher::generate_key()]).unwrap(),
+    );
+    let conn = fixture::connection(
+        "https://a.my.salesforce.com",
+        "token-a",
+        Some("refresh-a"),
+        "ada",
+    );
     vault.put(&a, &conn).await.unwrap();
-    assert!(vault.get(&b).await.unwrap().is_none(), "B reads no connection");
-    assert!(!vault.deactivate(&b).await.unwrap(), "B has nothing to deactivate");
+    assert!(
+        vault.get(&b).await.unwrap().is_none(),
+        "B reads no connection"
+    );
+    assert!(
+        !vault.deactivate(&b).await.unwrap(),
+        "B has nothing to deactivate"
+    );
     let got = vault.get(&a).await.unwrap().expect("A's connection");
     assert!(got.active, "A's connection still active");
     assert_eq!(got.access_token.expose_secret(), "token-a");
@@ -348,7 +475,12 @@ async fn vault_stores_ciphertext_only() {
     let (old, new) = (TokenCipher::generate_key(), TokenCipher::generate_key());
     let vault = PgTokenVault::new(pool.clone(), TokenCipher::new([old.clone()]).unwrap());
     let tenant = unique_tenant();
-    let conn = fixture::connection("https://a.my.salesforce.com", "plain-access-7f3a", Some("plain-refresh-9c1e"), "ada");
+    let conn = fixture::connection(
+        "https://a.my.salesforce.com",
+        "plain-access-7f3a",
+        Some("plain-refresh-9c1e"),
+        "ada",
+    );
     vault.put(&tenant, &conn).await.unwrap();
     let (access, refresh): (String, String) = sqlx::query_as(
         "SELECT access_token, refresh_token FROM sf_import_connections WHERE tenant_id = $1",
@@ -357,12 +489,18 @@ async fn vault_stores_ciphertext_only() {
     .fetch_one(&pool)
     .await
     .unwrap();
-    for (stored, plain) in [(&access, "plain-access-7f3a"), (&refresh, "plain-refresh-9c1e")] {
+    for (stored, plain) in [
+        (&access, "plain-access-7f3a"),
+        (&refresh, "plain-refresh-9c1e"),
+    ] {
         assert!(!stored.contains(plain), "stored in clear: {stored}");
         assert!(stored.starts_with("gAAAAA"), "a Fernet token: {stored}");
     }
     let stranger = PgTokenVault::new(pool.clone(), TokenCipher::new([new.clone()]).unwrap());
-    assert!(stranger.get(&tenant).await.is_err(), "another key cannot decrypt");
+    assert!(
+        stranger.get(&tenant).await.is_err(),
+        "another key cannot decrypt"
+    );
     let rotated = PgTokenVault::new(pool, TokenCipher::new([new, old]).unwrap());
     let got = rotated.get(&tenant).await.unwrap().unwrap();
     assert_eq!(got.access_token.expose_secret(), "plain-access-7f3a");
@@ -376,16 +514,28 @@ async fn sample_org_imports_into_postgres_and_reruns_create_nothing() {
     let pool = pg_or_skip!();
     let sink = Arc::new(PgCrmSink::new(pool.clone()));
     let jobs = Arc::new(PgJobStore::new(pool.clone()));
-    let importer = Importer::builder(Arc::new(FileSource::sample_org()), sink.clone(), jobs.clone())
-        .page_size(20)
-        .build()
-        .unwrap();
+    let importer = Importer::builder(
+        Arc::new(FileSource::sample_org()),
+        sink.clone(),
+        jobs.clone(),
+    )
+    .page_size(20)
+    .build()
+    .unwrap();
     let tenant = unique_tenant();
     let job = importer
-        .run(&tenant, ImportRequest::new("ada@example.com", SObject::SELECTABLE))
+        .run(
+            &tenant,
+            ImportRequest::new("ada@example.com", SObject::SELECTABLE),
+        )
         .await
         .unwrap();
-    assert_eq!(job.status, JobStatus::CompletedWithErrors, "{:?}", job.message);
+    assert_eq!(
+        job.status,
+        JobStatus::CompletedWithErrors,
+        "{:?}",
+        job.message
+    );
     let stored = jobs.job(&tenant, &job.id).await.unwrap();
     for (object, in_org, imported, failed) in COUNTS {
         let o = SObject::new(*object);
@@ -395,7 +545,11 @@ async fn sample_org_imports_into_postgres_and_reruns_create_nothing() {
             (Some(*in_org as u64), *imported as u64, *failed as u64),
             "{object}"
         );
-        assert_eq!(count(&sink, &tenant, &o).await, *imported as u64, "{object} rows in the database");
+        assert_eq!(
+            count(&sink, &tenant, &o).await,
+            *imported as u64,
+            "{object} rows in the database"
+        );
     }
     let errors: Vec<(String, String)> = jobs
         .error_log(&tenant, &job.id, 0, 1000)
@@ -405,8 +559,10 @@ async fn sample_org_imports_into_postgres_and_reruns_create_nothing() {
         .filter(|e| e.severity == Severity::Error)
         .map(|e| (e.sf_id.unwrap().to_string(), e.field))
         .collect();
-    let mut want: Vec<(String, String)> =
-        FAILURES.iter().map(|(_, id, f, _)| (id.to_string(), f.to_string())).collect();
+    let mut want: Vec<(String, String)> = FAILURES
+        .iter()
+        .map(|(_, id, f, _)| (id.to_string(), f.to_string()))
+        .collect();
     let mut got = errors.clone();
     got.sort();
     want.sort();
@@ -416,18 +572,28 @@ async fn sample_org_imports_into_postgres_and_reruns_create_nothing() {
         for id in *ids {
             names.push(account_name(&pool, &tenant, &SfId::parse(id).unwrap()).await);
         }
-        assert!(names.contains(&name.to_string()), "one keeps the name: {names:?}");
+        assert!(
+            names.contains(&name.to_string()),
+            "one keeps the name: {names:?}"
+        );
         assert_eq!(names.len(), ids.len());
         assert_ne!(names[0], names[1], "the others are told apart: {names:?}");
     }
 
     let rerun = importer
-        .run(&tenant, ImportRequest::new("ada@example.com", SObject::SELECTABLE))
+        .run(
+            &tenant,
+            ImportRequest::new("ada@example.com", SObject::SELECTABLE),
+        )
         .await
         .unwrap();
     assert_eq!(rerun.imported(), 0, "a re-run writes nothing");
     for (object, _, imported, _) in COUNTS {
         let o = SObject::new(*object);
-        assert_eq!(count(&sink, &tenant, &o).await, *imported as u64, "{object} after the re-run");
+        assert_eq!(
+            count(&sink, &tenant, &o).await,
+            *imported as u64,
+            "{object} after the re-run"
+        );
     }
 }

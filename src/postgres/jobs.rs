@@ -8,7 +8,9 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::{Rls, begin, db};
-use crate::jobs::{IdKey, Job, JobStatus, JobStore, NewJob, ObjectProgress, ObjectState, PageRecord};
+use crate::jobs::{
+    IdKey, Job, JobStatus, JobStore, NewJob, ObjectProgress, ObjectState, PageRecord,
+};
 use crate::sink::WriteMode;
 use crate::{CrmId, Error, JobId, LogEntry, Problem, Result, SObject, Severity, SfId, TenantId};
 
@@ -328,7 +330,10 @@ impl JobStore for PgJobStore {
         .await;
         match res {
             Ok(r) if r.rows_affected() == 0 => Err(not_found(tenant, job)),
-            Ok(_) => tx.commit().await.map_err(db(STORE, "setting a job's status")),
+            Ok(_) => tx
+                .commit()
+                .await
+                .map_err(db(STORE, "setting a job's status")),
             // Resuming a job while another one runs.
             Err(e) if is_unique_violation(&e, "sf_import_jobs_one_running") => {
                 drop(tx);
@@ -442,7 +447,9 @@ impl JobStore for PgJobStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(db(STORE, "reading the error log"))?;
-        tx.commit().await.map_err(db(STORE, "reading the error log"))?;
+        tx.commit()
+            .await
+            .map_err(db(STORE, "reading the error log"))?;
         rows.into_iter()
             .map(|r| {
                 let severity = match r.get::<&str, _>("severity") {

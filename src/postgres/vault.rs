@@ -71,7 +71,9 @@ impl TokenVault for PgTokenVault {
         .fetch_optional(&mut *tx)
         .await
         .map_err(db(STORE, "reading a connection"))?;
-        tx.commit().await.map_err(db(STORE, "reading a connection"))?;
+        tx.commit()
+            .await
+            .map_err(db(STORE, "reading a connection"))?;
         let Some(r) = row else { return Ok(None) };
         let access: Option<String> = r.get("access_token");
         let Some(access) = access else {

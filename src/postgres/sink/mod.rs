@@ -146,7 +146,12 @@ impl Kind {
     }
 }
 
-fn rejected(object: &SObject, sf_id: &SfId, field: &str, reason: impl Into<Box<str>>) -> RecordError {
+fn rejected(
+    object: &SObject,
+    sf_id: &SfId,
+    field: &str,
+    reason: impl Into<Box<str>>,
+) -> RecordError {
     RecordError::new(
         object.clone(),
         Some(sf_id.clone()),
@@ -180,7 +185,12 @@ fn check_links(kind: Kind, object: &SObject, row: &Rec<'_>) -> Result<(), Record
     for (link, field) in kind.links() {
         if let Some(id) = row.record.link(link) {
             if Uuid::parse_str(id.as_str()).is_err() {
-                return Err(rejected(object, row.sf_id, field, "refers to a record that does not exist"));
+                return Err(rejected(
+                    object,
+                    row.sf_id,
+                    field,
+                    "refers to a record that does not exist",
+                ));
             }
         }
     }
@@ -202,7 +212,9 @@ async fn exec(
     let q = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(tenant.as_str())
         .bind(&sf_ids);
-    let written = tables::bind(kind, q, &records).fetch_all(&mut *conn).await?;
+    let written = tables::bind(kind, q, &records)
+        .fetch_all(&mut *conn)
+        .await?;
     let mut found: HashMap<String, (CrmId, WriteAction)> = HashMap::with_capacity(rows.len());
     for r in written {
         let action = match (r.get::<bool, _>(2), mode) {
@@ -227,15 +239,18 @@ async fn exec(
         for r in present {
             found.insert(
                 r.get(0),
-                (CrmId::new(r.get::<String, _>(1)), WriteAction::AlreadyPresent),
+                (
+                    CrmId::new(r.get::<String, _>(1)),
+                    WriteAction::AlreadyPresent,
+                ),
             );
         }
     }
     rows.iter()
         .map(|r| {
-            found.remove(r.sf_id.as_str()).ok_or_else(|| {
-                sqlx::Error::Protocol(format!("no row came back for {}", r.sf_id))
-            })
+            found
+                .remove(r.sf_id.as_str())
+                .ok_or_else(|| sqlx::Error::Protocol(format!("no row came back for {}", r.sf_id)))
         })
         .collect()
 }
@@ -252,7 +267,9 @@ async fn write_group(
     rows: &[Rec<'_>],
 ) -> Result<Vec<Outcome>> {
     let mut out: Vec<Option<Outcome>> = (0..rows.len()).map(|_| None).collect();
-    let mut todo: Vec<Range<usize>> = vec![0..rows.len()];
+    // A stack of ranges still to write (not one Vec of indices).
+    let mut todo: Vec<Range<usize>> = Vec::with_capacity(8);
+    todo.push(0..rows.len());
     let sp = |sql: &'static str| sqlx::raw_sql(sql);
     while let Some(range) = todo.pop() {
         sp("SAVEPOINT sf_import_rows")
@@ -335,7 +352,8 @@ impl CrmSink for PgCrmSink {
         if !groups.is_empty() {
             let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
             for (kind, rows) in &groups {
-                let outcomes = write_group(&mut tx, tenant, object, *kind, batch.mode, rows).await?;
+                let outcomes =
+                    write_group(&mut tx, tenant, object, *kind, batch.mode, rows).await?;
                 for (row, outcome) in rows.iter().zip(outcomes) {
                     out[row.index] = Some(outcome);
                 }
@@ -345,7 +363,10 @@ impl CrmSink for PgCrmSink {
 
         for (index, earlier) in repeats {
             out[index] = Some(match &out[earlier] {
-                Some(Ok(o)) => Ok(WriteOutcome::new(o.crm_id.clone(), WriteAction::AlreadyPresent)),
+                Some(Ok(o)) => Ok(WriteOutcome::new(
+                    o.crm_id.clone(),
+                    WriteAction::AlreadyPresent,
+                )),
                 Some(Err(e)) => Err(RecordError::new(
                     e.object.clone(),
                     e.sf_id.clone(),
@@ -367,24 +388,41 @@ impl CrmSink for PgCrmSink {
         object: &SObject,
         links: &[Relink],
     ) -> Result<Vec<Result<(), RecordError>>> {
-        let mut out: Vec<Option<Result<(), RecordError>>> = (0..links.len()).map(|_| None).collect();
+        let mut out: Vec<Option<Result<(), RecordError>>> =
+            (0..links.len()).map(|_| None).collect();
         let mut todo: Vec<(usize, Uuid, Uuid)> = Vec::new();
         for (i, l) in links.iter().enumerate() {
             if l.link != Link::ParentAccount || Kind::of_object(object) != Some(Kind::Account) {
-                out[i] = Some(Err(rejected(object, &l.sf_id, "Id", "the record has no such reference")));
+                out[i] = Some(Err(rejected(
+                    object,
+                    &l.sf_id,
+                    "Id",
+                    "the record has no such reference",
+                )));
                 continue;
             }
-            match (Uuid::parse_str(l.crm_id.as_str()), Uuid::parse_str(l.target.as_str())) {
+            match (
+                Uuid::parse_str(l.crm_id.as_str()),
+                Uuid::parse_str(l.target.as_str()),
+            ) {
                 (Ok(id), Ok(target)) => todo.push((i, id, target)),
-                (Err(_), _) => out[i] = Some(Err(rejected(object, &l.sf_id, "Id", "no such record"))),
+                (Err(_), _) => {
+                    out[i] = Some(Err(rejected(object, &l.sf_id, "Id", "no such record")))
+                }
                 (_, Err(_)) => {
-                    out[i] = Some(Err(rejected(object, &l.sf_id, "ParentId", "refers to a record that does not exist")))
+                    out[i] = Some(Err(rejected(
+                        object,
+                        &l.sf_id,
+                        "ParentId",
+                        "refers to a record that does not exist",
+                    )))
                 }
             }
         }
         if !todo.is_empty() {
             let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
-            let mut ranges = vec![0..todo.len()];
+            let mut ranges: Vec<Range<usize>> = Vec::with_capacity(8);
+            ranges.push(0..todo.len());
             while let Some(range) = ranges.pop() {
                 let part = &todo[range.clone()];
                 sqlx::raw_sql("SAVEPOINT sf_import_links")
@@ -427,7 +465,9 @@ impl CrmSink for PgCrmSink {
                         if range.len() == 1 {
                             let (i, _, _) = part[0];
                             let reason = row_error(&e).expect("checked above").message().to_owned();
-                            out[i] = Some(Err(rejected(object, &links[i].sf_id, "ParentId", reason).with_source(e)));
+                            out[i] =
+                                Some(Err(rejected(object, &links[i].sf_id, "ParentId", reason)
+                                    .with_source(e)));
                         } else {
                             let mid = range.start + range.len() / 2;
                             ranges.push(mid..range.end);

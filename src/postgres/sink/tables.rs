@@ -1,14 +1,14 @@
 //! The reference CRM tables: columns, the Salesforce field each comes from,
 //! and the one `INSERT ... SELECT FROM UNNEST` statement per table and page.
 
+use sqlx::Postgres;
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::types::Uuid;
-use sqlx::Postgres;
 
+use crate::CrmId;
 use crate::crm::{Address, CrmRecord, Link};
 use crate::sink::WriteMode;
-use crate::CrmId;
 
 /// A column after `tenant_id` and `sf_id`: its name, its element type (for
 /// the `UNNEST` cast) and the Salesforce field it comes from (named in
@@ -44,8 +44,16 @@ macro_rules! address {
             col(concat!($prefix, "_street"), "text", concat!($sf, "Street")),
             col(concat!($prefix, "_city"), "text", concat!($sf, "City")),
             col(concat!($prefix, "_state"), "text", concat!($sf, "State")),
-            col(concat!($prefix, "_postcode"), "text", concat!($sf, "PostalCode")),
-            col(concat!($prefix, "_country"), "text", concat!($sf, "Country")),
+            col(
+                concat!($prefix, "_postcode"),
+                "text",
+                concat!($sf, "PostalCode"),
+            ),
+            col(
+                concat!($prefix, "_country"),
+                "text",
+                concat!($sf, "Country"),
+            ),
         ]
     };
 }
@@ -64,7 +72,11 @@ const ACCOUNT: &[Col] = &[
     col("number_of_employees", "int8", "NumberOfEmployees"),
     col("annual_revenue", "numeric", "AnnualRevenue"),
     col("currency", "text", "CurrencyIsoCode"),
-    BILLING[0], BILLING[1], BILLING[2], BILLING[3], BILLING[4],
+    BILLING[0],
+    BILLING[1],
+    BILLING[2],
+    BILLING[3],
+    BILLING[4],
     col("description", "text", "Description"),
     col("parent_id", "uuid", "ParentId"),
     col("custom_fields", "jsonb", "custom fields"),
@@ -78,7 +90,11 @@ const CONTACT: &[Col] = &[
     col("title", "text", "Title"),
     col("department", "text", "Department"),
     col("do_not_call", "bool", "DoNotCall"),
-    MAILING[0], MAILING[1], MAILING[2], MAILING[3], MAILING[4],
+    MAILING[0],
+    MAILING[1],
+    MAILING[2],
+    MAILING[3],
+    MAILING[4],
     col("description", "text", "Description"),
     col("account_id", "uuid", "AccountId"),
     col("custom_fields", "jsonb", "custom fields"),
@@ -125,8 +141,16 @@ const ORDER: &[Col] = &[
     col("activated_at", "timestamptz", "ActivatedDate"),
     col("total_amount", "numeric", "TotalAmount"),
     col("currency", "text", "CurrencyIsoCode"),
-    BILLING[0], BILLING[1], BILLING[2], BILLING[3], BILLING[4],
-    SHIPPING[0], SHIPPING[1], SHIPPING[2], SHIPPING[3], SHIPPING[4],
+    BILLING[0],
+    BILLING[1],
+    BILLING[2],
+    BILLING[3],
+    BILLING[4],
+    SHIPPING[0],
+    SHIPPING[1],
+    SHIPPING[2],
+    SHIPPING[3],
+    SHIPPING[4],
     col("description", "text", "Description"),
     col("account_id", "uuid", "AccountId"),
     col("contact_id", "uuid", "BillToContactId"),
@@ -268,18 +292,23 @@ impl Kind {
             .map(|c| match (self, c.name) {
                 // Duplicate names (case-insensitive) get the Salesforce id
                 // appended: see the policy in PgCrmSink's docs.
-                (Kind::Account, "name") => "CASE WHEN row_number() OVER (PARTITION BY lower(v.name) ORDER BY v.ord) > 1
+                (Kind::Account, "name") => {
+                    "CASE WHEN row_number() OVER (PARTITION BY lower(v.name) ORDER BY v.ord) > 1
                         OR EXISTS (SELECT 1 FROM crm_accounts o WHERE o.tenant_id = $1
                                    AND lower(o.name) = lower(v.name) AND o.sf_id <> v.sf_id)
                      THEN v.name || ' (' || left(v.sf_id, 15) || ')' ELSE v.name END"
-                    .to_owned(),
+                        .to_owned()
+                }
                 (_, "custom_fields") => "COALESCE(v.custom_fields, '{}')".to_owned(),
                 (_, name) => format!("v.{name}"),
             })
             .collect();
         let on_conflict = match mode {
             WriteMode::Update => {
-                let sets: Vec<String> = names.iter().map(|n| format!("{n} = EXCLUDED.{n}")).collect();
+                let sets: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("{n} = EXCLUDED.{n}"))
+                    .collect();
                 format!("DO UPDATE SET {}, updated_at = now()", sets.join(", "))
             }
             _ => "DO NOTHING".to_owned(),
@@ -393,7 +422,9 @@ pub(super) fn bind<'q>(kind: Kind, mut q: Q<'q>, recs: &[&'q CrmRecord]) -> Q<'q
             q = addresses(q, &column!(recs, Account, |a| &a.address));
             q.bind(column!(recs, Account, |a| s(&a.description)))
                 .bind(column!(recs, Account, |a| uuid(a.parent.as_ref())))
-                .bind(column!(recs, Account, |a| serde_json::Value::Object(a.custom_fields.clone())))
+                .bind(column!(recs, Account, |a| serde_json::Value::Object(
+                    a.custom_fields.clone()
+                )))
         }
         Kind::Contact => {
             q = q
@@ -407,7 +438,9 @@ pub(super) fn bind<'q>(kind: Kind, mut q: Q<'q>, recs: &[&'q CrmRecord]) -> Q<'q
             q = addresses(q, &column!(recs, Contact, |c| &c.address));
             q.bind(column!(recs, Contact, |c| s(&c.description)))
                 .bind(column!(recs, Contact, |c| uuid(c.account.as_ref())))
-                .bind(column!(recs, Contact, |c| serde_json::Value::Object(c.custom_fields.clone())))
+                .bind(column!(recs, Contact, |c| serde_json::Value::Object(
+                    c.custom_fields.clone()
+                )))
         }
         Kind::Opportunity => q
             .bind(column!(recs, Opportunity, |o| o.name.as_str()))
@@ -421,7 +454,9 @@ pub(super) fn bind<'q>(kind: Kind, mut q: Q<'q>, recs: &[&'q CrmRecord]) -> Q<'q
             .bind(column!(recs, Opportunity, |o| s(&o.description)))
             .bind(column!(recs, Opportunity, |o| uuid(o.account.as_ref())))
             .bind(column!(recs, Opportunity, |o| uuid(o.contact.as_ref())))
-            .bind(column!(recs, Opportunity, |o| serde_json::Value::Object(o.custom_fields.clone()))),
+            .bind(column!(recs, Opportunity, |o| serde_json::Value::Object(
+                o.custom_fields.clone()
+            ))),
         Kind::Product => q
             .bind(column!(recs, Product, |p| p.name.as_str()))
             .bind(column!(recs, Product, |p| s(&p.sku)))
@@ -430,7 +465,9 @@ pub(super) fn bind<'q>(kind: Kind, mut q: Q<'q>, recs: &[&'q CrmRecord]) -> Q<'q
             .bind(column!(recs, Product, |p| s(&p.family)))
             .bind(column!(recs, Product, |p| p.price))
             .bind(column!(recs, Product, |p| s(&p.currency)))
-            .bind(column!(recs, Product, |p| serde_json::Value::Object(p.custom_fields.clone()))),
+            .bind(column!(recs, Product, |p| serde_json::Value::Object(
+                p.custom_fields.clone()
+            ))),
         Kind::ProductPrice => q
             .bind(column!(recs, ProductPrice, |p| uuid(p.product.as_ref())))
             .bind(column!(recs, ProductPrice, |p| p.price))
@@ -451,7 +488,9 @@ pub(super) fn bind<'q>(kind: Kind, mut q: Q<'q>, recs: &[&'q CrmRecord]) -> Q<'q
                 .bind(column!(recs, Order, |o| uuid(o.account.as_ref())))
                 .bind(column!(recs, Order, |o| uuid(o.contact.as_ref())))
                 .bind(column!(recs, Order, |o| uuid(o.opportunity.as_ref())))
-                .bind(column!(recs, Order, |o| serde_json::Value::Object(o.custom_fields.clone())))
+                .bind(column!(recs, Order, |o| serde_json::Value::Object(
+                    o.custom_fields.clone()
+                )))
         }
         Kind::OrderLine => q
             .bind(column!(recs, OrderLine, |l| uuid(l.order.as_ref())))
@@ -475,7 +514,9 @@ pub(super) fn bind<'q>(kind: Kind, mut q: Q<'q>, recs: &[&'q CrmRecord]) -> Q<'q
             .bind(column!(recs, Quote, |o| uuid(o.account.as_ref())))
             .bind(column!(recs, Quote, |o| uuid(o.contact.as_ref())))
             .bind(column!(recs, Quote, |o| uuid(o.opportunity.as_ref())))
-            .bind(column!(recs, Quote, |o| serde_json::Value::Object(o.custom_fields.clone()))),
+            .bind(column!(recs, Quote, |o| serde_json::Value::Object(
+                o.custom_fields.clone()
+            ))),
         Kind::QuoteLine => q
             .bind(column!(recs, QuoteLine, |l| uuid(l.quote.as_ref())))
             .bind(column!(recs, QuoteLine, |l| uuid(l.product.as_ref())))
