@@ -391,3 +391,42 @@ async fn connection_is_ready_to_use() {
 fn limit_info(headers: &HeaderMap) -> &str {
     headers.get("sforce-limit-info").unwrap().to_str().unwrap()
 }
+
+#[tokio::test]
+async fn tree_file_org_resolves_parents_by_id() {
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tree/plugin-data/self-referencing"
+    );
+    let fake = FakeSalesforce::builder()
+        .org(FakeOrg::from_dir(dir).unwrap())
+        .min_batch_size(1)
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(&fake);
+    let (pages, ids) = api
+        .query_all(
+            "SELECT Id, Name, ParentId, Parent.Name FROM Account ORDER BY Id",
+            Some(4),
+        )
+        .await;
+    assert_eq!(ids.len() as u64, fake.org().count(&SObject::ACCOUNT));
+    let names: std::collections::HashMap<&str, &str> = pages
+        .iter()
+        .flat_map(|p| p["records"].as_array().unwrap())
+        .map(|r| (r["Id"].as_str().unwrap(), r["Name"].as_str().unwrap()))
+        .collect();
+    let mut with_parent = 0;
+    for record in pages.iter().flat_map(|p| p["records"].as_array().unwrap()) {
+        match record["ParentId"].as_str() {
+            Some(parent) => {
+                assert_eq!(record["Parent"]["Name"], names[parent], "{record}");
+                assert_eq!(record["Parent"]["attributes"]["type"], "Account");
+                with_parent += 1;
+            }
+            None => assert!(record["Parent"].is_null()),
+        }
+    }
+    assert!(with_parent > 0, "the fixture has parent references");
+}

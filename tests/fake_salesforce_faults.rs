@@ -249,3 +249,27 @@ async fn shutdown_closes_the_port() {
     let err = reqwest::Client::new().get(&url).send().await.unwrap_err();
     assert!(err.is_connect() || err.is_request(), "{err:?}");
 }
+
+#[tokio::test]
+async fn expired_query_locator_then_keyset_resume() {
+    let fake = FakeSalesforce::builder()
+        .org(FakeOrg::generated(11, 1_000))
+        .start()
+        .await
+        .unwrap();
+    let api = Api::new(&fake);
+    let (_, _, first) = api
+        .query("SELECT Id FROM Contact ORDER BY Id", Some(300))
+        .await;
+    let next = first["nextRecordsUrl"].as_str().unwrap().to_owned();
+    let last_id = first["records"][299]["Id"].as_str().unwrap().to_owned();
+    fake.faults().expire_query_locators();
+    let (status, _, body) = api.get_url(&next, Some(300)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body[0]["errorCode"], "INVALID_QUERY_LOCATOR");
+    // Keyset resume does not depend on the locator.
+    let soql = format!("SELECT Id FROM Contact WHERE Id > '{last_id}' ORDER BY Id");
+    let (_, ids) = api.query_all(&soql, Some(300)).await;
+    assert_eq!(ids.len(), 700);
+    assert!(ids[0] > last_id);
+}

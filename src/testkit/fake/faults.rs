@@ -140,6 +140,7 @@ struct Plan {
     expire_tokens_after: Option<u64>,
     rate_limit_after: Option<u64>,
     rate_limited: bool,
+    expire_locators: bool,
     latency: Duration,
 }
 
@@ -160,16 +161,24 @@ struct Plan {
 /// faults.fail_next_on(Endpoint::QueryMore, 1, Failure::ConnectionReset);
 /// faults.expire_tokens_after(3);                               // the 4th data call gets 401
 /// faults.rate_limit_after(10);                                 // 403 REQUEST_LIMIT_EXCEEDED from the 11th
+/// faults.expire_query_locators();                            // nextRecordsUrl stops working
 /// faults.set_latency(Duration::from_millis(5));
 /// faults.clear();
 /// # }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Faults {
     plan: Arc<Mutex<Plan>>,
 }
 
 impl Faults {
+    /// An empty plan (one per fake).
+    pub(crate) fn new() -> Faults {
+        Faults {
+            plan: Arc::default(),
+        }
+    }
+
     fn plan(&self) -> MutexGuard<'_, Plan> {
         // A panic while holding the lock leaves no half-made change.
         self.plan.lock().unwrap_or_else(|e| e.into_inner())
@@ -222,6 +231,14 @@ impl Faults {
         plan.rate_limited = false;
     }
 
+    /// Expires every query locator opened so far, as Salesforce does after
+    /// 15 minutes of inactivity or when a user has too many open: the next
+    /// `nextRecordsUrl` of those queries gets `400 INVALID_QUERY_LOCATOR`,
+    /// and the client must start again (with `WHERE Id > '<last id>'`).
+    pub fn expire_query_locators(&self) {
+        self.plan().expire_locators = true;
+    }
+
     /// Adds this delay before every response.
     pub fn set_latency(&self, latency: Duration) {
         self.plan().latency = latency;
@@ -231,6 +248,11 @@ impl Faults {
     /// latency.
     pub fn clear(&self) {
         *self.plan() = Plan::default();
+    }
+
+    /// Whether the open query locators expire now (once per arming).
+    pub(crate) fn take_locator_expiry(&self) -> bool {
+        std::mem::take(&mut self.plan().expire_locators)
     }
 
     pub(crate) fn latency(&self) -> Duration {
@@ -333,7 +355,7 @@ mod tests {
 
     #[test]
     fn rules_count_down_and_match_endpoints() {
-        let f = Faults::default();
+        let f = Faults::new();
         f.fail_next_on(Endpoint::Query, 2, Failure::ServerError);
         f.fail_request(3, Failure::HtmlBody);
         assert_eq!(f.failure_for(1, Endpoint::Token), None);
@@ -351,7 +373,7 @@ mod tests {
 
     #[test]
     fn expiry_and_rate_limit_count_data_requests() {
-        let f = Faults::default();
+        let f = Faults::new();
         f.expire_tokens_after(2);
         assert!(!f.tokens_expire_now());
         assert!(!f.tokens_expire_now());

@@ -136,11 +136,11 @@ impl Shared {
     }
 
     fn locator(&self, id: &str) -> Option<api::Locator> {
-        self.locators
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-            .cloned()
+        let mut locators = self.locators.lock().unwrap_or_else(|e| e.into_inner());
+        if self.faults.take_locator_expiry() {
+            locators.clear();
+        }
+        locators.get(id).cloned()
     }
 }
 
@@ -268,7 +268,7 @@ impl FakeSalesforceBuilder {
             .local_addr()
             .map_err(|e| Error::source("reading the fake Salesforce's address", e))?;
         let base_url = format!("http://{addr}");
-        let faults = Faults::default();
+        let faults = Faults::new();
         let shared = Arc::new(Shared {
             org: self.org.unwrap_or_else(FakeOrg::sample),
             config: Config {
