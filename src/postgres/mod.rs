@@ -50,7 +50,9 @@
 //! `app.current_org` to the tenant, and policies reject rows of any other
 //! tenant. Policies do not apply to superusers or to the tables' owner
 //! unless forced; [`enable_row_level_security`] forces them, so run the
-//! application as a role without `BYPASSRLS`.
+//! application as a role that is not a superuser and has no `BYPASSRLS`.
+//! Such a role needs `SELECT`, `INSERT`, `UPDATE` and `DELETE` on the
+//! crate's tables and nothing on their sequences (identity columns).
 //!
 //! # One page, one outcome
 //!
