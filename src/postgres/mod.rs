@@ -50,7 +50,9 @@
 //! `app.current_org` to the tenant, and policies reject rows of any other
 //! tenant. Policies do not apply to superusers or to the tables' owner
 //! unless forced; [`enable_row_level_security`] forces them, so run the
-//! application as a role without `BYPASSRLS`.
+//! application as a role that is not a superuser and has no `BYPASSRLS`.
+//! Such a role needs `SELECT`, `INSERT`, `UPDATE` and `DELETE` on the
+//! crate's tables and nothing on their sequences (identity columns).
 //!
 //! # One page, one outcome
 //!
@@ -116,12 +118,35 @@ pub async fn migrate_crm(pool: &PgPool) -> crate::Result<()> {
 
 /// Turns on row-level security for every table of this crate that exists
 /// (run it after [`migrate`] and, if used, [`migrate_crm`]): a row is
-/// visible and writable only while `app.current_org` names its tenant.
-/// Idempotent.
+/// visible and writable only while [`TENANT_SETTING`] (`app.current_org`)
+/// names its tenant. Unset (or empty), it names none: nothing is visible and
+/// every insert is refused.
 ///
-/// The stores set the setting themselves when built with
-/// `.with_row_level_security()`; without that, a role subject to the
-/// policies sees no rows at all.
+/// Each table gets `ENABLE` and `FORCE ROW LEVEL SECURITY` (so the policies
+/// bind the tables' owner too) and one policy, `sf_import_tenant`, whose
+/// `USING` and `WITH CHECK` compare `tenant_id` with the setting.
+/// Superusers and roles with `BYPASSRLS` are never bound: run the
+/// application as a role with neither, granted `SELECT`, `INSERT`,
+/// `UPDATE` and `DELETE` on the tables.
+///
+/// Idempotent and cheap to run at every start: tables already set up are
+/// left alone (no table locks), and an advisory lock keeps two servers from
+/// setting them up at once.
+///
+/// The stores set the setting themselves, transaction-locally, when built
+/// with `.with_row_level_security()`; without that, a role bound by the
+/// policies sees no rows at all and can write none.
+///
+/// ```no_run
+/// # async fn f(pool: sqlx::PgPool) -> salesforce_import::Result<()> {
+/// use salesforce_import::postgres::{self, PgCrmSink, PgJobStore};
+/// postgres::migrate(&pool).await?;
+/// postgres::migrate_crm(&pool).await?;
+/// postgres::enable_row_level_security(&pool).await?;
+/// let jobs = PgJobStore::new(pool.clone()).with_row_level_security();
+/// let sink = PgCrmSink::new(pool).with_row_level_security();
+/// # Ok(()) }
+/// ```
 pub async fn enable_row_level_security(pool: &PgPool) -> crate::Result<()> {
     sqlx::raw_sql(include_str!("row_level_security.sql"))
         .execute(pool)
@@ -165,4 +190,49 @@ pub(crate) fn db(
 ) -> impl FnOnce(sqlx::Error) -> Error {
     let what = what.into();
     move |e| Error::store(store, what, e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TENANT_SETTING;
+
+    const POLICY: &str = include_str!("row_level_security.sql");
+
+    /// The tables every migration of the crate creates.
+    fn migrated_tables() -> Vec<String> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations");
+        let mut tables = Vec::new();
+        for set in std::fs::read_dir(root).expect("migrations/") {
+            for file in std::fs::read_dir(set.expect("a set").path()).expect("a set") {
+                let sql = std::fs::read_to_string(file.expect("a file").path()).expect("SQL");
+                tables.extend(
+                    sql.lines()
+                        .filter_map(|l| l.trim().strip_prefix("CREATE TABLE "))
+                        .filter_map(|rest| rest.split_whitespace().next())
+                        .map(str::to_owned),
+                );
+            }
+        }
+        tables
+    }
+
+    /// A table added by a migration without a policy would be readable
+    /// across tenants: every `CREATE TABLE` must be in the policy's list.
+    #[test]
+    fn every_migrated_table_gets_the_tenant_policy() {
+        let tables = migrated_tables();
+        assert!(tables.len() >= 14, "{tables:?}");
+        for table in tables {
+            assert!(
+                POLICY.contains(&format!("'{table}'")),
+                "{table} has no row-level security policy"
+            );
+        }
+    }
+
+    #[test]
+    fn the_policy_reads_the_tenant_setting() {
+        let setting = format!("current_setting(''{TENANT_SETTING}'', true)");
+        assert_eq!(POLICY.matches(&setting).count(), 2, "USING and WITH CHECK");
+    }
 }
