@@ -617,3 +617,76 @@ fn token_error(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InMemoryTokenVault;
+
+    fn oauth(policy: HostPolicy, login: LoginHost) -> Result<SalesforceOAuth> {
+        SalesforceOAuth::builder(
+            "client-id-1",
+            SecretString::from("planted-client-secret"),
+            "https://crm.example.com/callback",
+        )
+        .login_host(login)
+        .host_policy(policy)
+        .build(Arc::new(InMemoryTokenVault::new()))
+    }
+
+    #[tokio::test]
+    async fn authorization_urls_for_each_login_host_carry_pkce_and_state() {
+        for (login, host) in [
+            (LoginHost::production(), "https://login.salesforce.com/"),
+            (LoginHost::sandbox(), "https://test.salesforce.com/"),
+            (
+                LoginHost::my_domain("acme"),
+                "https://acme.my.salesforce.com/",
+            ),
+            (
+                LoginHost::my_domain("acme--uat.sandbox.my.salesforce.com"),
+                "https://acme--uat.sandbox.my.salesforce.com/",
+            ),
+        ] {
+            let oauth = oauth(HostPolicy::salesforce(), login).unwrap();
+            let auth = oauth.authorize(&TenantId::new("t"), "ada").await.unwrap();
+            let url = url::Url::parse(&auth.url).unwrap();
+            assert!(auth.url.starts_with(host), "{}", auth.url);
+            assert_eq!(url.path(), "/services/oauth2/authorize");
+            let q: HashMap<String, String> = url.query_pairs().into_owned().collect();
+            assert_eq!(q["response_type"], "code");
+            assert_eq!(q["client_id"], "client-id-1");
+            assert_eq!(q["code_challenge_method"], "S256");
+            assert_eq!(q["redirect_uri"], "https://crm.example.com/callback");
+            assert_eq!(q["scope"], "api refresh_token");
+            assert!(q["state"].len() >= 16, "state is random, not the tenant");
+            assert_ne!(q["state"], "t");
+            let debug = format!("{auth:?} {oauth:?}");
+            assert!(!debug.contains(&q["state"]), "{debug}");
+            assert!(!debug.contains("planted-client-secret"), "{debug}");
+        }
+    }
+
+    #[test]
+    fn a_login_host_off_the_allow_list_is_refused() {
+        let err = oauth(
+            HostPolicy::salesforce(),
+            LoginHost::url("https://login.evil.example"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::HostNotAllowed { .. }), "{err:?}");
+        let err = oauth(
+            HostPolicy::salesforce(),
+            LoginHost::url("http://127.0.0.1:9"),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::HostNotAllowed { .. }), "{err:?}");
+        assert!(
+            oauth(
+                HostPolicy::salesforce().allow_loopback(),
+                LoginHost::url("http://127.0.0.1:9/")
+            )
+            .is_ok()
+        );
+    }
+}

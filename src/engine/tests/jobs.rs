@@ -368,9 +368,13 @@ async fn query_warnings_are_logged_and_api_usage_is_reported() {
         .times(1)
         .returning(move |_, _| Ok(page.clone()));
     let jobs = Arc::new(InMemoryJobStore::new());
-    let imp = importer(Arc::new(source), Arc::new(InMemorySink::new()), jobs.clone())
-        .build()
-        .unwrap();
+    let imp = importer(
+        Arc::new(source),
+        Arc::new(InMemorySink::new()),
+        jobs.clone(),
+    )
+    .build()
+    .unwrap();
     let mut handle = imp
         .start(&t, ImportRequest::new("ada", [parent_obj()]))
         .await
@@ -389,7 +393,11 @@ async fn query_warnings_are_logged_and_api_usage_is_reported() {
     let log = jobs.error_log(&t, &job.id, 0, 10).await.unwrap();
     assert_eq!(log.len(), 1, "{log:?}");
     assert_eq!(
-        (log[0].severity, log[0].sf_id.as_ref(), log[0].field.as_str()),
+        (
+            log[0].severity,
+            log[0].sf_id.as_ref(),
+            log[0].field.as_str()
+        ),
         (Severity::Warning, None, "CurrencyIsoCode")
     );
     assert_eq!(
