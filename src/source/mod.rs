@@ -41,6 +41,8 @@ use crate::{FieldError, Result, SObject, SfId, SfRecord, TenantId};
 mod file;
 mod sample;
 pub use file::FileSource;
+#[cfg(feature = "testkit")]
+pub(crate) use file::key_prefix;
 #[doc(hidden)]
 pub use sample::sample_manifest;
 
