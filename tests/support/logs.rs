@@ -57,7 +57,12 @@ impl Subscriber for Captured {
     fn record_follows_from(&self, _: &Id, _: &Id) {}
     fn event(&self, event: &Event<'_>) {
         self.push(|t| {
-            let _ = write!(t, "{} {}", event.metadata().level(), event.metadata().target());
+            let _ = write!(
+                t,
+                "{} {}",
+                event.metadata().level(),
+                event.metadata().target()
+            );
             event.record(&mut Text(t));
         });
     }
