@@ -2,9 +2,13 @@
 //! bar per object and a summary; then runs the same import again to show
 //! that a re-run creates nothing new.
 //!
+//! With the `testkit` feature the org is served by a fake Salesforce on
+//! loopback, connected through the OAuth flow and read through the REST
+//! source; `--source files` (or no `testkit`) reads the files directly.
+//!
 //! ```text
-//! cargo run --example import                      # everything
-//! cargo run --example import -- --page-size 25 --objects Account,Contact --once
+//! cargo run --example import --features testkit   # everything, over HTTP
+//! cargo run --example import -- --source files --page-size 25 --objects Account,Contact --once
 //! ```
 
 use std::collections::HashMap;
@@ -15,7 +19,7 @@ use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use salesforce_import::{
     FileSource, ImportRequest, Importer, InMemoryJobStore, InMemorySink, Job, JobStore,
-    ProgressEvent, SObject, Severity, TenantId,
+    ProgressEvent, SObject, SalesforceSource, Severity, TenantId, TokenVault,
 };
 
 /// Where the records come from.
@@ -102,21 +106,20 @@ async fn main() {
 }
 
 async fn run(args: Args) -> salesforce_import::Result<()> {
-    let source = Arc::new(FileSource::sample_org());
+    let tenant = TenantId::new("sample-tenant");
+    let source = build_source(args.source, &tenant).await?;
     let sink = Arc::new(InMemorySink::new());
     let jobs = Arc::new(InMemoryJobStore::new());
-    let importer = Importer::builder(source.clone(), sink.clone(), jobs.clone())
-        .page_size(args.page_size)
-        .build()?;
-    let tenant = TenantId::new("sample-tenant");
+    let mut builder = Importer::builder(source.source.clone(), sink.clone(), jobs.clone())
+        .page_size(args.page_size);
+    if let Some(vault) = &source.vault {
+        builder = builder.vault(vault.clone());
+    }
+    let importer = builder.build()?;
 
     println!(
-        "Importing the bundled sample org ({} records) into the in-memory CRM, {} records a page.\n",
-        SObject::STANDARD
-            .iter()
-            .map(|o| source.count(o))
-            .sum::<usize>(),
-        args.page_size
+        "Importing the bundled sample org ({} records) {} into the in-memory CRM, {} records a page.\n",
+        source.records, source.how, args.page_size
     );
     let job = import_with_progress(&importer, &tenant, &args.objects).await?;
     print_summary(&job);
@@ -140,6 +143,122 @@ async fn run(args: Args) -> salesforce_import::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The source to import from, and what keeps it running.
+struct Source {
+    source: Arc<dyn SalesforceSource>,
+    /// The vault holding the tenant's connection, when the source needs one.
+    vault: Option<Arc<dyn TokenVault>>,
+    records: usize,
+    how: String,
+    /// The fake org's server, stopped when dropped.
+    _server: Option<Box<dyn std::any::Any + Send>>,
+}
+
+async fn build_source(kind: SourceKind, tenant: &TenantId) -> salesforce_import::Result<Source> {
+    match kind {
+        SourceKind::Files => {
+            let files = FileSource::sample_org();
+            Ok(Source {
+                records: SObject::STANDARD.iter().map(|o| files.count(o)).sum(),
+                source: Arc::new(files),
+                vault: None,
+                how: "from its files".to_owned(),
+                _server: None,
+            })
+        }
+        #[cfg(feature = "testkit")]
+        SourceKind::Fake => fake::source(tenant).await,
+        #[cfg(not(feature = "testkit"))]
+        SourceKind::Fake => {
+            let _ = tenant;
+            Err(salesforce_import::Error::config(
+                "--source fake needs --features testkit",
+            ))
+        }
+    }
+}
+
+/// The sample org served by the test kit's fake Salesforce on loopback,
+/// connected through the OAuth flow and read through the REST source.
+#[cfg(feature = "testkit")]
+mod fake {
+    use std::sync::Arc;
+
+    use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
+    use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
+    use salesforce_import::{Error, InMemoryTokenVault, Result, SObject, TenantId};
+
+    use super::Source;
+
+    pub(super) async fn source(tenant: &TenantId) -> Result<Source> {
+        let fake = FakeSalesforce::builder()
+            .org(FakeOrg::sample())
+            .min_batch_size(1)
+            .start()
+            .await?;
+        let vault = Arc::new(InMemoryTokenVault::new());
+        let oauth = Arc::new(
+            SalesforceOAuth::builder(
+                fake.client_id(),
+                fake.client_secret().clone(),
+                fake.redirect_uri(),
+            )
+            .login_host(LoginHost::url(fake.login_url()))
+            // The fake listens on 127.0.0.1: allowed here only.
+            .host_policy(HostPolicy::salesforce().allow_loopback())
+            .build(vault.clone())?,
+        );
+
+        // Connect as an admin would: open the authorization URL (the fake
+        // approves at once) and hand the callback's code and state back.
+        let user = "sample@example.com";
+        let auth = oauth.authorize(tenant, user).await?;
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::source("building the browser stand-in", e))?;
+        let approval = browser
+            .get(&auth.url)
+            .send()
+            .await
+            .map_err(|e| Error::source("opening the authorization URL", e.without_url()))?;
+        let callback = approval
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| url::Url::parse(l).ok())
+            .ok_or_else(|| Error::config("the fake did not redirect to the callback"))?;
+        let param = |name: &str| {
+            callback
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let status = oauth
+            .complete(tenant, user, &param("code"), &param("state"))
+            .await?;
+        println!(
+            "Connected to the fake org at {} (OAuth web-server flow with PKCE).",
+            status.instance_url.unwrap_or_default()
+        );
+
+        let rest = RestSource::builder(oauth)
+            .api_version(fake.api_version())
+            .build()?;
+        Ok(Source {
+            records: SObject::STANDARD
+                .iter()
+                .map(|o| fake.org().count(o) as usize)
+                .sum(),
+            source: Arc::new(rest),
+            vault: Some(vault),
+            how: format!("over HTTP from a fake Salesforce at {}", fake.url()),
+            _server: Some(Box::new(fake)),
+        })
+    }
 }
 
 async fn import_with_progress(
@@ -170,6 +289,7 @@ async fn import_with_progress(
         )
         .await?;
     let mut events = handle.events();
+    let mut api_usage = None;
     while let Some(event) = events.next().await {
         match event {
             ProgressEvent::ObjectStarted { object } => {
@@ -185,6 +305,7 @@ async fn import_with_progress(
                     progress.imported, progress.skipped, progress.errors
                 ));
             }
+            ProgressEvent::ApiUsage { usage } => api_usage = Some(usage),
             ProgressEvent::ObjectFinished { progress } => {
                 bars[&progress.object].finish_with_message(format!(
                     "{:?}: {} imported, {} skipped, {} errors",
@@ -193,6 +314,9 @@ async fn import_with_progress(
             }
             _ => {}
         }
+    }
+    if let Some(usage) = api_usage {
+        println!("Salesforce API usage: {usage}");
     }
     handle.wait().await
 }
