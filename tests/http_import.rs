@@ -68,8 +68,7 @@ async fn world(org: FakeOrg) -> World {
     let jobs = Arc::new(InMemoryJobStore::new());
     let importer = Importer::builder(source.clone(), sink.clone(), jobs.clone())
         .vault(vault.clone())
-        .page_size(PAGE)
-        .max_attempts(1) // the REST source retries on its own
+        .page_size(PAGE) // the engine's default retries: they must not multiply the source's
         .build()
         .unwrap();
     World {

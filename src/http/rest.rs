@@ -36,6 +36,8 @@ impl RestSourceBuilder {
 
     /// Attempts for a call that fails on the way or on Salesforce's side
     /// (connection reset, timeout, 5xx), the first included (default 5).
+    /// With 1, the source does not retry and the failure reaches the engine
+    /// as temporary, for the engine's own retries.
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.backoff.max_attempts = attempts;
         self
