@@ -239,3 +239,13 @@ async fn faults_armed_from_another_task() {
     assert_eq!(api.get("limits").await.0, StatusCode::OK);
     fake.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_closes_the_port() {
+    let fake = start_default().await;
+    let url = format!("{}/services/data", fake.url());
+    assert!(reqwest::get(&url).await.unwrap().status().is_success());
+    fake.shutdown().await;
+    let err = reqwest::Client::new().get(&url).send().await.unwrap_err();
+    assert!(err.is_connect() || err.is_request(), "{err:?}");
+}

@@ -261,7 +261,8 @@ async fn token_endpoint_errors() {
     let flow = Flow::new(&fake);
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let v = verifier.secret().as_str();
-    let cases: [(&[(&str, &str)], &str, &str); 4] = [
+    type Form<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Form, &str, &str); 4] = [
         (
             &[("grant_type", "password")],
             "unsupported_grant_type",

@@ -72,7 +72,7 @@ fn release_label(version: &str) -> String {
     }
     let index = major - 31;
     let season = ["Summer", "Winter", "Spring"][(index % 3) as usize];
-    format!("{season} '{:02}", 14 + (index + 2) / 3)
+    format!("{season} '{:02}", 14 + index.div_ceil(3))
 }
 
 /// `GET /services/data`.

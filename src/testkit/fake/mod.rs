@@ -292,7 +292,7 @@ impl FakeSalesforceBuilder {
             shared,
             base_url,
             faults,
-            task,
+            task: Some(task),
         })
     }
 }
@@ -308,7 +308,8 @@ pub struct FakeSalesforce {
     shared: Arc<Shared>,
     base_url: String,
     faults: Faults,
-    task: JoinHandle<()>,
+    /// The accept loop; `None` once shut down.
+    task: Option<JoinHandle<()>>,
 }
 
 impl FakeSalesforce {
@@ -446,20 +447,21 @@ impl FakeSalesforce {
         self.shared.stats.api_used.load(Ordering::Relaxed)
     }
 
-    /// Stops the server and waits until it has stopped.
-    pub async fn shutdown(self) {
-        self.task.abort();
-        // Taking the handle out of `self` would fight `Drop`; aborting twice
-        // is harmless, and awaiting a clone is not possible, so yield until
-        // the task is gone.
-        while !self.task.is_finished() {
-            tokio::task::yield_now().await;
+    /// Stops the server and waits until it has stopped: the port is
+    /// closed and every open connection dropped.
+    pub async fn shutdown(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            // The task was aborted: its result is the cancellation.
+            let _ = task.await;
         }
     }
 }
 
 impl Drop for FakeSalesforce {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
