@@ -1,5 +1,5 @@
-//! The allow-list of Salesforce hosts: no token, code or secret is sent to
-//! a host that is not on it.
+//! Salesforce hosts: the allow-list (no token, code or secret is sent to a
+//! host that is not on it) and the login hosts.
 
 use url::{Host, Url};
 
@@ -102,6 +102,53 @@ impl HostPolicy {
             ));
         }
         Ok(origin(&parsed))
+    }
+}
+
+/// Where users log in: production, sandbox, or the org's My Domain.
+///
+/// ```
+/// use salesforce_import::http::LoginHost;
+/// assert_eq!(LoginHost::production().as_str(), "https://login.salesforce.com");
+/// assert_eq!(LoginHost::sandbox().as_str(), "https://test.salesforce.com");
+/// assert_eq!(LoginHost::my_domain("acme").as_str(), "https://acme.my.salesforce.com");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginHost(String);
+
+impl LoginHost {
+    /// `https://login.salesforce.com` (the default).
+    pub fn production() -> LoginHost {
+        LoginHost("https://login.salesforce.com".into())
+    }
+
+    /// `https://test.salesforce.com`, for sandboxes.
+    pub fn sandbox() -> LoginHost {
+        LoginHost("https://test.salesforce.com".into())
+    }
+
+    /// The org's My Domain: a name (`acme` gives
+    /// `https://acme.my.salesforce.com`) or a full host
+    /// (`acme--uat.sandbox.my.salesforce.com`).
+    pub fn my_domain(domain: &str) -> LoginHost {
+        let domain = domain.trim().trim_end_matches('/');
+        let domain = domain.strip_prefix("https://").unwrap_or(domain);
+        if domain.contains('.') {
+            LoginHost(format!("https://{domain}"))
+        } else {
+            LoginHost(format!("https://{domain}.my.salesforce.com"))
+        }
+    }
+
+    /// Any URL: checked against the [`HostPolicy`] before use (a loopback
+    /// fake org needs [`HostPolicy::allow_loopback`]).
+    pub fn url(url: impl Into<String>) -> LoginHost {
+        LoginHost(url.into().trim_end_matches('/').to_owned())
+    }
+
+    /// The URL.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

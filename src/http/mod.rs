@@ -35,7 +35,7 @@ mod pending;
 mod rest;
 mod token;
 
-pub use allow::HostPolicy;
-pub use oauth::{Authorization, Disconnected, LoginHost, SalesforceOAuth, SalesforceOAuthBuilder};
+pub use allow::{HostPolicy, LoginHost};
+pub use oauth::{Authorization, Disconnected, SalesforceOAuth, SalesforceOAuthBuilder};
 pub use pending::{InMemoryPendingAuthorizations, PendingAuthorization, PendingAuthorizations};
 pub use rest::{DEFAULT_API_VERSION, RestSource, RestSourceBuilder};

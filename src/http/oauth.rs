@@ -8,69 +8,21 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use oauth2::basic::{
-    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
-    BasicTokenIntrospectionResponse,
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
 };
 use oauth2::{
     AuthType, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
-    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, RequestTokenError,
-    Scope, StandardRevocableToken, TokenUrl,
+    EndpointSet, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RefreshToken, Scope,
+    StandardRevocableToken, TokenUrl,
 };
 use secrecy::{ExposeSecret, SecretString};
 
-use super::allow::HostPolicy;
+use super::allow::{HostPolicy, LoginHost};
 use super::pending::{InMemoryPendingAuthorizations, PendingAuthorization, PendingAuthorizations};
-use super::token::{OAuthHttp, OAuthHttpError, SalesforceTokenResponse};
+use super::token::{OAuthHttp, SalesforceTokenResponse, token_error};
 use crate::engine::Clock;
 use crate::vault::{Connection, ConnectionStatus, TokenVault};
 use crate::{Error, Result, TenantId};
-
-/// Where users log in: production, sandbox, or the org's My Domain.
-///
-/// ```
-/// use salesforce_import::http::LoginHost;
-/// assert_eq!(LoginHost::production().as_str(), "https://login.salesforce.com");
-/// assert_eq!(LoginHost::sandbox().as_str(), "https://test.salesforce.com");
-/// assert_eq!(LoginHost::my_domain("acme").as_str(), "https://acme.my.salesforce.com");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoginHost(String);
-
-impl LoginHost {
-    /// `https://login.salesforce.com` (the default).
-    pub fn production() -> LoginHost {
-        LoginHost("https://login.salesforce.com".into())
-    }
-
-    /// `https://test.salesforce.com`, for sandboxes.
-    pub fn sandbox() -> LoginHost {
-        LoginHost("https://test.salesforce.com".into())
-    }
-
-    /// The org's My Domain: a name (`acme` gives
-    /// `https://acme.my.salesforce.com`) or a full host
-    /// (`acme--uat.sandbox.my.salesforce.com`).
-    pub fn my_domain(domain: &str) -> LoginHost {
-        let domain = domain.trim().trim_end_matches('/');
-        let domain = domain.strip_prefix("https://").unwrap_or(domain);
-        if domain.contains('.') {
-            LoginHost(format!("https://{domain}"))
-        } else {
-            LoginHost(format!("https://{domain}.my.salesforce.com"))
-        }
-    }
-
-    /// Any URL: checked against the [`HostPolicy`] before use (a loopback
-    /// fake org needs [`HostPolicy::allow_loopback`]).
-    pub fn url(url: impl Into<String>) -> LoginHost {
-        LoginHost(url.into().trim_end_matches('/').to_owned())
-    }
-
-    /// The URL.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 /// An authorization URL to send the user's browser to.
 ///
@@ -572,49 +524,6 @@ impl SalesforceOAuth {
                 source: None,
             })
         }
-    }
-}
-
-/// An oauth2 error as ours. Response bodies are never kept: a token
-/// response that fails to parse may still hold a token.
-fn token_error(
-    step: &'static str,
-    err: RequestTokenError<OAuthHttpError, BasicErrorResponse>,
-) -> Error {
-    match err {
-        RequestTokenError::ServerResponse(r) => {
-            let code = match r.error() {
-                BasicErrorResponseType::InvalidGrant => "invalid_grant".to_owned(),
-                other => other.to_string(),
-            };
-            let message = match r.error_description() {
-                Some(d) => format!("{code}: {}", d.chars().take(200).collect::<String>()),
-                None => code,
-            };
-            Error::OAuth {
-                step,
-                message: message.into(),
-                source: None,
-            }
-        }
-        RequestTokenError::Request(e) => Error::Unreachable {
-            request: format!("token endpoint ({step})"),
-            problem: match &e {
-                OAuthHttpError::Status(s) => format!("HTTP {s}").into(),
-                OAuthHttpError::Transport(_) => "connection failed".into(),
-            },
-            source: Some(Box::new(e)),
-        },
-        RequestTokenError::Parse(_, _) => Error::BadResponse {
-            request: format!("token endpoint ({step})"),
-            problem: "not a token response".into(),
-            source: None,
-        },
-        RequestTokenError::Other(message) => Error::BadResponse {
-            request: format!("token endpoint ({step})"),
-            problem: message.into(),
-            source: None,
-        },
     }
 }
 

@@ -5,8 +5,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use oauth2::basic::BasicTokenType;
-use oauth2::{AccessToken, AsyncHttpClient, HttpRequest, HttpResponse, RefreshToken, Scope};
+use oauth2::basic::{BasicErrorResponse, BasicErrorResponseType, BasicTokenType};
+use oauth2::{
+    AccessToken, AsyncHttpClient, HttpRequest, HttpResponse, RefreshToken, RequestTokenError, Scope,
+};
+
+use crate::Error;
 use serde::{Deserialize, Serialize};
 
 /// Runs oauth2's requests on our reqwest client (oauth2's own `reqwest`
@@ -112,6 +116,49 @@ impl SalesforceTokenResponse {
     pub(crate) fn issued_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         let millis: i64 = self.issued_at.as_deref()?.parse().ok()?;
         chrono::DateTime::from_timestamp_millis(millis)
+    }
+}
+
+/// An oauth2 error as ours. Response bodies are never kept: a token
+/// response that fails to parse may still hold a token.
+pub(crate) fn token_error(
+    step: &'static str,
+    err: RequestTokenError<OAuthHttpError, BasicErrorResponse>,
+) -> Error {
+    match err {
+        RequestTokenError::ServerResponse(r) => {
+            let code = match r.error() {
+                BasicErrorResponseType::InvalidGrant => "invalid_grant".to_owned(),
+                other => other.to_string(),
+            };
+            let message = match r.error_description() {
+                Some(d) => format!("{code}: {}", d.chars().take(200).collect::<String>()),
+                None => code,
+            };
+            Error::OAuth {
+                step,
+                message: message.into(),
+                source: None,
+            }
+        }
+        RequestTokenError::Request(e) => Error::Unreachable {
+            request: format!("token endpoint ({step})"),
+            problem: match &e {
+                OAuthHttpError::Status(s) => format!("HTTP {s}").into(),
+                OAuthHttpError::Transport(_) => "connection failed".into(),
+            },
+            source: Some(Box::new(e)),
+        },
+        RequestTokenError::Parse(_, _) => Error::BadResponse {
+            request: format!("token endpoint ({step})"),
+            problem: "not a token response".into(),
+            source: None,
+        },
+        RequestTokenError::Other(message) => Error::BadResponse {
+            request: format!("token endpoint ({step})"),
+            problem: message.into(),
+            source: None,
+        },
     }
 }
 
