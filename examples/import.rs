@@ -2,11 +2,13 @@
 //! bar per object and a summary; then runs the same import again to show
 //! that a re-run creates nothing new.
 //!
+//! With the `testkit` feature the org is served by a fake Salesforce on
+//! loopback, connected through the OAuth flow and read through the REST
+//! source; `--source files` (or no `testkit`) reads the files directly.
+//!
 //! ```text
-//! cargo run --example import                      # everything
-//! cargo run --example import -- --page-size 25 --objects Account,Contact --once
-//! # into PostgreSQL (DATABASE_URL or --database-url), counts read back from it:
-//! cargo run --example import --features postgres -- --into postgres
+//! cargo run --example import --features testkit   # everything, over HTTP
+//! cargo run --example import -- --source files --page-size 25 --objects Account,Contact --once
 //! ```
 
 use std::collections::HashMap;
@@ -16,25 +18,37 @@ use std::time::Duration;
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use salesforce_import::{
-    CrmSink, FileSource, ImportRequest, Importer, InMemoryJobStore, InMemorySink, Job, JobStore,
-    ProgressEvent, SObject, Severity, TenantId,
+    FileSource, ImportRequest, Importer, InMemoryJobStore, InMemorySink, Job, JobStore,
+    ProgressEvent, SObject, SalesforceSource, Severity, TenantId, TokenVault,
 };
 
+/// Where the records come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceKind {
+    /// A fake Salesforce org on loopback, through the REST source (needs
+    /// the `testkit` feature).
+    Fake,
+    /// The bundled files, read directly.
+    Files,
+}
+
 struct Args {
+    source: SourceKind,
     page_size: usize,
     objects: Vec<SObject>,
     once: bool,
-    into: String,
-    database_url: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
+        source: if cfg!(feature = "testkit") {
+            SourceKind::Fake
+        } else {
+            SourceKind::Files
+        },
         page_size: 50,
         objects: SObject::SELECTABLE.to_vec(),
         once: false,
-        into: "memory".to_owned(),
-        database_url: std::env::var("DATABASE_URL").ok(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -51,14 +65,17 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<_, _>>()?;
             }
             "--once" => args.once = true,
-            "--into" => args.into = it.next().ok_or("--into needs memory or postgres")?,
-            "--database-url" => {
-                args.database_url = Some(it.next().ok_or("--database-url needs a URL")?)
+            "--source" => {
+                args.source = match it.next().as_deref() {
+                    Some("fake") if cfg!(feature = "testkit") => SourceKind::Fake,
+                    Some("fake") => return Err("--source fake needs --features testkit".into()),
+                    Some("files") => SourceKind::Files,
+                    other => return Err(format!("--source fake|files, not {other:?}")),
+                }
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: import [--page-size N] [--objects Account,Contact,...] [--once] \
-                     [--into memory|postgres] [--database-url URL]"
+                    "usage: import [--source fake|files] [--page-size N] [--objects Account,Contact,...] [--once]"
                 );
                 std::process::exit(0);
             }
@@ -89,22 +106,20 @@ async fn main() {
 }
 
 async fn run(args: Args) -> salesforce_import::Result<()> {
-    let source = Arc::new(FileSource::sample_org());
-    let target = Target::open(&args).await?;
-    let (sink, jobs) = (target.sink.clone(), target.jobs.clone());
-    let importer = Importer::builder(source.clone(), sink.clone(), jobs.clone())
-        .page_size(args.page_size)
-        .build()?;
-    let tenant = target.tenant.clone();
+    let tenant = TenantId::new("sample-tenant");
+    let source = build_source(args.source, &tenant).await?;
+    let sink = Arc::new(InMemorySink::new());
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let mut builder = Importer::builder(source.source.clone(), sink.clone(), jobs.clone())
+        .page_size(args.page_size);
+    if let Some(vault) = &source.vault {
+        builder = builder.vault(vault.clone());
+    }
+    let importer = builder.build()?;
 
     println!(
-        "Importing the bundled sample org ({} records) into {}, {} records a page.\n",
-        target.name,
-        SObject::STANDARD
-            .iter()
-            .map(|o| source.count(o))
-            .sum::<usize>(),
-        args.page_size
+        "Importing the bundled sample org ({} records) {} into the in-memory CRM, {} records a page.\n",
+        source.records, source.how, args.page_size
     );
     let job = import_with_progress(&importer, &tenant, &args.objects).await?;
     print_summary(&job);
@@ -112,105 +127,137 @@ async fn run(args: Args) -> salesforce_import::Result<()> {
 
     if !args.once {
         println!("\nRunning the same import again into the same store...\n");
-        let before = target.count_all().await?;
+        let before: usize = SObject::STANDARD
+            .iter()
+            .map(|o| sink.count(&tenant, o))
+            .sum();
         let again = import_with_progress(&importer, &tenant, &args.objects).await?;
         print_summary(&again);
-        let after = target.count_all().await?;
+        let after: usize = SObject::STANDARD
+            .iter()
+            .map(|o| sink.count(&tenant, o))
+            .sum();
         println!(
             "\nRecords in the CRM: {before} before the re-run, {after} after: {} new.",
             after - before
         );
     }
-    target.print_counts().await
+    Ok(())
 }
 
-/// Where the import goes: the in-memory CRM, or PostgreSQL (the reference
-/// CRM schema and the job store, migrated first; a fresh tenant per run).
-struct Target {
-    name: &'static str,
-    tenant: TenantId,
-    sink: Arc<dyn CrmSink>,
-    jobs: Arc<dyn JobStore>,
-    memory: Option<Arc<InMemorySink>>,
-    #[cfg(feature = "postgres")]
-    postgres: Option<Arc<salesforce_import::postgres::PgCrmSink>>,
+/// The source to import from, and what keeps it running.
+struct Source {
+    source: Arc<dyn SalesforceSource>,
+    /// The vault holding the tenant's connection, when the source needs one.
+    vault: Option<Arc<dyn TokenVault>>,
+    records: usize,
+    how: String,
+    /// The fake org's server, stopped when dropped.
+    _server: Option<Box<dyn std::any::Any + Send>>,
 }
 
-impl Target {
-    async fn open(args: &Args) -> salesforce_import::Result<Target> {
-        match args.into.as_str() {
-            "memory" => {
-                let sink = Arc::new(InMemorySink::new());
-                Ok(Target {
-                    name: "the in-memory CRM",
-                    tenant: TenantId::new("sample-tenant"),
-                    sink: sink.clone(),
-                    jobs: Arc::new(InMemoryJobStore::new()),
-                    memory: Some(sink),
-                    #[cfg(feature = "postgres")]
-                    postgres: None,
-                })
-            }
-            #[cfg(feature = "postgres")]
-            "postgres" => {
-                use salesforce_import::postgres::{self, PgCrmSink, PgJobStore};
-                let url = args.database_url.as_deref().ok_or_else(|| {
-                    salesforce_import::Error::config(
-                        "--into postgres needs DATABASE_URL or --database-url",
-                    )
-                })?;
-                let pool = sqlx::PgPool::connect(url)
-                    .await
-                    .map_err(|e| salesforce_import::Error::store("postgres", "connecting", e))?;
-                postgres::migrate(&pool).await?;
-                postgres::migrate_crm(&pool).await?;
-                let sink = Arc::new(PgCrmSink::new(pool.clone()));
-                let started = chrono::Utc::now().format("%Y%m%d-%H%M%S%.3f");
-                Ok(Target {
-                    name: "PostgreSQL",
-                    tenant: TenantId::new(format!("sample-{started}")),
-                    sink: sink.clone(),
-                    jobs: Arc::new(PgJobStore::new(pool)),
-                    memory: None,
-                    postgres: Some(sink),
-                })
-            }
-            #[cfg(not(feature = "postgres"))]
-            "postgres" => Err(salesforce_import::Error::config(
-                "--into postgres needs the example built with --features postgres",
-            )),
-            other => Err(salesforce_import::Error::config(format!(
-                "--into {other}: expected memory or postgres"
-            ))),
+async fn build_source(kind: SourceKind, tenant: &TenantId) -> salesforce_import::Result<Source> {
+    match kind {
+        SourceKind::Files => {
+            let files = FileSource::sample_org();
+            Ok(Source {
+                records: SObject::STANDARD.iter().map(|o| files.count(o)).sum(),
+                source: Arc::new(files),
+                vault: None,
+                how: "from its files".to_owned(),
+                _server: None,
+            })
+        }
+        #[cfg(feature = "testkit")]
+        SourceKind::Fake => fake::source(tenant).await,
+        #[cfg(not(feature = "testkit"))]
+        SourceKind::Fake => {
+            let _ = tenant;
+            Err(salesforce_import::Error::config(
+                "--source fake needs --features testkit",
+            ))
         }
     }
+}
 
-    /// Records of `object` in the CRM, as the CRM itself counts them.
-    async fn count(&self, object: &SObject) -> salesforce_import::Result<u64> {
-        if let Some(m) = &self.memory {
-            return Ok(m.count(&self.tenant, object) as u64);
-        }
-        #[cfg(feature = "postgres")]
-        if let Some(pg) = &self.postgres {
-            return Ok(pg.count(&self.tenant, object).await?.unwrap_or(0));
-        }
-        Ok(0)
-    }
+/// The sample org served by the test kit's fake Salesforce on loopback,
+/// connected through the OAuth flow and read through the REST source.
+#[cfg(feature = "testkit")]
+mod fake {
+    use std::sync::Arc;
 
-    async fn count_all(&self) -> salesforce_import::Result<u64> {
-        let mut n = 0;
-        for o in &SObject::STANDARD {
-            n += self.count(o).await?;
-        }
-        Ok(n)
-    }
+    use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
+    use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
+    use salesforce_import::{Error, InMemoryTokenVault, Result, SObject, TenantId};
 
-    async fn print_counts(&self) -> salesforce_import::Result<()> {
-        println!("\nRead back from {} (tenant {}):", self.name, self.tenant);
-        for o in &SObject::STANDARD {
-            println!("  {:<16} {:>5}", o.to_string(), self.count(o).await?);
-        }
-        Ok(())
+    use super::Source;
+
+    pub(super) async fn source(tenant: &TenantId) -> Result<Source> {
+        let fake = FakeSalesforce::builder()
+            .org(FakeOrg::sample())
+            .min_batch_size(1)
+            .start()
+            .await?;
+        let vault = Arc::new(InMemoryTokenVault::new());
+        let oauth = Arc::new(
+            SalesforceOAuth::builder(
+                fake.client_id(),
+                fake.client_secret().clone(),
+                fake.redirect_uri(),
+            )
+            .login_host(LoginHost::url(fake.login_url()))
+            // The fake listens on 127.0.0.1: allowed here only.
+            .host_policy(HostPolicy::salesforce().allow_loopback())
+            .build(vault.clone())?,
+        );
+
+        // Connect as an admin would: open the authorization URL (the fake
+        // approves at once) and hand the callback's code and state back.
+        let user = "sample@example.com";
+        let auth = oauth.authorize(tenant, user).await?;
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::source("building the browser stand-in", e))?;
+        let approval = browser
+            .get(&auth.url)
+            .send()
+            .await
+            .map_err(|e| Error::source("opening the authorization URL", e.without_url()))?;
+        let callback = approval
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| url::Url::parse(l).ok())
+            .ok_or_else(|| Error::config("the fake did not redirect to the callback"))?;
+        let param = |name: &str| {
+            callback
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let status = oauth
+            .complete(tenant, user, &param("code"), &param("state"))
+            .await?;
+        println!(
+            "Connected to the fake org at {} (OAuth web-server flow with PKCE).",
+            status.instance_url.unwrap_or_default()
+        );
+
+        let rest = RestSource::builder(oauth)
+            .api_version(fake.api_version())
+            .build()?;
+        Ok(Source {
+            records: SObject::STANDARD
+                .iter()
+                .map(|o| fake.org().count(o) as usize)
+                .sum(),
+            source: Arc::new(rest),
+            vault: Some(vault),
+            how: format!("over HTTP from a fake Salesforce at {}", fake.url()),
+            _server: Some(Box::new(fake)),
+        })
     }
 }
 
@@ -242,6 +289,7 @@ async fn import_with_progress(
         )
         .await?;
     let mut events = handle.events();
+    let mut api_usage = None;
     while let Some(event) = events.next().await {
         match event {
             ProgressEvent::ObjectStarted { object } => {
@@ -257,6 +305,7 @@ async fn import_with_progress(
                     progress.imported, progress.skipped, progress.errors
                 ));
             }
+            ProgressEvent::ApiUsage { usage } => api_usage = Some(usage),
             ProgressEvent::ObjectFinished { progress } => {
                 bars[&progress.object].finish_with_message(format!(
                     "{:?}: {} imported, {} skipped, {} errors",
@@ -265,6 +314,9 @@ async fn import_with_progress(
             }
             _ => {}
         }
+    }
+    if let Some(usage) = api_usage {
+        println!("Salesforce API usage: {usage}");
     }
     handle.wait().await
 }
