@@ -49,6 +49,8 @@ pub mod jobs;
 pub mod mapping;
 mod object;
 mod record;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod sink;
 pub mod source;
 #[cfg(any(test, feature = "testkit"))]
