@@ -18,7 +18,18 @@ use salesforce_import::{
     ProgressEvent, SObject, Severity, TenantId,
 };
 
+/// Where the records come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceKind {
+    /// A fake Salesforce org on loopback, through the REST source (needs
+    /// the `testkit` feature).
+    Fake,
+    /// The bundled files, read directly.
+    Files,
+}
+
 struct Args {
+    source: SourceKind,
     page_size: usize,
     objects: Vec<SObject>,
     once: bool,
@@ -26,6 +37,11 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
+        source: if cfg!(feature = "testkit") {
+            SourceKind::Fake
+        } else {
+            SourceKind::Files
+        },
         page_size: 50,
         objects: SObject::SELECTABLE.to_vec(),
         once: false,
@@ -45,8 +61,18 @@ fn parse_args() -> Result<Args, String> {
                     .collect::<Result<_, _>>()?;
             }
             "--once" => args.once = true,
+            "--source" => {
+                args.source = match it.next().as_deref() {
+                    Some("fake") if cfg!(feature = "testkit") => SourceKind::Fake,
+                    Some("fake") => return Err("--source fake needs --features testkit".into()),
+                    Some("files") => SourceKind::Files,
+                    other => return Err(format!("--source fake|files, not {other:?}")),
+                }
+            }
             "-h" | "--help" => {
-                println!("usage: import [--page-size N] [--objects Account,Contact,...] [--once]");
+                println!(
+                    "usage: import [--source fake|files] [--page-size N] [--objects Account,Contact,...] [--once]"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),

@@ -113,6 +113,77 @@ pub enum Error {
         source: Option<BoxError>,
     },
 
+    // --- Salesforce REST API and OAuth (feature `http`) ---
+    /// Salesforce could not be reached or failed on its side: connection
+    /// refused or reset, timeout, or an HTTP 5xx. Temporary.
+    #[error("{request}: Salesforce did not answer: {problem}")]
+    Unreachable {
+        /// The request, for a person to read (`query Account (SELECT ...)`).
+        request: String,
+        /// What happened (`HTTP 503`, `connection failed`).
+        problem: Cow<'static, str>,
+        /// The cause.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// Salesforce refused the request with an error of its own
+    /// (`MALFORMED_QUERY`, `INVALID_FIELD`, ...). Not temporary.
+    #[error("{request}: Salesforce answered HTTP {status} {code}: {message}")]
+    Api {
+        /// The request, for a person to read (`query Account (SELECT ...)`).
+        request: String,
+        /// The HTTP status.
+        status: u16,
+        /// Salesforce's `errorCode`.
+        code: String,
+        /// Salesforce's `message`.
+        message: String,
+    },
+
+    /// Salesforce's answer could not be read: an HTML page where JSON was
+    /// expected, or JSON cut short. Not temporary.
+    #[error("{request}: unreadable answer from Salesforce: {problem}")]
+    BadResponse {
+        /// The request, for a person to read (`query Account (SELECT ...)`).
+        request: String,
+        /// What is wrong with the answer.
+        problem: Cow<'static, str>,
+        /// The cause.
+        #[source]
+        source: Option<BoxError>,
+    },
+
+    /// A Salesforce instance or login URL is not on the allow-list, so no
+    /// token or code is sent to it.
+    #[error("{url} is not an allowed Salesforce host: {reason}")]
+    HostNotAllowed {
+        /// The URL refused.
+        url: String,
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// An OAuth callback's `state` is unknown, already used, expired, or
+    /// was issued to another tenant or user.
+    #[error("OAuth state rejected: {reason}")]
+    OAuthState {
+        /// Why.
+        reason: &'static str,
+    },
+
+    /// A step of the OAuth flow failed (code exchange, refresh, revoke).
+    #[error("Salesforce OAuth {step} failed: {message}")]
+    OAuth {
+        /// The step (`code exchange`, `token refresh`, `revoke`).
+        step: &'static str,
+        /// What went wrong; never a token, code or secret.
+        message: Cow<'static, str>,
+        /// The cause.
+        #[source]
+        source: Option<BoxError>,
+    },
+
     /// A stored token could not be decrypted with any of the configured
     /// keys: the key is wrong (or was rotated out too early), or the stored
     /// value was altered. Never carries the token.
@@ -164,7 +235,10 @@ impl Error {
     /// Whether trying the same call again later may succeed. The engine
     /// retries these with backoff; everything else stops the job at once.
     pub fn is_temporary(&self) -> bool {
-        matches!(self, Error::Store { .. } | Error::Source { .. })
+        matches!(
+            self,
+            Error::Store { .. } | Error::Source { .. } | Error::Unreachable { .. }
+        )
     }
 }
 
@@ -206,6 +280,9 @@ pub enum Problem {
         /// The Salesforce id referred to.
         sf_id: SfId,
     },
+    /// The field does not exist in this org, or the connected user cannot
+    /// see it: it was left out of the query.
+    NotInOrg,
     /// The CRM refused the record.
     Rejected {
         /// The CRM's reason.
@@ -252,6 +329,9 @@ impl fmt::Display for Problem {
             Problem::UnresolvedLookup { target, sf_id } => {
                 write!(f, "refers to {target} {sf_id}, which was not imported")
             }
+            Problem::NotInOrg => f.write_str(
+                "not in this Salesforce org (or hidden from the connected user): not imported",
+            ),
             Problem::Rejected { reason } => write!(f, "rejected by the CRM: {reason}"),
         }
     }
@@ -498,6 +578,10 @@ impl LogEntry {
 
 impl fmt::Display for LogEntry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.sf_id.is_none() && self.problem == Problem::NotInOrg {
+            // About the object's field, not one record.
+            return write!(f, "{}: field {}: {}", self.object, self.field, self.message);
+        }
         write!(
             f,
             "{} {}: field {}: {}",

@@ -37,6 +37,8 @@
 //! - [`source`], [`sink`], [`jobs`], [`vault`]: the four ports, each with
 //!   an in-memory reference backend.
 //! - [`engine`]: the [`Importer`].
+//! - `http` (feature `http`): the OAuth 2.0 web-server flow and the REST
+//!   API source.
 //! - `testkit` (feature `testkit`): the conformance suite every backend runs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -44,6 +46,8 @@
 pub mod crm;
 pub mod engine;
 mod error;
+#[cfg(feature = "http")]
+pub mod http;
 mod id;
 pub mod jobs;
 pub mod mapping;

@@ -67,7 +67,7 @@ mod run;
 
 pub use progress::ProgressEvent;
 use progress::{Cancel, Events};
-use retry::Backoff;
+pub(crate) use retry::Backoff;
 
 /// Where the engine reads the time. Tests inject a fixed clock; the engine
 /// never calls `Utc::now()` itself.

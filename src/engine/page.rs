@@ -89,7 +89,7 @@ pub(crate) async fn process(
     runner: &Runner,
     job: &Job,
     mapper: &dyn Mapper,
-    page: Page,
+    mut page: Page,
     first: bool,
     local: &mut ObjectProgress,
 ) -> Result<u64> {
@@ -105,6 +105,13 @@ pub(crate) async fn process(
         checkpoint: page.records.iter().rev().find_map(|r| r.id().ok()),
         ..PageRecord::default()
     };
+    // Problems of the query itself (a field the org lacks): logged against
+    // the object, not a record, and not counted as a record's warning.
+    rec.log.extend(
+        page.warnings
+            .drain(..)
+            .map(|w| LogEntry::warning(object.clone(), None, w)),
+    );
 
     let mut mapped = Vec::with_capacity(page.records.len());
     for record in &page.records {

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::broadcast;
 
+use crate::source::ApiUsage;
 use crate::{Job, JobId, ObjectProgress, SObject};
 
 /// What an import reports while it runs, in order. The same state is kept
@@ -29,6 +30,13 @@ pub enum ProgressEvent {
     Page {
         /// The object's progress after the page.
         progress: ObjectProgress,
+    },
+    /// The org's API usage, as the source reported it with the page just
+    /// recorded (REST sources only). An admin page shows it so that an
+    /// import does not surprise anyone by using up the daily allowance.
+    ApiUsage {
+        /// Requests used and the allowance.
+        usage: ApiUsage,
     },
     /// References set by the second pass (accounts linked to parents
     /// imported after them).

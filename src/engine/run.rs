@@ -221,6 +221,7 @@ impl Runner {
                     None => None,
                 }
             };
+            let usage = page.api_usage;
             let work = page::process(self, job, mapper.as_ref(), page, first, &mut local);
             let (done, next) = futures::join!(work, prefetch);
             deferred += done?;
@@ -228,6 +229,10 @@ impl Runner {
             self.events.send(ProgressEvent::Page {
                 progress: local.clone(),
             });
+            if let Some(usage) = usage {
+                tracing::debug!(used = usage.used, max = usage.max, "api usage");
+                self.events.send(ProgressEvent::ApiUsage { usage });
+            }
             if self.cancel.is_cancelled() {
                 return Ok(ObjectEnd::Cancelled(local));
             }

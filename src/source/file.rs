@@ -70,7 +70,7 @@ pub struct FileSource {
 }
 
 /// The key prefix of a standard object, `a0X` for anything else.
-fn key_prefix(object: &str) -> &'static str {
+pub(crate) fn key_prefix(object: &str) -> &'static str {
     match object {
         "Account" => "001",
         "Contact" => "003",
@@ -224,6 +224,13 @@ impl FileSource {
             .into_iter()
             .flatten()
             .map(|(_, r)| r)
+    }
+
+    /// The records of `object` with their sort keys (the 18-character id),
+    /// in Id order: the fake org serves them.
+    #[cfg(feature = "testkit")]
+    pub(crate) fn sorted_records(&self, object: &SObject) -> &[(String, SfRecord)] {
+        self.objects.get(object).map_or(&[], Vec::as_slice)
     }
 
     /// The objects that have records, in name order.

@@ -2,7 +2,7 @@
 //!
 //! Implementations: [`FileSource`] (sObject Tree JSON and REST query-result
 //! JSON files, and the bundled [sample org](FileSource::sample_org)); the
-//! REST API over HTTP arrives behind the `http` feature.
+//! REST API over HTTP, `RestSource` (feature `http`).
 //!
 //! # Implementing a source
 //!
@@ -36,11 +36,13 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::{Result, SObject, SfId, SfRecord, TenantId};
+use crate::{FieldError, Result, SObject, SfId, SfRecord, TenantId};
 
 mod file;
 mod sample;
 pub use file::FileSource;
+#[cfg(feature = "testkit")]
+pub(crate) use file::key_prefix;
 #[doc(hidden)]
 pub use sample::sample_manifest;
 
@@ -119,6 +121,60 @@ pub struct Page {
     /// How many records the whole query matches, if the source knows
     /// (REST's `totalSize`).
     pub total_size: Option<u64>,
+    /// The org's API usage after this page, if the source knows (REST's
+    /// `Sforce-Limit-Info` header).
+    pub api_usage: Option<ApiUsage>,
+    /// Problems with the query rather than with a record, such as a
+    /// selected field the org does not have; the engine logs them as
+    /// warnings of the object.
+    pub warnings: Vec<FieldError>,
+}
+
+/// How much of its daily API allowance the org has used, as Salesforce
+/// reports it in the `Sforce-Limit-Info: api-usage=used/max` header.
+///
+/// ```
+/// use salesforce_import::source::ApiUsage;
+/// let usage = ApiUsage::new(1_500, 15_000);
+/// assert_eq!(usage.to_string(), "1500/15000 API requests used (10%)");
+/// assert_eq!(usage.remaining(), 13_500);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct ApiUsage {
+    /// Requests made in the last 24 hours.
+    pub used: u64,
+    /// The org's allowance for 24 hours.
+    pub max: u64,
+}
+
+impl ApiUsage {
+    /// `used` out of `max`.
+    pub fn new(used: u64, max: u64) -> ApiUsage {
+        ApiUsage { used, max }
+    }
+
+    /// Requests left.
+    pub fn remaining(&self) -> u64 {
+        self.max.saturating_sub(self.used)
+    }
+
+    /// The share used, in percent (0 when `max` is 0).
+    pub fn percent(&self) -> u64 {
+        (self.used * 100).checked_div(self.max).unwrap_or(0)
+    }
+}
+
+impl fmt::Display for ApiUsage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{} API requests used ({}%)",
+            self.used,
+            self.max,
+            self.percent()
+        )
+    }
 }
 
 impl Page {
@@ -128,6 +184,8 @@ impl Page {
             records,
             next,
             total_size,
+            api_usage: None,
+            warnings: Vec::new(),
         }
     }
 
@@ -138,7 +196,21 @@ impl Page {
             records,
             next: None,
             total_size: Some(total),
+            api_usage: None,
+            warnings: Vec::new(),
         }
+    }
+
+    /// With the org's API usage.
+    pub fn with_api_usage(mut self, usage: Option<ApiUsage>) -> Page {
+        self.api_usage = usage;
+        self
+    }
+
+    /// With problems of the query (fields left out), logged as warnings.
+    pub fn with_warnings(mut self, warnings: Vec<FieldError>) -> Page {
+        self.warnings = warnings;
+        self
     }
 }
 

@@ -75,6 +75,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{CrmSink, JobStore, TenantId, TokenVault};
 
+#[cfg(feature = "testkit")]
+pub mod fake;
 pub mod fixture;
 pub mod import;
 pub mod jobs;

@@ -353,3 +353,55 @@ async fn accounts_get_parents_imported_after_them_in_a_second_pass() {
     );
     assert_eq!(log[0].sf_id, Some(id("001", 3)));
 }
+
+#[tokio::test]
+async fn query_warnings_are_logged_and_api_usage_is_reported() {
+    use crate::FieldError;
+    use crate::source::ApiUsage;
+    let t = tenant();
+    let mut source = MockSalesforceSource::new();
+    let page = Page::new(parents(2), None, Some(2))
+        .with_api_usage(Some(ApiUsage::new(42, 15_000)))
+        .with_warnings(vec![FieldError::new("CurrencyIsoCode", Problem::NotInOrg)]);
+    source
+        .expect_fetch_page()
+        .times(1)
+        .returning(move |_, _| Ok(page.clone()));
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let imp = importer(
+        Arc::new(source),
+        Arc::new(InMemorySink::new()),
+        jobs.clone(),
+    )
+    .build()
+    .unwrap();
+    let mut handle = imp
+        .start(&t, ImportRequest::new("ada", [parent_obj()]))
+        .await
+        .unwrap();
+    let events: Vec<ProgressEvent> = handle.events().collect().await;
+    let job = handle.wait().await.unwrap();
+    assert!(
+        events.contains(&ProgressEvent::ApiUsage {
+            usage: ApiUsage::new(42, 15_000)
+        }),
+        "{events:?}"
+    );
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.message);
+    let p = job.object(&parent_obj()).unwrap();
+    assert_eq!((p.imported, p.warnings, p.errors), (2, 0, 0));
+    let log = jobs.error_log(&t, &job.id, 0, 10).await.unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(
+        (
+            log[0].severity,
+            log[0].sf_id.as_ref(),
+            log[0].field.as_str()
+        ),
+        (Severity::Warning, None, "CurrencyIsoCode")
+    );
+    assert_eq!(
+        log[0].to_string(),
+        "Parent__c: field CurrencyIsoCode: not in this Salesforce org (or hidden from the connected user): not imported"
+    );
+}

@@ -1,0 +1,260 @@
+//! Authenticated calls to the REST API: the bearer token, one refresh on
+//! `INVALID_SESSION_ID`, retries of transport failures and 5xx, and
+//! Salesforce's errors as ours.
+//!
+//! # Where retries live
+//!
+//! Here, not in the engine: each call is retried with backoff and jitter
+//! (the engine's own [`Backoff`]) up to the source's `max_attempts`, and
+//! what is still failing then comes back as [`Error::RetriesExhausted`],
+//! which is not temporary, so the engine does not retry it again and the
+//! attempts are never multiplied. A page fetch makes at most
+//! `max_attempts` requests for its failures, plus one retry after a
+//! token refresh.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::limits::{LIMIT_INFO, parse_limit_info};
+use super::oauth::SalesforceOAuth;
+use crate::engine::Backoff;
+use crate::source::ApiUsage;
+use crate::vault::Connection;
+use crate::{Error, Result, TenantId};
+
+/// An answer from the API: the parsed body and the org's API usage.
+#[derive(Debug)]
+pub(crate) struct Answer<T> {
+    pub(crate) body: T,
+    pub(crate) usage: Option<ApiUsage>,
+}
+
+/// One GET to make: a path under the instance URL, its query, and what
+/// to call it in errors.
+#[derive(Debug)]
+pub(crate) struct Get<'a> {
+    /// `/services/data/v62.0/query` or a `nextRecordsUrl`.
+    pub(crate) path: &'a str,
+    pub(crate) query: &'a [(&'a str, &'a str)],
+    pub(crate) headers: HeaderMap,
+    /// For a person to read: `query Account (SELECT ...)`.
+    pub(crate) name: &'a str,
+}
+
+/// Salesforce's error body: `[{"message": ..., "errorCode": ...}]`.
+#[derive(Debug, Deserialize)]
+struct ApiError {
+    #[serde(rename = "errorCode")]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// How one attempt went wrong.
+enum Failure {
+    /// 401: the access token is no longer valid.
+    Expired,
+    Error(Error),
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Self {
+        Failure::Error(e)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ApiClient {
+    pub(crate) oauth: Arc<SalesforceOAuth>,
+    pub(crate) backoff: Backoff,
+}
+
+impl ApiClient {
+    /// GETs `get` as JSON, with retries (see the module docs).
+    pub(crate) async fn get<T: DeserializeOwned + Send>(
+        &self,
+        tenant: &TenantId,
+        get: &Get<'_>,
+    ) -> Result<Answer<T>> {
+        self.backoff
+            .run("Salesforce API call", || self.attempt(tenant, get))
+            .await
+    }
+
+    /// One attempt; on an expired session, one refresh (shared with
+    /// concurrent requests) and one retry with the new token.
+    async fn attempt<T: DeserializeOwned + Send>(
+        &self,
+        tenant: &TenantId,
+        get: &Get<'_>,
+    ) -> Result<Answer<T>> {
+        let connection = self.oauth.active_connection(tenant).await?;
+        match self.send(&connection, get).await {
+            Ok(answer) => Ok(answer),
+            Err(Failure::Error(e)) => Err(e),
+            Err(Failure::Expired) => {
+                tracing::info!(tenant = %tenant, "Salesforce session expired; refreshing");
+                let fresh = self
+                    .oauth
+                    .refresh_after(tenant, Some(&connection.access_token))
+                    .await?;
+                match self.send(&fresh, get).await {
+                    Ok(answer) => Ok(answer),
+                    Err(Failure::Error(e)) => Err(e),
+                    Err(Failure::Expired) => Err(Error::SessionExpired),
+                }
+            }
+        }
+    }
+
+    async fn send<T: DeserializeOwned + Send>(
+        &self,
+        connection: &Connection,
+        get: &Get<'_>,
+    ) -> Result<Answer<T>, Failure> {
+        let mut auth = HeaderValue::try_from(format!(
+            "Bearer {}",
+            connection.access_token.expose_secret()
+        ))
+        .map_err(|_| Failure::Expired)?;
+        auth.set_sensitive(true);
+        let response = self
+            .oauth
+            .http()
+            .get(format!("{}{}", connection.instance_url, get.path))
+            .query(get.query)
+            .headers(get.headers.clone())
+            .header(AUTHORIZATION, auth)
+            .send()
+            .await
+            .map_err(|e| transport(get.name, e))?;
+        let status = response.status();
+        let usage = response
+            .headers()
+            .get(LIMIT_INFO)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_limit_info);
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let html = response
+            .headers()
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.to_ascii_lowercase().contains("html"));
+        let body = response.bytes().await.map_err(|e| transport(get.name, e))?;
+
+        if status.is_success() {
+            return match serde_json::from_slice::<T>(&body) {
+                Ok(body) => Ok(Answer { body, usage }),
+                Err(e) => Err(unreadable(get.name, status, html, &body, e).into()),
+            };
+        }
+        if status.is_server_error() {
+            return Err(Error::Unreachable {
+                request: get.name.to_owned(),
+                problem: match first_error(&body) {
+                    Some(e) => format!("HTTP {} {}: {}", status.as_u16(), e.code, e.message),
+                    None => format!("HTTP {}", status.as_u16()),
+                }
+                .into(),
+                source: None,
+            }
+            .into());
+        }
+        let error = first_error(&body);
+        if status == StatusCode::UNAUTHORIZED
+            && error
+                .as_ref()
+                .is_none_or(|e| e.code == "INVALID_SESSION_ID")
+        {
+            return Err(Failure::Expired);
+        }
+        match error {
+            Some(e) if e.code == "REQUEST_LIMIT_EXCEEDED" => Err(Error::RateLimited {
+                message: e.message,
+                retry_after,
+            }
+            .into()),
+            Some(e) => Err(Error::Api {
+                request: get.name.to_owned(),
+                status: status.as_u16(),
+                code: e.code,
+                message: e.message,
+            }
+            .into()),
+            None => Err(Error::BadResponse {
+                request: get.name.to_owned(),
+                problem: if html || body.trim_ascii_start().starts_with(b"<") {
+                    format!(
+                        "HTTP {}: an HTML page, not Salesforce's error JSON",
+                        status.as_u16()
+                    )
+                } else {
+                    format!("HTTP {}: not Salesforce's error JSON", status.as_u16())
+                }
+                .into(),
+                source: None,
+            }
+            .into()),
+        }
+    }
+}
+
+fn first_error(body: &[u8]) -> Option<ApiError> {
+    serde_json::from_slice::<Vec<ApiError>>(body)
+        .ok()?
+        .into_iter()
+        .next()
+}
+
+fn transport(request: &str, e: reqwest::Error) -> Failure {
+    let problem = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "connection failed"
+    } else if e.is_body() || e.is_decode() {
+        "connection lost while reading the answer"
+    } else {
+        "request failed"
+    };
+    Failure::Error(Error::Unreachable {
+        request: request.to_owned(),
+        problem: problem.into(),
+        source: Some(Box::new(e.without_url())),
+    })
+}
+
+fn unreadable(
+    request: &str,
+    status: StatusCode,
+    html: bool,
+    body: &[u8],
+    e: serde_json::Error,
+) -> Error {
+    let problem = if html || body.trim_ascii_start().starts_with(b"<") {
+        format!("HTTP {}: an HTML page instead of JSON", status.as_u16())
+    } else if e.is_eof() {
+        format!(
+            "HTTP {}: JSON cut short after {} bytes",
+            status.as_u16(),
+            body.len()
+        )
+    } else {
+        format!("HTTP {}: not the JSON expected", status.as_u16())
+    };
+    Error::BadResponse {
+        request: request.to_owned(),
+        problem: problem.into(),
+        source: Some(Box::new(e)),
+    }
+}

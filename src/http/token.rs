@@ -1,0 +1,132 @@
+//! What the oauth2 crate needs from us: an HTTP client over our reqwest
+//! 0.13 client, and Salesforce's token response.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use oauth2::basic::BasicTokenType;
+use oauth2::{AccessToken, AsyncHttpClient, HttpRequest, HttpResponse, RefreshToken, Scope};
+use serde::{Deserialize, Serialize};
+
+/// Runs oauth2's requests on our reqwest client (oauth2's own `reqwest`
+/// feature pins reqwest 0.12). The client follows no redirects.
+pub(crate) struct OAuthHttp(pub(crate) reqwest::Client);
+
+/// A failure of an OAuth call that may pass: the transport failed (the
+/// URL removed from the error, since it can carry a code), or the server
+/// answered 5xx.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OAuthHttpError {
+    #[error("OAuth request failed")]
+    Transport(#[source] reqwest::Error),
+    #[error("OAuth server answered HTTP {0}")]
+    Status(reqwest::StatusCode),
+}
+
+impl<'c> AsyncHttpClient<'c> for OAuthHttp {
+    type Error = OAuthHttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, OAuthHttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let request = reqwest::Request::try_from(request)
+                .map_err(|e| OAuthHttpError::Transport(e.without_url()))?;
+            let response = self
+                .0
+                .execute(request)
+                .await
+                .map_err(|e| OAuthHttpError::Transport(e.without_url()))?;
+            if response.status().is_server_error() {
+                return Err(OAuthHttpError::Status(response.status()));
+            }
+            let mut out = oauth2::http::Response::builder().status(response.status());
+            if let Some(headers) = out.headers_mut() {
+                *headers = response.headers().clone();
+            }
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| OAuthHttpError::Transport(e.without_url()))?;
+            Ok(out
+                .body(body.to_vec())
+                .expect("status and headers come from a valid response"))
+        })
+    }
+}
+
+fn bearer() -> BasicTokenType {
+    BasicTokenType::Bearer
+}
+
+/// Salesforce's token response: the standard fields (no `expires_in`:
+/// Salesforce does not send it) plus `instance_url`, `id`, `issued_at` and
+/// `signature`. `token_type` is optional because some Salesforce flows
+/// leave it out. Private: its tokens become `SecretString`s at once.
+#[derive(Debug, Deserialize, Serialize)]
+pub(crate) struct SalesforceTokenResponse {
+    pub(crate) access_token: AccessToken,
+    #[serde(skip, default = "bearer")]
+    token_type: BasicTokenType,
+    #[serde(default)]
+    pub(crate) refresh_token: Option<RefreshToken>,
+    /// The org's API host; checked against the allow-list before use.
+    pub(crate) instance_url: String,
+    /// The identity URL of the connected user.
+    #[serde(default)]
+    pub(crate) id: Option<String>,
+    /// When the token was issued, in milliseconds since the epoch (as a string).
+    #[serde(default)]
+    pub(crate) issued_at: Option<String>,
+    /// HMAC-SHA256 of `id` + `issued_at` with the client secret.
+    #[serde(default)]
+    pub(crate) signature: Option<String>,
+}
+
+impl oauth2::TokenResponse for SalesforceTokenResponse {
+    type TokenType = BasicTokenType;
+
+    fn access_token(&self) -> &AccessToken {
+        &self.access_token
+    }
+
+    fn token_type(&self) -> &BasicTokenType {
+        &self.token_type
+    }
+
+    fn expires_in(&self) -> Option<Duration> {
+        None
+    }
+
+    fn refresh_token(&self) -> Option<&RefreshToken> {
+        self.refresh_token.as_ref()
+    }
+
+    fn scopes(&self) -> Option<&Vec<Scope>> {
+        None
+    }
+}
+
+impl SalesforceTokenResponse {
+    /// `issued_at` as a time, when it parses.
+    pub(crate) fn issued_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let millis: i64 = self.issued_at.as_deref()?.parse().ok()?;
+        chrono::DateTime::from_timestamp_millis(millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_salesforce_token_responses() {
+        // From tests/fixtures/api-responses (token-password.json): no token_type, no refresh_token.
+        let json = r#"{"id":"https://login.salesforce.com/id/00Dx0000000BV7z/005x00000012Q9P","issued_at":"1278448832702","instance_url":"https://na1.salesforce.com","signature":"0CmxinZir53Yex7nE0TD+zMpvIWYGb/bdJh6XfOH6EQ=","access_token":"00Dx0000000BV7z!AR8AQAxo9Uf"}"#;
+        let t: SalesforceTokenResponse = serde_json::from_str(json).unwrap();
+        assert_eq!(t.instance_url, "https://na1.salesforce.com");
+        assert!(t.refresh_token.is_none());
+        assert_eq!(t.issued_at().unwrap().timestamp(), 1_278_448_832);
+        assert!(!format!("{t:?}").contains("AR8AQAxo9Uf"));
+    }
+}

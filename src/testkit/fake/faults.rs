@@ -1,0 +1,368 @@
+//! Faults on demand, and the request log tests assert on.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// What goes wrong with a request chosen by a fault rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Failure {
+    /// `503 Service Unavailable` with an HTML maintenance page, as a
+    /// Salesforce instance sends during maintenance.
+    ServiceUnavailable,
+    /// `500` with `[{"errorCode":"UNKNOWN_EXCEPTION", ...}]`.
+    ServerError,
+    /// The TCP connection is closed after the request is read, without a
+    /// response: the client sees an incomplete message.
+    ConnectionReset,
+    /// The real response, with its JSON body cut in half (the
+    /// `Content-Length` matches the cut body, so only parsing fails).
+    TruncatedBody,
+    /// `200` with an HTML page instead of JSON (a proxy's or a login page).
+    HtmlBody,
+}
+
+/// What a request was for: the fake's endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `GET /services/oauth2/authorize`.
+    Authorize,
+    /// `POST /services/oauth2/token`.
+    Token,
+    /// `POST /services/oauth2/revoke`.
+    Revoke,
+    /// `GET /id/{org}/{user}`: the identity URL.
+    Identity,
+    /// `GET /services/data`: the API versions.
+    Versions,
+    /// `GET .../query?q=` or `.../queryAll?q=`: a query's first page.
+    Query,
+    /// `GET .../query/01g...-N`: a following page (`nextRecordsUrl`).
+    QueryMore,
+    /// `GET .../sobjects`: describe global.
+    DescribeGlobal,
+    /// `GET .../sobjects/{Object}/describe`.
+    Describe,
+    /// `GET .../limits`.
+    Limits,
+    /// Anything else.
+    Other,
+}
+
+impl Endpoint {
+    /// Whether this is a REST API call (`/services/data/vNN.N/...`): one
+    /// that needs a bearer token and counts against the API allowance.
+    pub fn is_data(self) -> bool {
+        matches!(
+            self,
+            Endpoint::Query
+                | Endpoint::QueryMore
+                | Endpoint::DescribeGlobal
+                | Endpoint::Describe
+                | Endpoint::Limits
+        )
+    }
+
+    /// Classifies a request path.
+    pub(crate) fn of(path: &str) -> Endpoint {
+        let path = path.trim_end_matches('/');
+        if path == "/services/oauth2/authorize" {
+            return Endpoint::Authorize;
+        }
+        if path == "/services/oauth2/token" {
+            return Endpoint::Token;
+        }
+        if path == "/services/oauth2/revoke" {
+            return Endpoint::Revoke;
+        }
+        if path.starts_with("/id/") {
+            return Endpoint::Identity;
+        }
+        if path == "/services/data" {
+            return Endpoint::Versions;
+        }
+        let Some(rest) = path.strip_prefix("/services/data/") else {
+            return Endpoint::Other;
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        match parts.as_slice() {
+            [_, "query" | "queryAll"] => Endpoint::Query,
+            [_, "query" | "queryAll", _] => Endpoint::QueryMore,
+            [_, "sobjects"] => Endpoint::DescribeGlobal,
+            [_, "sobjects", _, "describe"] => Endpoint::Describe,
+            [_, "limits"] => Endpoint::Limits,
+            _ => Endpoint::Other,
+        }
+    }
+}
+
+/// One request the fake received, for tests to assert on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoggedRequest {
+    /// Its number, from 1, in the order requests arrived.
+    pub number: u64,
+    /// `GET`, `POST`.
+    pub method: String,
+    /// The path, without the query string.
+    pub path: String,
+    /// What it was for.
+    pub endpoint: Endpoint,
+    /// The SOQL text of a query (`?q=`), decoded.
+    pub soql: Option<String>,
+    /// The batch size asked in `Sforce-Query-Options: batchSize=N`.
+    pub batch_size: Option<u32>,
+    /// The status sent; `None` when the connection was reset instead.
+    pub status: Option<u16>,
+    /// The injected failure, if one was.
+    pub failure: Option<Failure>,
+}
+
+#[derive(Debug)]
+enum When {
+    /// The next `n` matching requests.
+    Next(u64),
+    /// The request with this number.
+    Nth(u64),
+}
+
+#[derive(Debug)]
+struct Rule {
+    when: When,
+    endpoint: Option<Endpoint>,
+    failure: Failure,
+}
+
+#[derive(Debug, Default)]
+struct Plan {
+    rules: Vec<Rule>,
+    expire_tokens_after: Option<u64>,
+    rate_limit_after: Option<u64>,
+    rate_limited: bool,
+    latency: Duration,
+}
+
+/// The fault plan of a running [`FakeSalesforce`](super::FakeSalesforce),
+/// armed at run time: a test can arm a fault between two steps. Clones
+/// share the plan; every method is thread-safe.
+///
+/// Requests are numbered from 1 in the order they arrive (every endpoint
+/// counts; see [`FakeSalesforce::requests`](super::FakeSalesforce::requests)).
+///
+/// ```no_run
+/// # async fn f(fake: salesforce_import::testkit::fake::FakeSalesforce) {
+/// use std::time::Duration;
+/// use salesforce_import::testkit::fake::{Endpoint, Failure};
+///
+/// let faults = fake.faults();
+/// faults.fail_next(1, Failure::ServiceUnavailable);           // the very next request
+/// faults.fail_next_on(Endpoint::QueryMore, 1, Failure::ConnectionReset);
+/// faults.expire_tokens_after(3);                               // the 4th data call gets 401
+/// faults.rate_limit_after(10);                                 // 403 REQUEST_LIMIT_EXCEEDED from the 11th
+/// faults.set_latency(Duration::from_millis(5));
+/// faults.clear();
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    plan: Arc<Mutex<Plan>>,
+}
+
+impl Faults {
+    fn plan(&self) -> MutexGuard<'_, Plan> {
+        // A panic while holding the lock leaves no half-made change.
+        self.plan.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The next `n` requests (any endpoint) fail this way.
+    pub fn fail_next(&self, n: u64, failure: Failure) {
+        self.push(When::Next(n), None, failure);
+    }
+
+    /// The next `n` requests to `endpoint` fail this way.
+    pub fn fail_next_on(&self, endpoint: Endpoint, n: u64, failure: Failure) {
+        self.push(When::Next(n), Some(endpoint), failure);
+    }
+
+    /// The request numbered `number` (from 1, counting every request since
+    /// the fake started) fails this way.
+    pub fn fail_request(&self, number: u64, failure: Failure) {
+        self.push(When::Nth(number), None, failure);
+    }
+
+    fn push(&self, when: When, endpoint: Option<Endpoint>, failure: Failure) {
+        self.plan().rules.push(Rule {
+            when,
+            endpoint,
+            failure,
+        });
+    }
+
+    /// After `n` more data requests (`/services/data/vNN.N/...`), every
+    /// access token issued so far expires: the next data request gets
+    /// `401 INVALID_SESSION_ID` until the client refreshes. `0` expires
+    /// them at the next data request.
+    pub fn expire_tokens_after(&self, n: u64) {
+        self.plan().expire_tokens_after = Some(n);
+    }
+
+    /// After `n` more data requests, every data request gets `403
+    /// REQUEST_LIMIT_EXCEEDED` until [`clear_rate_limit`](Faults::clear_rate_limit).
+    pub fn rate_limit_after(&self, n: u64) {
+        let mut plan = self.plan();
+        plan.rate_limit_after = Some(n);
+        plan.rate_limited = false;
+    }
+
+    /// Ends the rate limit set by [`rate_limit_after`](Faults::rate_limit_after).
+    pub fn clear_rate_limit(&self) {
+        let mut plan = self.plan();
+        plan.rate_limit_after = None;
+        plan.rate_limited = false;
+    }
+
+    /// Adds this delay before every response.
+    pub fn set_latency(&self, latency: Duration) {
+        self.plan().latency = latency;
+    }
+
+    /// Removes every fault: failure rules, pending expiry, rate limit,
+    /// latency.
+    pub fn clear(&self) {
+        *self.plan() = Plan::default();
+    }
+
+    pub(crate) fn latency(&self) -> Duration {
+        self.plan().latency
+    }
+
+    /// The failure for this request, if a rule picks it (the first rule
+    /// that matches; a `Next` rule counts down).
+    pub(crate) fn failure_for(&self, number: u64, endpoint: Endpoint) -> Option<Failure> {
+        let mut plan = self.plan();
+        let index = plan.rules.iter().position(|r| {
+            r.endpoint.is_none_or(|e| e == endpoint)
+                && match r.when {
+                    When::Next(n) => n > 0,
+                    When::Nth(k) => k == number,
+                }
+        })?;
+        let rule = &mut plan.rules[index];
+        let failure = rule.failure;
+        let spent = match &mut rule.when {
+            When::Next(n) => {
+                *n -= 1;
+                *n == 0
+            }
+            When::Nth(_) => true,
+        };
+        if spent {
+            plan.rules.remove(index);
+        }
+        Some(failure)
+    }
+
+    /// Counts a data request against a pending expiry; true when the
+    /// tokens expire now.
+    pub(crate) fn tokens_expire_now(&self) -> bool {
+        let mut plan = self.plan();
+        match plan.expire_tokens_after {
+            Some(0) => {
+                plan.expire_tokens_after = None;
+                true
+            }
+            Some(n) => {
+                plan.expire_tokens_after = Some(n - 1);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Counts an authenticated data request against the rate limit; true
+    /// when it must be refused.
+    pub(crate) fn rate_limited_now(&self) -> bool {
+        let mut plan = self.plan();
+        if plan.rate_limited {
+            return true;
+        }
+        match plan.rate_limit_after {
+            Some(0) => {
+                plan.rate_limited = true;
+                true
+            }
+            Some(n) => {
+                plan.rate_limit_after = Some(n - 1);
+                false
+            }
+            None => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_paths() {
+        let cases = [
+            ("/services/oauth2/token", Endpoint::Token),
+            ("/services/data", Endpoint::Versions),
+            ("/services/data/", Endpoint::Versions),
+            ("/services/data/v60.0/query", Endpoint::Query),
+            ("/services/data/v60.0/queryAll", Endpoint::Query),
+            (
+                "/services/data/v60.0/query/01g5g0000000001AAA-2000",
+                Endpoint::QueryMore,
+            ),
+            ("/services/data/v60.0/sobjects", Endpoint::DescribeGlobal),
+            (
+                "/services/data/v60.0/sobjects/Account/describe",
+                Endpoint::Describe,
+            ),
+            ("/services/data/v60.0/limits", Endpoint::Limits),
+            ("/services/data/v60.0/sobjects/Account", Endpoint::Other),
+            ("/id/00D/005", Endpoint::Identity),
+        ];
+        for (path, want) in cases {
+            assert_eq!(Endpoint::of(path), want, "{path}");
+        }
+    }
+
+    #[test]
+    fn rules_count_down_and_match_endpoints() {
+        let f = Faults::default();
+        f.fail_next_on(Endpoint::Query, 2, Failure::ServerError);
+        f.fail_request(3, Failure::HtmlBody);
+        assert_eq!(f.failure_for(1, Endpoint::Token), None);
+        assert_eq!(
+            f.failure_for(2, Endpoint::Query),
+            Some(Failure::ServerError)
+        );
+        assert_eq!(
+            f.failure_for(3, Endpoint::Query),
+            Some(Failure::ServerError)
+        );
+        assert_eq!(f.failure_for(3, Endpoint::Token), Some(Failure::HtmlBody));
+        assert_eq!(f.failure_for(4, Endpoint::Query), None);
+    }
+
+    #[test]
+    fn expiry_and_rate_limit_count_data_requests() {
+        let f = Faults::default();
+        f.expire_tokens_after(2);
+        assert!(!f.tokens_expire_now());
+        assert!(!f.tokens_expire_now());
+        assert!(f.tokens_expire_now());
+        assert!(!f.tokens_expire_now());
+
+        f.rate_limit_after(1);
+        assert!(!f.rate_limited_now());
+        assert!(f.rate_limited_now());
+        assert!(f.rate_limited_now());
+        f.clear_rate_limit();
+        assert!(!f.rate_limited_now());
+    }
+}

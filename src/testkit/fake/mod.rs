@@ -1,0 +1,465 @@
+//! [`FakeSalesforce`]: a Salesforce org served over loopback HTTP, shaped
+//! like the real REST and OAuth APIs, with faults on demand.
+//!
+//! The fake answers what a REST client of this crate sends:
+//!
+//! | endpoint | what it does |
+//! |---|---|
+//! | `GET /services/oauth2/authorize` | approves at once: `302` to `redirect_uri?code=..&state=..` |
+//! | `POST /services/oauth2/token` | `authorization_code` (PKCE S256 checked, codes single-use) and `refresh_token` |
+//! | `POST /services/oauth2/revoke` | revokes an access token, or a refresh token and its access tokens |
+//! | `GET /id/{org}/{user}` | the identity URL of the token response |
+//! | `GET /services/data` | the API versions served |
+//! | `GET /services/data/vNN.N/query?q=` (and `queryAll`) | the SOQL subset `SELECT .. FROM .. [WHERE Id > '..'] [ORDER BY Id] [LIMIT n]`, paged by `Sforce-Query-Options: batchSize=N` |
+//! | `GET /services/data/vNN.N/query/01g..-N` | the following pages (`nextRecordsUrl`) |
+//! | `GET /services/data/vNN.N/sobjects[/{Object}/describe]` | describe global, describe |
+//! | `GET /services/data/vNN.N/limits` | limits, `DailyApiRequests` counting the calls made |
+//!
+//! Data endpoints need `Authorization: Bearer <access token>` (else `401
+//! INVALID_SESSION_ID`) and carry `Sforce-Limit-Info: api-usage=USED/MAX`.
+//! Errors have Salesforce's bodies and codes (`MALFORMED_QUERY`,
+//! `INVALID_FIELD`, `INVALID_TYPE`, `NOT_FOUND`, `REQUEST_LIMIT_EXCEEDED`,
+//! `invalid_grant`, ...).
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> salesforce_import::Result<()> {
+//! use secrecy::ExposeSecret;
+//! use salesforce_import::testkit::fake::{Endpoint, FakeOrg, FakeSalesforce};
+//!
+//! let fake = FakeSalesforce::builder()
+//!     .org(FakeOrg::generated(42, 10_000))
+//!     .start()
+//!     .await?;
+//! let (access, _refresh) = fake.issue_tokens();
+//! let url = format!("{}/services/data/v60.0/query", fake.url());
+//! let page: serde_json::Value = reqwest::Client::new()
+//!     .get(&url)
+//!     .query(&[("q", "SELECT Id, Name FROM Account ORDER BY Id LIMIT 5")])
+//!     .bearer_auth(access.expose_secret())
+//!     .send()
+//!     .await
+//!     .and_then(|r| r.error_for_status())
+//!     .map_err(|e| salesforce_import::Error::source("query", e))?
+//!     .json()
+//!     .await
+//!     .map_err(|e| salesforce_import::Error::source("query", e))?;
+//! assert_eq!(page["totalSize"], 5);
+//! assert_eq!(fake.count(Endpoint::Query), 1);
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::Utc;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::vault::Connection;
+use crate::{Error, Result};
+
+mod api;
+mod faults;
+mod generated;
+mod oauth;
+mod org;
+mod schema;
+mod server;
+mod soql;
+
+pub use faults::{Endpoint, Failure, Faults, LoggedRequest};
+pub use org::FakeOrg;
+
+/// The fake's settings, fixed at start.
+#[derive(Debug)]
+struct Config {
+    client_id: String,
+    client_secret: SecretString,
+    redirect_uri: String,
+    /// Served API versions, oldest first (`"60.0"`).
+    versions: Vec<String>,
+    min_batch_size: u32,
+    daily_api_limit: u64,
+    code_lifetime: Duration,
+}
+
+/// Counters and the request log.
+#[derive(Debug, Default)]
+struct Stats {
+    requests: AtomicU64,
+    api_used: AtomicU64,
+    refreshes: AtomicU64,
+    code_exchanges: AtomicU64,
+    revocations: AtomicU64,
+    log: Mutex<Vec<LoggedRequest>>,
+}
+
+impl Stats {
+    fn log(&self, entry: LoggedRequest) {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(entry);
+    }
+}
+
+/// What the handlers share.
+#[derive(Debug)]
+struct Shared {
+    org: FakeOrg,
+    config: Config,
+    base_url: String,
+    auth: Mutex<oauth::AuthState>,
+    faults: Faults,
+    stats: Stats,
+    locators: Mutex<HashMap<String, api::Locator>>,
+    next_locator: AtomicU64,
+}
+
+impl Shared {
+    fn lock_auth(&self) -> MutexGuard<'_, oauth::AuthState> {
+        self.auth.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps a query's state and returns its locator (`01g...`, 18 chars).
+    fn open_locator(&self, locator: api::Locator) -> String {
+        let n = self.next_locator.fetch_add(1, Ordering::Relaxed);
+        let id = generated::id("01g", n);
+        self.locators
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), locator);
+        id
+    }
+
+    fn locator(&self, id: &str) -> Option<api::Locator> {
+        self.locators
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(id)
+            .cloned()
+    }
+}
+
+/// Builds a [`FakeSalesforce`]. Every setting has a default: the sample
+/// org, client id `fake-client-id`, secret `fake-client-secret`, redirect
+/// URI `http://localhost/oauth/callback`, API versions 31.0 to 62.0.
+#[derive(Debug)]
+#[must_use]
+pub struct FakeSalesforceBuilder {
+    org: Option<FakeOrg>,
+    client_id: String,
+    client_secret: SecretString,
+    redirect_uri: String,
+    versions: Vec<String>,
+    min_batch_size: u32,
+    daily_api_limit: u64,
+    code_lifetime: Duration,
+}
+
+impl Default for FakeSalesforceBuilder {
+    fn default() -> Self {
+        FakeSalesforceBuilder {
+            org: None,
+            client_id: "fake-client-id".to_owned(),
+            client_secret: SecretString::from("fake-client-secret"),
+            redirect_uri: "http://localhost/oauth/callback".to_owned(),
+            versions: (31..=62).map(|v| format!("{v}.0")).collect(),
+            min_batch_size: 200,
+            daily_api_limit: 15_000,
+            code_lifetime: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+impl FakeSalesforceBuilder {
+    /// The org to serve (default: [`FakeOrg::sample`]).
+    pub fn org(mut self, org: FakeOrg) -> Self {
+        self.org = Some(org);
+        self
+    }
+
+    /// The connected app's consumer key.
+    pub fn client_id(mut self, client_id: impl Into<String>) -> Self {
+        self.client_id = client_id.into();
+        self
+    }
+
+    /// The connected app's consumer secret.
+    pub fn client_secret(mut self, secret: SecretString) -> Self {
+        self.client_secret = secret;
+        self
+    }
+
+    /// The connected app's callback URL: authorize and token requests must
+    /// name exactly this one.
+    pub fn redirect_uri(mut self, redirect_uri: impl Into<String>) -> Self {
+        self.redirect_uri = redirect_uri.into();
+        self
+    }
+
+    /// The API versions served (`["58.0", "59.0", "60.0"]`); a request
+    /// for another gets `404 NOT_FOUND`.
+    pub fn api_versions<I, S>(mut self, versions: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.versions = versions.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The smallest page a `batchSize` may ask for. Salesforce clamps
+    /// `batchSize` to 200..=2000 (the default here too); tests of paging
+    /// over a small org lower it, e.g. to 1.
+    pub fn min_batch_size(mut self, min: u32) -> Self {
+        self.min_batch_size = min;
+        self
+    }
+
+    /// The org's daily API allowance (`DailyApiRequests.Max`, default
+    /// 15 000): once used up, data calls get `403 REQUEST_LIMIT_EXCEEDED`.
+    pub fn daily_api_limit(mut self, max: u64) -> Self {
+        self.daily_api_limit = max;
+        self
+    }
+
+    /// How long an authorization code can be exchanged (default 15 minutes).
+    pub fn code_lifetime(mut self, lifetime: Duration) -> Self {
+        self.code_lifetime = lifetime;
+        self
+    }
+
+    /// Binds 127.0.0.1 on a free port and starts serving on the current
+    /// tokio runtime. The server stops when the [`FakeSalesforce`] is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Config`] for an unusable setting (no API version, a
+    /// redirect URI that is not a URL, a minimum batch size of 0 or over
+    /// 2000); [`Error::Source`] when no port can be bound.
+    pub async fn start(self) -> Result<FakeSalesforce> {
+        if self.versions.is_empty() {
+            return Err(Error::config(
+                "the fake must serve at least one API version",
+            ));
+        }
+        if let Some(bad) = self.versions.iter().find(|v| {
+            let (major, minor) = v.split_once('.').unwrap_or(("", ""));
+            major.is_empty() || !major.chars().all(|c| c.is_ascii_digit()) || minor != "0"
+        }) {
+            return Err(Error::config(format!(
+                "API version {bad:?} is not of the form NN.0"
+            )));
+        }
+        if url::Url::parse(&self.redirect_uri).is_err() {
+            return Err(Error::config("the redirect URI must be an absolute URL"));
+        }
+        if !(1..=2000).contains(&self.min_batch_size) {
+            return Err(Error::config("min_batch_size must be within 1..=2000"));
+        }
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| Error::source("binding the fake Salesforce to 127.0.0.1", e))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| Error::source("reading the fake Salesforce's address", e))?;
+        let base_url = format!("http://{addr}");
+        let faults = Faults::default();
+        let shared = Arc::new(Shared {
+            org: self.org.unwrap_or_else(FakeOrg::sample),
+            config: Config {
+                client_id: self.client_id,
+                client_secret: self.client_secret,
+                redirect_uri: self.redirect_uri,
+                versions: self.versions,
+                min_batch_size: self.min_batch_size,
+                daily_api_limit: self.daily_api_limit,
+                code_lifetime: self.code_lifetime,
+            },
+            base_url: base_url.clone(),
+            auth: Mutex::default(),
+            faults: faults.clone(),
+            stats: Stats::default(),
+            locators: Mutex::default(),
+            next_locator: AtomicU64::new(0),
+        });
+        let task = server::spawn(listener, server::router(shared.clone()));
+        Ok(FakeSalesforce {
+            shared,
+            base_url,
+            faults,
+            task,
+        })
+    }
+}
+
+/// A fake Salesforce org on `http://127.0.0.1:<free port>`: OAuth, query
+/// with paging, describe and limits as the real API shapes them, and
+/// [`Faults`] on demand. See the [module docs](self).
+///
+/// The server runs on the tokio runtime that started it (current-thread or
+/// multi-thread) and stops when this value is dropped.
+#[derive(Debug)]
+pub struct FakeSalesforce {
+    shared: Arc<Shared>,
+    base_url: String,
+    faults: Faults,
+    task: JoinHandle<()>,
+}
+
+impl FakeSalesforce {
+    /// A builder with the defaults.
+    pub fn builder() -> FakeSalesforceBuilder {
+        FakeSalesforceBuilder::default()
+    }
+
+    /// `http://127.0.0.1:<port>`, without a trailing slash.
+    pub fn url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The `instance_url` the token endpoint returns: the fake itself.
+    pub fn instance_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// Where the OAuth endpoints are (`/services/oauth2/...` below it):
+    /// the fake itself, standing in for `https://login.salesforce.com`.
+    pub fn login_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The newest API version served (`"62.0"` by default).
+    pub fn api_version(&self) -> &str {
+        self.shared
+            .config
+            .versions
+            .iter()
+            .max_by_key(|v| v.split('.').next().and_then(|m| m.parse::<u32>().ok()))
+            .expect("start() refuses an empty version list")
+    }
+
+    /// The connected app's consumer key.
+    pub fn client_id(&self) -> &str {
+        &self.shared.config.client_id
+    }
+
+    /// The connected app's consumer secret.
+    pub fn client_secret(&self) -> &SecretString {
+        &self.shared.config.client_secret
+    }
+
+    /// The connected app's callback URL.
+    pub fn redirect_uri(&self) -> &str {
+        &self.shared.config.redirect_uri
+    }
+
+    /// The org being served.
+    pub fn org(&self) -> &FakeOrg {
+        &self.shared.org
+    }
+
+    /// The fault plan, to arm faults while the fake runs.
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Issues an (access, refresh) token pair as if a user had connected,
+    /// so that tests need not go through the browser flow.
+    pub fn issue_tokens(&self) -> (SecretString, SecretString) {
+        let (access, refresh) = self.shared.lock_auth().issue(None);
+        (SecretString::from(access), SecretString::from(refresh))
+    }
+
+    /// A ready [`Connection`] to this org with fresh tokens.
+    pub fn connection(&self, connected_by: &str) -> Connection {
+        let (access, refresh) = self.issue_tokens();
+        let mut c = Connection::new(
+            self.instance_url(),
+            access,
+            Some(refresh),
+            connected_by,
+            Utc::now(),
+        );
+        c.identity_url = Some(format!(
+            "{}/id/{}/{}",
+            self.base_url,
+            oauth::ORG_ID,
+            oauth::USER_ID
+        ));
+        c
+    }
+
+    /// Whether an access token is currently accepted.
+    pub fn is_token_live(&self, access_token: &str) -> bool {
+        self.shared.lock_auth().access_is_live(access_token)
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<LoggedRequest> {
+        self.shared
+            .stats
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// How many requests went to `endpoint`.
+    pub fn count(&self, endpoint: Endpoint) -> usize {
+        self.shared
+            .stats
+            .log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|r| r.endpoint == endpoint)
+            .count()
+    }
+
+    /// The SOQL of every query received, in order.
+    pub fn queries(&self) -> Vec<String> {
+        self.requests().into_iter().filter_map(|r| r.soql).collect()
+    }
+
+    /// How many refresh-token grants succeeded.
+    pub fn refreshes(&self) -> u64 {
+        self.shared.stats.refreshes.load(Ordering::Relaxed)
+    }
+
+    /// How many authorization codes were exchanged for tokens.
+    pub fn code_exchanges(&self) -> u64 {
+        self.shared.stats.code_exchanges.load(Ordering::Relaxed)
+    }
+
+    /// How many tokens were revoked.
+    pub fn revocations(&self) -> u64 {
+        self.shared.stats.revocations.load(Ordering::Relaxed)
+    }
+
+    /// How many API calls counted against the daily allowance.
+    pub fn api_usage(&self) -> u64 {
+        self.shared.stats.api_used.load(Ordering::Relaxed)
+    }
+
+    /// Stops the server and waits until it has stopped.
+    pub async fn shutdown(self) {
+        self.task.abort();
+        // Taking the handle out of `self` would fight `Drop`; aborting twice
+        // is harmless, and awaiting a clone is not possible, so yield until
+        // the task is gone.
+        while !self.task.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+impl Drop for FakeSalesforce {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
