@@ -122,17 +122,17 @@ fn parse_objects(names: &[String]) -> Api<Vec<SObject>> {
     let mut objects = Vec::new();
     for name in names {
         let wanted = name.trim().to_ascii_lowercase();
-        let found = SObject::SELECTABLE.iter().find(|o| {
+        let found = SObject::SELECTABLE.into_iter().find(|o| {
             let api_name = o.as_str().to_ascii_lowercase();
             let plural = label(o).to_ascii_lowercase();
             wanted == api_name
                 || wanted == plural
                 || Some(wanted.as_str()) == plural.strip_suffix('s')
-                || (wanted == "product" && **o == SObject::PRODUCT2)
-                || (wanted == "opportunity" && **o == SObject::OPPORTUNITY)
+                || (wanted == "product" && *o == SObject::PRODUCT2)
+                || (wanted == "opportunity" && *o == SObject::OPPORTUNITY)
         });
         match found {
-            Some(o) if !objects.contains(o) => objects.push(o.clone()),
+            Some(o) if !objects.contains(&o) => objects.push(o),
             Some(_) => {}
             None => {
                 return Err(ApiError::bad_request(format!(

@@ -116,6 +116,7 @@ impl From<ObjectProgress> for ObjectView {
 pub(crate) struct LogView {
     pub(crate) severity: &'static str,
     pub(crate) object_type: SObject,
+    pub(crate) label: &'static str,
     pub(crate) sf_id: Option<SfId>,
     pub(crate) field: String,
     pub(crate) message: String,
@@ -128,6 +129,7 @@ impl From<LogEntry> for LogView {
                 crate::Severity::Error => "ERROR",
                 _ => "WARNING",
             },
+            label: label(&e.object),
             object_type: e.object,
             sf_id: e.sf_id,
             field: e.field,

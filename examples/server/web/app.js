@@ -211,7 +211,7 @@ function renderJob(job) {
     const done = o.imported + o.skipped + o.errors;
     const max = o.total || (o.state === "DONE" ? Math.max(done, 1) : Math.max(done, 1) * 2);
     bars.append(el("div", { class: "bar", dataset: { testid: `bar-${o.object_type}` } },
-      el("span", { class: "label" }, labelOf(o.object_type) || o.object_type),
+      el("span", { class: "label" }, o.label),
       el("progress", { max: String(max), value: String(done) }),
       el("span", { class: "counts", dataset: { testid: `counts-${o.object_type}` } },
         `${done}${o.total != null ? " / " + o.total : ""} · ${o.imported} imported · ${o.skipped} skipped · ${o.errors} errors`),
@@ -230,7 +230,7 @@ async function loadHistory() {
     const row = el("tr", { class: "job", tabindex: "0", dataset: { testid: "history-row", job: job.id } },
       el("td", {}, fmtDate(job.created_at)),
       el("td", {}, job.started_by),
-      el("td", {}, job.objects.map((o) => labelOf(o.object_type)).join(", ")),
+      el("td", {}, job.objects.map((o) => o.label).join(", ")),
       el("td", {}, el("span", { class: "badge " + job.status.toLowerCase() }, job.status)),
       el("td", { class: "num" }, String(job.imported)),
       el("td", { class: "num" }, String(job.skipped)),
@@ -255,7 +255,7 @@ async function toggleLog(row, id) {
         el("thead", {}, el("tr", {}, el("th", {}, "Severity"), el("th", {}, "Object"),
           el("th", {}, "Salesforce id"), el("th", {}, "Field"), el("th", {}, "Message"))),
         el("tbody", {}, ...entries.map((e) => el("tr", { class: e.severity.toLowerCase() },
-          el("td", {}, e.severity), el("td", {}, labelOf(e.object_type)), el("td", {}, e.sf_id || ""),
+          el("td", {}, e.severity), el("td", {}, e.label), el("td", {}, e.sf_id || ""),
           el("td", {}, e.field), el("td", {}, e.message)))));
   row.after(el("tr", { class: "log" }, el("td", { colSpan: 7 }, content)));
 }
