@@ -77,15 +77,26 @@ impl From<Error> for ApiError {
 
 fn status_of(err: &Error) -> StatusCode {
     match err {
-        Error::Config { .. } | Error::NotConnected { .. } | Error::SessionExpired => {
-            StatusCode::BAD_REQUEST
-        }
+        Error::Config { .. }
+        | Error::NotConnected { .. }
+        | Error::SessionExpired
+        | Error::OAuthState { .. }
+        | Error::HostNotAllowed { .. } => StatusCode::BAD_REQUEST,
+        // The code came with the caller's callback.
+        Error::OAuth {
+            step: "code exchange",
+            ..
+        } => StatusCode::BAD_REQUEST,
         Error::ImportAlreadyRunning { .. } | Error::JobNotResumable { .. } => StatusCode::CONFLICT,
         Error::JobNotFound { .. } => StatusCode::NOT_FOUND,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::Source { .. } | Error::RetriesExhausted { .. } | Error::ObjectNotAvailable { .. } => {
-            StatusCode::BAD_GATEWAY
-        }
+        Error::Source { .. }
+        | Error::RetriesExhausted { .. }
+        | Error::ObjectNotAvailable { .. }
+        | Error::Unreachable { .. }
+        | Error::Api { .. }
+        | Error::BadResponse { .. }
+        | Error::OAuth { .. } => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
