@@ -94,10 +94,7 @@ async fn app_with(history: usize) -> App {
         .build();
     let router = axum::Router::new().nest("/api/salesforce", api.router());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!(
-        "http://{}/api/salesforce",
-        listener.local_addr().unwrap()
-    );
+    let base = format!("http://{}/api/salesforce", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await });
     App {
         base,
@@ -115,7 +112,12 @@ async fn app() -> App {
 }
 
 impl App {
-    fn request(&self, method: reqwest::Method, path: &str, who: Option<As>) -> reqwest::RequestBuilder {
+    fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        who: Option<As>,
+    ) -> reqwest::RequestBuilder {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(who) = who {
             req = req
@@ -126,7 +128,13 @@ impl App {
         req
     }
 
-    async fn call(&self, method: &str, path: &str, who: Option<As<'_>>, body: Option<Value>) -> (StatusCode, Value) {
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        who: Option<As<'_>>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut req = self.request(method, path, who);
         if let Some(body) = body {
@@ -165,7 +173,12 @@ impl App {
     async fn connect(&self, who: As<'_>) {
         let (code, state) = self.authorize(who).await;
         let (status, body) = self
-            .call("POST", "/callback", Some(who), Some(json!({"code": code, "state": state})))
+            .call(
+                "POST",
+                "/callback",
+                Some(who),
+                Some(json!({"code": code, "state": state})),
+            )
             .await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["connected"], true);
@@ -173,7 +186,9 @@ impl App {
 
     async fn wait_for_end(&self, who: As<'_>, id: &str) -> Value {
         for _ in 0..600 {
-            let (status, job) = self.call("GET", &format!("/import/{id}"), Some(who), None).await;
+            let (status, job) = self
+                .call("GET", &format!("/import/{id}"), Some(who), None)
+                .await;
             assert_eq!(status, StatusCode::OK, "{job}");
             if !matches!(job["status"].as_str(), Some("PENDING" | "IN_PROGRESS")) {
                 return job;
@@ -242,7 +257,9 @@ async fn a_replayed_or_foreign_state_is_refused() {
     // Foreign: Ada's state completed by another tenant's admin.
     let (code, state) = app.authorize(ADA).await;
     let body = json!({"code": code, "state": state});
-    let (status, answer) = app.call("POST", "/callback", Some(EVE), Some(body.clone())).await;
+    let (status, answer) = app
+        .call("POST", "/callback", Some(EVE), Some(body.clone()))
+        .await;
     assert_error(status, &answer, StatusCode::BAD_REQUEST, "state");
     let (_, eve) = app.call("GET", "/status", Some(EVE), None).await;
     assert_eq!(eve["connected"], false);
@@ -250,13 +267,17 @@ async fn a_replayed_or_foreign_state_is_refused() {
     // Replayed: a state works once.
     let (code, state) = app.authorize(ADA).await;
     let body = json!({"code": code, "state": state});
-    let (status, _) = app.call("POST", "/callback", Some(ADA), Some(body.clone())).await;
+    let (status, _) = app
+        .call("POST", "/callback", Some(ADA), Some(body.clone()))
+        .await;
     assert_eq!(status, StatusCode::OK);
     let (status, answer) = app.call("POST", "/callback", Some(ADA), Some(body)).await;
     assert_error(status, &answer, StatusCode::BAD_REQUEST, "state");
     // A made-up state.
     let made_up = json!({"code": "x", "state": "acme"});
-    let (status, answer) = app.call("POST", "/callback", Some(ADA), Some(made_up)).await;
+    let (status, answer) = app
+        .call("POST", "/callback", Some(ADA), Some(made_up))
+        .await;
     assert_error(status, &answer, StatusCode::BAD_REQUEST, "state");
 }
 
@@ -265,7 +286,9 @@ async fn bad_bodies_are_400_or_422_with_a_message_never_500() {
     let app = app().await;
     app.connect(ADA).await;
     let send_raw = |path: &str, content_type: Option<&str>, body: &str| {
-        let mut req = app.request(reqwest::Method::POST, path, Some(ADA)).body(body.to_owned());
+        let mut req = app
+            .request(reqwest::Method::POST, path, Some(ADA))
+            .body(body.to_owned());
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
         }
@@ -279,17 +302,34 @@ async fn bad_bodies_are_400_or_422_with_a_message_never_500() {
     let (status, body) = send_raw("/import", json_type, "{not json").await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "");
     let (status, body) = send_raw("/import", json_type, r#"{"object_types": "Account"}"#).await;
-    assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "object_types");
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "object_types",
+    );
     let (status, body) = send_raw("/import", json_type, r#"{"objects": ["Account"]}"#).await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "");
     let (status, body) = send_raw("/import", None, r#"{"object_types": ["Account"]}"#).await;
-    assert_error(status, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type");
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "Content-Type",
+    );
     let (status, body) = send_raw("/callback", json_type, r#"{"code": 1}"#).await;
     assert_error(status, &body, StatusCode::UNPROCESSABLE_ENTITY, "");
     let (status, body) = send_raw("/callback", json_type, r#"{"code": "", "state": ""}"#).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "required");
 
-    let (status, body) = app.call("POST", "/import", Some(ADA), Some(json!({"object_types": []}))).await;
+    let (status, body) = app
+        .call(
+            "POST",
+            "/import",
+            Some(ADA),
+            Some(json!({"object_types": []})),
+        )
+        .await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "empty");
     let unknown = json!({"object_types": ["Account", "Lead"]});
     let (status, body) = app.call("POST", "/import", Some(ADA), Some(unknown)).await;
@@ -311,7 +351,11 @@ async fn only_admins_connect_start_and_cancel() {
         ("DELETE", "/disconnect", None),
         ("POST", "/import", Some(start.clone())),
         ("POST", "/import/1/cancel", None),
-        ("POST", "/callback", Some(json!({"code": "c", "state": "s"}))),
+        (
+            "POST",
+            "/callback",
+            Some(json!({"code": "c", "state": "s"})),
+        ),
     ] {
         let (status, answer) = app.call(method, path, Some(BOB), body).await;
         assert_error(status, &answer, StatusCode::FORBIDDEN, "administrator");
@@ -341,9 +385,14 @@ async fn an_import_runs_in_the_background_and_is_followed_to_its_end() {
     app.connect(ADA).await;
     app.fake.faults().set_latency(Duration::from_millis(20));
     let all = json!({"object_types": ["Account", "Contact", "Opportunity", "Product2", "Order", "Quote"]});
-    let (status, job) = app.call("POST", "/import", Some(ADA), Some(all.clone())).await;
+    let (status, job) = app
+        .call("POST", "/import", Some(ADA), Some(all.clone()))
+        .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
-    assert!(matches!(job["status"].as_str(), Some("PENDING" | "IN_PROGRESS")), "{job}");
+    assert!(
+        matches!(job["status"].as_str(), Some("PENDING" | "IN_PROGRESS")),
+        "{job}"
+    );
     assert_eq!(job["started_by"], ADA.user);
     assert_eq!(job["objects"].as_array().unwrap().len(), 9);
     let id = job["id"].as_str().unwrap().to_owned();
@@ -360,7 +409,10 @@ async fn an_import_runs_in_the_background_and_is_followed_to_its_end() {
     assert_eq!(job["warnings"], 4);
     let log = job["error_log"].as_array().unwrap();
     assert_eq!(log.len(), 9);
-    let missing_name = log.iter().find(|e| e["sf_id"] == "0035g0000000163AAA").unwrap();
+    let missing_name = log
+        .iter()
+        .find(|e| e["sf_id"] == "0035g0000000163AAA")
+        .unwrap();
     assert_eq!(missing_name["severity"], "ERROR");
     assert_eq!(missing_name["object_type"], "Contact");
     assert_eq!(missing_name["field"], "LastName");
@@ -374,7 +426,9 @@ async fn an_import_runs_in_the_background_and_is_followed_to_its_end() {
     assert!(history[0].get("error_log").is_none());
 
     // Cancelling a finished job is a conflict.
-    let (status, body) = app.call("POST", &format!("/import/{id}/cancel"), Some(ADA), None).await;
+    let (status, body) = app
+        .call("POST", &format!("/import/{id}/cancel"), Some(ADA), None)
+        .await;
     assert_error(status, &body, StatusCode::CONFLICT, "cannot be cancelled");
 }
 
@@ -387,13 +441,19 @@ async fn another_tenants_job_is_404_everywhere() {
     let id = job["id"].as_str().unwrap().to_owned();
     app.wait_for_end(ADA, &id).await;
 
-    let (status, body) = app.call("GET", &format!("/import/{id}"), Some(EVE), None).await;
+    let (status, body) = app
+        .call("GET", &format!("/import/{id}"), Some(EVE), None)
+        .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "no import job");
-    let (status, body) = app.call("POST", &format!("/import/{id}/cancel"), Some(EVE), None).await;
+    let (status, body) = app
+        .call("POST", &format!("/import/{id}/cancel"), Some(EVE), None)
+        .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "no import job");
     let (_, history) = app.call("GET", "/import/history", Some(EVE), None).await;
     assert_eq!(history, json!([]));
-    let (status, body) = app.call("GET", "/import/does-not-exist", Some(ADA), None).await;
+    let (status, body) = app
+        .call("GET", "/import/does-not-exist", Some(ADA), None)
+        .await;
     assert_error(status, &body, StatusCode::NOT_FOUND, "no import job");
 }
 
@@ -405,7 +465,9 @@ async fn cancel_stops_a_running_import() {
     let start = json!({"object_types": ["Account", "Contact", "Opportunity"]});
     let (_, job) = app.call("POST", "/import", Some(ADA), Some(start)).await;
     let id = job["id"].as_str().unwrap().to_owned();
-    let (status, body) = app.call("POST", &format!("/import/{id}/cancel"), Some(ADA), None).await;
+    let (status, body) = app
+        .call("POST", &format!("/import/{id}/cancel"), Some(ADA), None)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     app.fake.faults().set_latency(Duration::ZERO);
     let job = app.wait_for_end(ADA, &id).await;

@@ -48,7 +48,11 @@ struct DemoAuth;
 #[async_trait]
 impl Authenticate for DemoAuth {
     async fn authenticate(&self, _parts: &Parts) -> Option<Caller> {
-        Some(Caller::new("admin@example.com", TenantId::new("demo"), true))
+        Some(Caller::new(
+            "admin@example.com",
+            TenantId::new("demo"),
+            true,
+        ))
     }
 }
 
@@ -68,7 +72,11 @@ fn parse_args() -> Result<Args, String> {
     while let Some(arg) = it.next() {
         let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
-            "--port" => args.port = value("--port")?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--port" => {
+                args.port = value("--port")?
+                    .parse()
+                    .map_err(|e| format!("--port: {e}"))?
+            }
             "--latency-ms" => {
                 let ms: u64 = value("--latency-ms")?
                     .parse()
@@ -121,15 +129,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .await?;
             // Slow enough that the progress bars have something to show.
             fake.faults().set_latency(args.latency);
-            println!("Salesforce: a fake org at {} (the bundled sample org)", fake.url());
-            let oauth = SalesforceOAuth::builder(
-                fake.client_id(),
-                fake.client_secret().clone(),
-                &redirect,
-            )
-            .login_host(LoginHost::url(fake.login_url()))
-            .host_policy(HostPolicy::salesforce().allow_loopback())
-            .build(vault.clone())?;
+            println!(
+                "Salesforce: a fake org at {} (the bundled sample org)",
+                fake.url()
+            );
+            let oauth =
+                SalesforceOAuth::builder(fake.client_id(), fake.client_secret().clone(), &redirect)
+                    .login_host(LoginHost::url(fake.login_url()))
+                    .host_policy(HostPolicy::salesforce().allow_loopback())
+                    .build(vault.clone())?;
             (oauth, Some(fake))
         }
     };
@@ -146,7 +154,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let app = Router::new()
         .nest("/api/salesforce", api.router())
-        .route("/", get(|| async { ([(CONTENT_TYPE, "text/html; charset=utf-8")], INDEX) }))
+        .route(
+            "/",
+            get(|| async { ([(CONTENT_TYPE, "text/html; charset=utf-8")], INDEX) }),
+        )
         .route(
             "/static/app.js",
             get(|| async { ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], APP_JS) }),

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::error::ApiError;
 use super::Shared;
+use super::error::ApiError;
 use crate::TenantId;
 
 /// The person behind a request, as the host knows them.

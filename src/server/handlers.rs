@@ -149,10 +149,17 @@ pub(super) async fn history(State(api): S, caller: Caller) -> Api<Json<Vec<JobVi
     Ok(Json(jobs.into_iter().map(JobView::new).collect()))
 }
 
-pub(super) async fn job(State(api): S, caller: Caller, Path(id): Path<String>) -> Api<Json<JobView>> {
+pub(super) async fn job(
+    State(api): S,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Api<Json<JobView>> {
     let id = JobId::new(id);
     let job = api.jobs.job(&caller.tenant, &id).await?;
-    let log = api.jobs.error_log(&caller.tenant, &id, 0, LOG_LINES).await?;
+    let log = api
+        .jobs
+        .error_log(&caller.tenant, &id, 0, LOG_LINES)
+        .await?;
     Ok(Json(JobView::new(job).with_log(log)))
 }
 

@@ -156,16 +156,16 @@ impl ObjectTypeView {
             .iter()
             .map(|object| {
                 let mut requires = Vec::new();
-                let own = mappers
-                    .iter()
-                    .filter(|m| m.object() == *object || m.imported_with().as_ref() == Some(object));
+                let own = mappers.iter().filter(|m| {
+                    m.object() == *object || m.imported_with().as_ref() == Some(object)
+                });
                 for mapper in own {
                     for lookup in mapper.lookups() {
                         let target = selectable(&lookup.target);
                         let is_own = target == *object
-                            || mappers.get(&lookup.target).is_some_and(|m| {
-                                m.imported_with().as_ref() == Some(object)
-                            });
+                            || mappers
+                                .get(&lookup.target)
+                                .is_some_and(|m| m.imported_with().as_ref() == Some(object));
                         if !is_own && !requires.contains(&target) {
                             requires.push(target);
                         }
