@@ -55,6 +55,8 @@ mod object;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod record;
+#[cfg(feature = "server")]
+pub mod server;
 pub mod sink;
 pub mod source;
 #[cfg(any(test, feature = "testkit"))]

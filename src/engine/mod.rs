@@ -41,8 +41,9 @@
 //! # Ok(()) }
 //! ```
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -213,6 +214,7 @@ impl ImporterBuilder {
                 mode: self.mode,
                 backoff: self.backoff,
                 clock: self.clock,
+                running: Mutex::default(),
             }),
         })
     }
@@ -229,6 +231,8 @@ pub(crate) struct Inner {
     pub(crate) mode: WriteMode,
     pub(crate) backoff: Backoff,
     pub(crate) clock: Clock,
+    /// Jobs this importer runs in this process, for [`Importer::cancel`].
+    running: Mutex<HashMap<(TenantId, JobId), Cancel>>,
 }
 
 /// Runs imports. Cheap to clone; share one per application.
@@ -347,6 +351,43 @@ impl Importer {
         }
     }
 
+    /// The mappers this importer uses (the standard ones unless the builder
+    /// was given others).
+    pub fn mappers(&self) -> &Mappers {
+        &self.inner.mappers
+    }
+
+    /// Asks a job this importer runs in this process to stop after the page
+    /// in hand, as [`ImportHandle::cancel`] does. Returns `false` when the
+    /// job is not running here (finished, unknown, another tenant's, or run
+    /// by another process).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> salesforce_import::Result<()> {
+    /// # use std::sync::Arc;
+    /// # use salesforce_import::*;
+    /// # let importer = Importer::builder(Arc::new(FileSource::sample_org()), Arc::new(InMemorySink::new()),
+    /// #     Arc::new(InMemoryJobStore::new())).build()?;
+    /// let tenant = TenantId::new("acme");
+    /// let handle = importer.start(&tenant, ImportRequest::new("ada", [SObject::ACCOUNT])).await?;
+    /// let id = handle.job_id().clone();
+    /// let stopped = importer.cancel(&tenant, &id); // false if it already finished
+    /// let job = handle.wait().await?;
+    /// assert!(!importer.cancel(&tenant, &id)); // finished: nothing to cancel
+    /// assert_eq!(stopped, job.status == JobStatus::Cancelled);
+    /// # Ok(()) }
+    /// ```
+    pub fn cancel(&self, tenant: &TenantId, job: &JobId) -> bool {
+        let running = self.inner.running.lock().expect("running jobs lock");
+        match running.get(&(tenant.clone(), job.clone())) {
+            Some(cancel) => {
+                cancel.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Starts an import and waits for it to finish.
     pub async fn run(&self, tenant: &TenantId, request: ImportRequest) -> Result<Job> {
         self.start(tenant, request).await?.wait().await
@@ -362,7 +403,21 @@ impl Importer {
         };
         let id = job.id.clone();
         let tenant = job.tenant.clone();
-        let task = tokio::spawn(async move { runner.run(job).await });
+        let key = (tenant.clone(), id.clone());
+        self.inner
+            .running
+            .lock()
+            .expect("running jobs lock")
+            .insert(key.clone(), cancel.clone());
+        // Unregisters the job however the task ends (a panic included).
+        let registered = Registered {
+            inner: self.inner.clone(),
+            key,
+        };
+        let task = tokio::spawn(async move {
+            let _registered = registered;
+            runner.run(job).await
+        });
         ImportHandle {
             job: id,
             tenant,
@@ -370,6 +425,20 @@ impl Importer {
             events: events.downgrade(),
             first: Some(first),
             task,
+        }
+    }
+}
+
+/// A job in [`Inner::running`] until dropped.
+struct Registered {
+    inner: Arc<Inner>,
+    key: (TenantId, JobId),
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.inner.running.lock() {
+            running.remove(&self.key);
         }
     }
 }

@@ -94,7 +94,7 @@ impl Runner {
                 }
                 _ => {}
             }
-            if self.cancel.is_cancelled() {
+            if self.stop_requested(&job).await {
                 cancelled = true;
                 break;
             }
@@ -182,6 +182,24 @@ impl Runner {
         Ok(finished)
     }
 
+    /// Whether to stop after the page in hand: cancelled through the
+    /// handle or [`Importer::cancel`](super::Importer::cancel) in this
+    /// process, or marked cancelled in the job store by another one.
+    async fn stop_requested(&self, job: &Job) -> bool {
+        if self.cancel.is_cancelled() {
+            return true;
+        }
+        match self.inner.jobs.job(&job.tenant, &job.id).await {
+            Ok(stored) if stored.status == JobStatus::Cancelled => {
+                tracing::info!("cancelled in the job store by another process");
+                self.cancel.cancel();
+                true
+            }
+            // A store that cannot answer now will fail the next write.
+            _ => false,
+        }
+    }
+
     async fn fetch(&self, tenant: &TenantId, request: &PageRequest) -> Result<Page> {
         self.inner
             .backoff
@@ -233,7 +251,7 @@ impl Runner {
                 tracing::debug!(used = usage.used, max = usage.max, "api usage");
                 self.events.send(ProgressEvent::ApiUsage { usage });
             }
-            if self.cancel.is_cancelled() {
+            if self.stop_requested(job).await {
                 return Ok(ObjectEnd::Cancelled(local));
             }
             match next {

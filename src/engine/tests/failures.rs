@@ -274,6 +274,84 @@ async fn cancel_stops_after_the_page_in_hand() {
     assert!(job.completed_at.is_some());
 }
 
+/// A sink paused on its first write, so a test can act mid-import.
+fn gated_import(
+    jobs: Arc<InMemoryJobStore>,
+) -> (
+    Importer,
+    InMemorySink,
+    Arc<tokio::sync::Notify>,
+    Arc<Semaphore>,
+) {
+    let sink = GatedSink {
+        inner: InMemorySink::new(),
+        reached: Arc::new(tokio::sync::Notify::new()),
+        proceed: Arc::new(Semaphore::new(0)),
+    };
+    let (memory, reached, proceed) = (
+        sink.inner.clone(),
+        sink.reached.clone(),
+        sink.proceed.clone(),
+    );
+    let source = Arc::new(VecSource::default().with(parent_obj(), parents(9)));
+    let imp = importer(source, Arc::new(sink), jobs)
+        .page_size(3)
+        .build()
+        .unwrap();
+    (imp, memory, reached, proceed)
+}
+
+#[tokio::test]
+async fn importer_cancel_finds_the_job_by_id_and_tenant() {
+    let t = tenant();
+    let (imp, memory, reached, proceed) = gated_import(Arc::new(InMemoryJobStore::new()));
+    let handle = imp
+        .start(&t, ImportRequest::new("ada", [parent_obj()]))
+        .await
+        .unwrap();
+    let id = handle.job_id().clone();
+    reached.notified().await;
+    assert!(
+        !imp.cancel(&TenantId::new("someone-else"), &id),
+        "another tenant's job"
+    );
+    assert!(!imp.cancel(&t, &JobId::new("no-such-job")));
+    assert!(imp.cancel(&t, &id));
+    proceed.add_permits(100);
+    let job = handle.wait().await.unwrap();
+    assert_eq!(job.status, JobStatus::Cancelled);
+    assert_eq!(memory.count(&t, &parent_obj()), 3);
+    assert!(
+        !imp.cancel(&t, &id),
+        "a finished job is no longer registered"
+    );
+}
+
+#[tokio::test]
+async fn a_job_cancelled_in_the_store_by_another_process_stops() {
+    let t = tenant();
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let (imp, memory, reached, proceed) = gated_import(jobs.clone());
+    let handle = imp
+        .start(&t, ImportRequest::new("ada", [parent_obj()]))
+        .await
+        .unwrap();
+    reached.notified().await;
+    // Another server (or an admin after a crash) marks the job cancelled.
+    jobs.set_status(&t, handle.job_id(), JobStatus::Cancelled, Utc::now(), None)
+        .await
+        .unwrap();
+    proceed.add_permits(100);
+    let job = handle.wait().await.unwrap();
+    assert_eq!(job.status, JobStatus::Cancelled);
+    assert_eq!(job.objects[0].state, ObjectState::Cancelled);
+    assert_eq!(
+        memory.count(&t, &parent_obj()),
+        3,
+        "stopped after the page in hand"
+    );
+}
+
 #[tokio::test]
 async fn one_running_import_per_tenant() {
     let t = tenant();

@@ -1,0 +1,122 @@
+// Browser test of the example server's admin pages, in headless Chromium.
+//
+// Connect -> approve at the fake org -> back connected -> import all objects
+// -> wait for the end -> counts equal the sample org's -> open a history
+// row's error log -> disconnect. Screenshots go to SCREENSHOT_DIR.
+//
+//   BASE_URL=http://127.0.0.1:3000 node admin-flow.mjs
+//
+// The expected numbers are the bundled sample org's
+// (src/source/sample/MANIFEST.md).
+import { mkdir } from "node:fs/promises";
+import { chromium } from "playwright-core";
+
+const BASE_URL = process.env.BASE_URL ?? "http://127.0.0.1:3000";
+const SHOTS = process.env.SCREENSHOT_DIR ?? "../target/screenshots";
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+const EXPECTED = {
+  imported: 468,
+  errors: 5,
+  warnings: 4,
+  perObject: {
+    Product2: [25, 0], PricebookEntry: [29, 0], Account: [90, 0], Contact: [88, 1],
+    Opportunity: [66, 1], Order: [30, 1], OrderItem: [75, 2], Quote: [22, 0], QuoteLineItem: [43, 0],
+  },
+};
+
+function check(condition, message) {
+  if (!condition) throw new Error(`check failed: ${message}`);
+  console.log(`ok - ${message}`);
+}
+
+async function shot(page, name) {
+  const path = `${SHOTS}/${name}.png`;
+  await page.screenshot({ path, fullPage: true });
+  console.log(`screenshot ${path}`);
+}
+
+await mkdir(SHOTS, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: CHROMIUM,
+  headless: true,
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+let failed = false;
+const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+page.on("console", (m) => { if (m.type() === "error") console.log(`browser console: ${m.text()}`); });
+page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
+try {
+  // 1. Settings: not connected.
+  await page.goto(`${BASE_URL}/#/settings`);
+  const statusText = page.getByTestId("status-text");
+  await statusText.filter({ hasText: "Not connected" }).waitFor();
+  check(true, "settings page shows 'Not connected'");
+  await shot(page, "1-settings-not-connected");
+
+  // 2. Connect: the fake org approves at once and sends us back with a code.
+  await page.getByTestId("connect").click();
+  await statusText.filter({ hasText: /^Connected$/ }).waitFor({ timeout: 30_000 });
+  const instance = await page.getByTestId("status-instance").textContent();
+  check(/^https?:\/\//.test(instance), `connected to instance ${instance}`);
+  check(!page.url().includes("code="), "the code is gone from the address bar");
+  await shot(page, "2-settings-connected");
+
+  // 3. Import everything.
+  await page.getByTestId("nav-import").click();
+  await page.getByTestId("start").waitFor();
+  const boxes = page.locator("[data-testid^=object-]");
+  check((await boxes.count()) === 6, "six objects offered");
+  for (const box of await boxes.all()) check(await box.isChecked(), `${await box.getAttribute("value")} checked`);
+  await page.getByTestId("start").click();
+  const badge = page.getByTestId("job-status");
+  await badge.filter({ hasText: /PENDING|IN_PROGRESS/ }).waitFor({ timeout: 30_000 });
+  await page.waitForTimeout(2_500); // one refresh of the bars
+  await shot(page, "3-import-in-progress");
+
+  // 4. Wait for the end and compare the counts with the sample org.
+  await badge.filter({ hasText: /^(COMPLETED|COMPLETED_WITH_ERRORS|FAILED|CANCELLED)$/ })
+    .waitFor({ timeout: 180_000 });
+  check((await badge.textContent()) === "COMPLETED_WITH_ERRORS", "import completed with errors");
+  check(Number(await page.locator("#total-imported").textContent()) === EXPECTED.imported,
+    `${EXPECTED.imported} records imported`);
+  check(Number(await page.locator("#total-errors").textContent()) === EXPECTED.errors,
+    `${EXPECTED.errors} records failed`);
+  for (const [object, [imported, errors]] of Object.entries(EXPECTED.perObject)) {
+    const text = await page.getByTestId(`counts-${object}`).textContent();
+    check(text.includes(`${imported} imported`) && text.includes(`${errors} errors`),
+      `${object}: ${text}`);
+  }
+  await shot(page, "4-import-finished");
+
+  // 5. History: the newest row, expanded, shows the error log.
+  const row = page.getByTestId("history-row").first();
+  check((await row.textContent()).includes("COMPLETED_WITH_ERRORS"), "history lists the job");
+  await row.click();
+  const log = page.getByTestId("error-log");
+  await log.waitFor();
+  const errorRows = log.locator("tbody tr.error");
+  const warningRows = log.locator("tbody tr.warning");
+  check((await errorRows.count()) === EXPECTED.errors, `error log has ${EXPECTED.errors} errors`);
+  check((await warningRows.count()) === EXPECTED.warnings, `error log has ${EXPECTED.warnings} warnings`);
+  check((await log.textContent()).includes("0035g0000000163AAA"), "the contact without a last name is named");
+  await shot(page, "5-history-error-log");
+
+  // 6. Disconnect, with confirmation.
+  await page.getByTestId("nav-settings").click();
+  await page.getByTestId("disconnect").click();
+  await page.getByTestId("confirm-disconnect").click();
+  await statusText.filter({ hasText: "Not connected" }).waitFor();
+  check(true, "disconnected");
+  await shot(page, "6-settings-disconnected");
+} catch (err) {
+  failed = true;
+  console.error(err);
+  await shot(page, "failure").catch(() => {});
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,179 @@
+//! The admin pages of an example CRM, over the crate's router: a Salesforce
+//! settings page (connect, status, disconnect) and an import page (object
+//! checkboxes, live progress, history with error logs).
+//!
+//! By default it runs against a fake Salesforce org on loopback serving
+//! the bundled sample org, so the whole flow works without a Salesforce
+//! account. With a connected app's credentials in the environment it works
+//! against a real org:
+//!
+//! ```text
+//! cargo run --example server --features server,testkit
+//! # then open http://127.0.0.1:3000
+//!
+//! SF_CLIENT_ID=... SF_CLIENT_SECRET=... [SF_LOGIN_URL=https://test.salesforce.com] \
+//!   cargo run --example server --features server,testkit
+//! # the connected app's callback URL must be http://localhost:3000/
+//! ```
+//!
+//! Everyone who opens the page is the demo admin of the tenant `demo`: a
+//! real host implements `Authenticate` over its own sessions. The server
+//! listens on 127.0.0.1 only.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::request::Parts;
+use axum::routing::get;
+use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
+use salesforce_import::server::{Authenticate, Caller, ImportApi};
+use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
+use salesforce_import::{
+    Importer, InMemoryJobStore, InMemorySink, InMemoryTokenVault, JobStore, TenantId, TokenVault,
+};
+use secrecy::SecretString;
+
+const INDEX: &str = include_str!("web/index.html");
+const APP_JS: &str = include_str!("web/app.js");
+const STYLE: &str = include_str!("web/style.css");
+
+/// Everyone is the demo tenant's admin (an example, on 127.0.0.1 only).
+#[derive(Debug)]
+struct DemoAuth;
+
+#[async_trait]
+impl Authenticate for DemoAuth {
+    async fn authenticate(&self, _parts: &Parts) -> Option<Caller> {
+        Some(Caller::new(
+            "admin@example.com",
+            TenantId::new("demo"),
+            true,
+        ))
+    }
+}
+
+struct Args {
+    port: u16,
+    latency: Duration,
+    page_size: usize,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        port: 3000,
+        latency: Duration::from_millis(60),
+        page_size: 25,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--port" => {
+                args.port = value("--port")?
+                    .parse()
+                    .map_err(|e| format!("--port: {e}"))?
+            }
+            "--latency-ms" => {
+                let ms: u64 = value("--latency-ms")?
+                    .parse()
+                    .map_err(|e| format!("--latency-ms: {e}"))?;
+                args.latency = Duration::from_millis(ms);
+            }
+            "--page-size" => {
+                args.page_size = value("--page-size")?
+                    .parse()
+                    .map_err(|e| format!("--page-size: {e}"))?;
+            }
+            "-h" | "--help" => {
+                println!("usage: server [--port 3000] [--latency-ms 60] [--page-size 25]");
+                std::process::exit(0);
+            }
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = parse_args()?;
+    // Salesforce accepts plain http callbacks on localhost only.
+    let redirect = format!("http://localhost:{}/", args.port);
+    let vault: Arc<dyn TokenVault> = Arc::new(InMemoryTokenVault::new());
+
+    // A real org when a connected app is configured, the fake one otherwise.
+    let (oauth, _fake) = match std::env::var("SF_CLIENT_ID") {
+        Ok(client_id) => {
+            let secret = std::env::var("SF_CLIENT_SECRET")
+                .map_err(|_| "SF_CLIENT_ID is set: set SF_CLIENT_SECRET too")?;
+            let login = std::env::var("SF_LOGIN_URL")
+                .map(LoginHost::url)
+                .unwrap_or_else(|_| LoginHost::production());
+            println!("Salesforce: {} (connected app {client_id})", login.as_str());
+            let oauth = SalesforceOAuth::builder(client_id, SecretString::from(secret), &redirect)
+                .login_host(login)
+                .build(vault.clone())?;
+            (oauth, None)
+        }
+        Err(_) => {
+            let redirect = format!("http://127.0.0.1:{}/", args.port);
+            let fake = FakeSalesforce::builder()
+                .org(FakeOrg::sample())
+                .redirect_uri(&redirect)
+                .min_batch_size(1)
+                .start()
+                .await?;
+            // Slow enough that the progress bars have something to show.
+            fake.faults().set_latency(args.latency);
+            println!(
+                "Salesforce: a fake org at {} (the bundled sample org)",
+                fake.url()
+            );
+            let oauth =
+                SalesforceOAuth::builder(fake.client_id(), fake.client_secret().clone(), &redirect)
+                    .login_host(LoginHost::url(fake.login_url()))
+                    .host_policy(HostPolicy::salesforce().allow_loopback())
+                    .build(vault.clone())?;
+            (oauth, Some(fake))
+        }
+    };
+    let oauth = Arc::new(oauth);
+
+    let jobs: Arc<dyn JobStore> = Arc::new(InMemoryJobStore::new());
+    let sink = Arc::new(InMemorySink::new());
+    let source = Arc::new(RestSource::builder(oauth.clone()).build()?);
+    let importer = Importer::builder(source, sink, jobs.clone())
+        .vault(vault)
+        .page_size(args.page_size)
+        .build()?;
+    let api = ImportApi::builder(importer, jobs, oauth, Arc::new(DemoAuth)).build();
+
+    let app = Router::new()
+        .nest("/api/salesforce", api.router())
+        .route(
+            "/",
+            get(|| async { ([(CONTENT_TYPE, "text/html; charset=utf-8")], INDEX) }),
+        )
+        .route(
+            "/static/app.js",
+            get(|| async { ([(CONTENT_TYPE, "text/javascript; charset=utf-8")], APP_JS) }),
+        )
+        .route(
+            "/static/style.css",
+            get(|| async { ([(CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }),
+        );
+
+    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    println!("Open http://127.0.0.1:{}/", args.port);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

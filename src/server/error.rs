@@ -1,0 +1,127 @@
+//! Errors as the router answers them: `{"error": true, "message": "..."}`
+//! with the right status code.
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::Error;
+
+/// An error answer of the router.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: bool,
+    message: &'a str,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    pub(crate) fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, message)
+    }
+
+    pub(crate) fn forbidden(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, message)
+    }
+
+    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = axum::Json(Body {
+            error: true,
+            message: &self.message,
+        });
+        (self.status, body).into_response()
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> ApiError {
+        let status = status_of(&err);
+        if status.is_server_error() {
+            // The details stay in the log; the caller gets a plain message.
+            tracing::error!(error = %err, source = ?std::error::Error::source(&err), "salesforce import API");
+        }
+        let message = match status {
+            StatusCode::INTERNAL_SERVER_ERROR => {
+                "the import service failed; the details are in the server's log".to_owned()
+            }
+            _ => err.to_string(),
+        };
+        ApiError { status, message }
+    }
+}
+
+fn status_of(err: &Error) -> StatusCode {
+    match err {
+        Error::Config { .. }
+        | Error::NotConnected { .. }
+        | Error::SessionExpired
+        | Error::OAuthState { .. }
+        | Error::HostNotAllowed { .. } => StatusCode::BAD_REQUEST,
+        // The code came with the caller's callback.
+        Error::OAuth {
+            step: "code exchange",
+            ..
+        } => StatusCode::BAD_REQUEST,
+        Error::ImportAlreadyRunning { .. } | Error::JobNotResumable { .. } => StatusCode::CONFLICT,
+        Error::JobNotFound { .. } => StatusCode::NOT_FOUND,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Source { .. }
+        | Error::RetriesExhausted { .. }
+        | Error::ObjectNotAvailable { .. }
+        | Error::Unreachable { .. }
+        | Error::Api { .. }
+        | Error::BadResponse { .. }
+        | Error::OAuth { .. } => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// `axum::Json`, with rejections answered as [`ApiError`]s: malformed JSON
+/// is 400, well-formed JSON of the wrong shape 422, a missing
+/// `Content-Type: application/json` 415.
+#[derive(Debug)]
+pub(crate) struct JsonBody<T>(pub(crate) T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(from_rejection(rejection)),
+        }
+    }
+}
+
+fn from_rejection(rejection: JsonRejection) -> ApiError {
+    ApiError::new(rejection.status(), rejection.body_text())
+}

@@ -1,0 +1,164 @@
+//! The HTTP API a host mounts (feature `server`): connect Salesforce, start
+//! and follow imports, read the history. JSON in and out.
+//!
+//! The host supplies who is calling through [`Authenticate`]; the router
+//! scopes every request to the caller's tenant. Connecting, disconnecting,
+//! starting and cancelling need an admin; reading needs a signed-in user.
+//! A job of another tenant is 404, never 403, so ids do not leak.
+//!
+//! | method | path | body | answer |
+//! |---|---|---|---|
+//! | `GET` | `/status` | | `{connected, instance_url, connected_by, connected_at}` |
+//! | `POST` | `/connect` | | `{authorization_url}`: send the browser there |
+//! | `POST` | `/callback` | `{code, state}` | the status, connected |
+//! | `DELETE` | `/disconnect` | | `{was_connected, revoked}` |
+//! | `GET` | `/import/objects` | | `[{object_type, label, requires, hint}]` |
+//! | `POST` | `/import` | `{object_types: ["Account", ...], mode?: "skip_existing" \| "update"}` | 202 and the job |
+//! | `GET` | `/import/history` | | the newest 50 jobs |
+//! | `GET` | `/import/{id}` | | the job, with `error_log` |
+//! | `POST` | `/import/{id}/cancel` | | the job |
+//!
+//! A job is `{id, status, started_by, created_at, started_at,
+//! completed_at, mode, message, imported, skipped, errors, warnings,
+//! objects: [{object_type, label, state, total, imported, skipped, errors,
+//! warnings}]}`; `GET /import/{id}` adds `error_log: [{severity, label,
+//! object_type, sf_id, field, message}]`. `status` is one of `PENDING`,
+//! `IN_PROGRESS`, `COMPLETED`, `COMPLETED_WITH_ERRORS`, `FAILED`,
+//! `CANCELLED`.
+//!
+//! Errors are `{"error": true, "message": "..."}`: 400 for a bad request
+//! (an empty or unknown object list, not connected, a bad or replayed OAuth
+//! state), 401 without a session, 403 for a non-admin, 404 for a job that
+//! is not the caller's, 409 when an import is already running, 415/422 for
+//! a body that is not the JSON asked for, 502 when Salesforce fails.
+//!
+//! ```no_run
+//! # async fn demo(importer: salesforce_import::Importer,
+//! #     jobs: std::sync::Arc<dyn salesforce_import::JobStore>,
+//! #     oauth: salesforce_import::http::SalesforceOAuth,
+//! #     auth: std::sync::Arc<dyn salesforce_import::server::Authenticate>) {
+//! use std::sync::Arc;
+//! use salesforce_import::server::ImportApi;
+//!
+//! let api = ImportApi::builder(importer, jobs, Arc::new(oauth), auth).build();
+//! let app = axum::Router::new().nest("/api/salesforce", api.router());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await.unwrap();
+//! axum::serve(listener, app).await.unwrap();
+//! # }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+use crate::http::SalesforceOAuth;
+use crate::{Importer, JobStore};
+
+mod caller;
+mod error;
+mod handlers;
+mod views;
+
+pub use caller::{Authenticate, Caller};
+
+/// How many jobs `GET /import/history` lists.
+const HISTORY: usize = 50;
+
+/// The router's shared state.
+pub(crate) struct Shared {
+    importer: Importer,
+    jobs: Arc<dyn JobStore>,
+    oauth: Arc<SalesforceOAuth>,
+    auth: Arc<dyn Authenticate>,
+    history: usize,
+}
+
+/// The import API: build it once, mount [`router`](ImportApi::router)
+/// under a path of the host's choosing.
+#[derive(Clone)]
+pub struct ImportApi {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for ImportApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImportApi")
+            .field("importer", &self.shared.importer)
+            .field("oauth", &self.shared.oauth)
+            .field("auth", &self.shared.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures an [`ImportApi`].
+#[derive(Debug)]
+#[must_use]
+pub struct ImportApiBuilder {
+    importer: Importer,
+    jobs: Arc<dyn JobStore>,
+    oauth: Arc<SalesforceOAuth>,
+    auth: Arc<dyn Authenticate>,
+    history: usize,
+}
+
+impl ImportApiBuilder {
+    /// How many jobs the history lists (default 50).
+    pub fn history_limit(mut self, jobs: usize) -> Self {
+        self.history = jobs.max(1);
+        self
+    }
+
+    /// The API.
+    pub fn build(self) -> ImportApi {
+        ImportApi {
+            shared: Arc::new(Shared {
+                importer: self.importer,
+                jobs: self.jobs,
+                oauth: self.oauth,
+                auth: self.auth,
+                history: self.history,
+            }),
+        }
+    }
+}
+
+impl ImportApi {
+    /// An API over an importer, the job store it writes to (for progress
+    /// and history), the OAuth flow (whose vault holds the connections;
+    /// give the importer the same vault) and the host's authentication.
+    pub fn builder(
+        importer: Importer,
+        jobs: Arc<dyn JobStore>,
+        oauth: Arc<SalesforceOAuth>,
+        auth: Arc<dyn Authenticate>,
+    ) -> ImportApiBuilder {
+        ImportApiBuilder {
+            importer,
+            jobs,
+            oauth,
+            auth,
+            history: HISTORY,
+        }
+    }
+
+    /// The routes, relative: mount them with `Router::nest`.
+    ///
+    /// Imports started through it run on the tokio runtime that serves
+    /// the request, in the background.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/status", get(handlers::status))
+            .route("/connect", post(handlers::connect))
+            .route("/callback", post(handlers::callback))
+            .route("/disconnect", delete(handlers::disconnect))
+            .route("/import", post(handlers::start_import))
+            .route("/import/objects", get(handlers::object_types))
+            .route("/import/history", get(handlers::history))
+            .route("/import/{id}", get(handlers::job))
+            .route("/import/{id}/cancel", post(handlers::cancel))
+            .fallback(handlers::not_found)
+            .with_state(self.shared.clone())
+    }
+}
