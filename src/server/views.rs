@@ -244,11 +244,11 @@ mod tests {
         );
         assert_eq!(
             hint(SObject::ORDER).unwrap(),
-            "Orders need Products, Accounts, Contacts and Opportunities"
+            "Orders need Accounts, Contacts, Opportunities and Products"
         );
         assert_eq!(
             hint(SObject::QUOTE).unwrap(),
-            "Quotes need Products, Accounts, Contacts and Opportunities"
+            "Quotes need Accounts, Contacts, Opportunities and Products"
         );
     }
 }
