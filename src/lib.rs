@@ -37,9 +37,15 @@
 //! - [`source`], [`sink`], [`jobs`], [`vault`]: the four ports, each with
 //!   an in-memory reference backend.
 //! - [`engine`]: the [`Importer`].
-//! - `http` (feature `http`): the OAuth 2.0 web-server flow and the REST
-//!   API source.
-//! - `testkit` (feature `testkit`): the conformance suite every backend runs.
+//! - `http` (feature `http`): the OAuth 2.0 web-server flow, the host
+//!   allow-list and the REST API source.
+//! - `postgres` (feature `postgres`): job store, token vault and a
+//!   reference CRM sink on the host's `PgPool`, with embedded migrations.
+//! - `server` (feature `server`): the axum router a host mounts (connect,
+//!   status, disconnect, start and follow imports, history).
+//! - `testkit` (feature `testkit`): the conformance suite every backend
+//!   runs, and `FakeSalesforce`, a fake org over loopback HTTP with faults
+//!   on demand.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
