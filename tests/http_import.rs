@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use salesforce_import::crm::CrmRecord;
-use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
+use salesforce_import::http::RestSource;
 use salesforce_import::source::sample_manifest::COUNTS;
 use salesforce_import::source::{PageRequest, SalesforceSource};
 use salesforce_import::testkit::fake::{Endpoint, Failure, FakeOrg, FakeSalesforce};
@@ -45,17 +45,7 @@ async fn world(org: FakeOrg) -> World {
         .put(&tenant, &fake.connection("ada@example.com"))
         .await
         .unwrap();
-    let oauth = Arc::new(
-        SalesforceOAuth::builder(
-            fake.client_id(),
-            fake.client_secret().clone(),
-            fake.redirect_uri(),
-        )
-        .login_host(LoginHost::url(fake.login_url()))
-        .host_policy(HostPolicy::salesforce().allow_loopback())
-        .build(vault.clone())
-        .unwrap(),
-    );
+    let oauth = Arc::new(fake.oauth_builder().build(vault.clone()).unwrap());
     let source = Arc::new(
         RestSource::builder(oauth)
             .api_version(fake.api_version())

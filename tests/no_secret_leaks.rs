@@ -8,13 +8,12 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use salesforce_import::http::{
-    HostPolicy, InMemoryPendingAuthorizations, LoginHost, PendingAuthorization,
-    PendingAuthorizations, RestSource, SalesforceOAuth,
+    InMemoryPendingAuthorizations, PendingAuthorization, PendingAuthorizations, RestSource,
+    SalesforceOAuth,
 };
 use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
 use salesforce_import::{
@@ -70,16 +69,10 @@ async fn world() -> World {
     let vault = Arc::new(InMemoryTokenVault::new());
     let pending = Arc::new(SpyPending::default());
     let oauth = Arc::new(
-        SalesforceOAuth::builder(
-            fake.client_id(),
-            fake.client_secret().clone(),
-            fake.redirect_uri(),
-        )
-        .login_host(LoginHost::url(fake.login_url()))
-        .host_policy(HostPolicy::salesforce().allow_loopback())
-        .pending(pending.clone())
-        .build(vault.clone())
-        .unwrap(),
+        fake.oauth_builder()
+            .pending(pending.clone())
+            .build(vault.clone())
+            .unwrap(),
     );
     World {
         fake,
@@ -87,23 +80,6 @@ async fn world() -> World {
         oauth,
         pending,
     }
-}
-
-/// The browser: opens the authorization URL and follows the fake's
-/// approval to the callback's `code` and `state`.
-async fn approve(url: &str) -> (String, String) {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let response = client.get(url).send().await.unwrap();
-    let location = response.headers()["location"].to_str().unwrap();
-    let q: HashMap<String, String> = url::Url::parse(location)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect();
-    (q["code"].clone(), q["state"].clone())
 }
 
 #[tokio::test]
@@ -114,7 +90,8 @@ async fn no_secret_reaches_logs_debug_or_errors() {
     let w = world().await;
     let tenant = TenantId::new("acme");
     let auth = w.oauth.authorize(&tenant, "ada").await.unwrap();
-    let (code, state) = approve(&auth.url).await;
+    let approval = w.fake.approve(&auth.url).await.unwrap();
+    let (code, state) = (approval.code, approval.state);
     w.oauth
         .complete(&tenant, "ada", &code, &state)
         .await

@@ -39,16 +39,10 @@ async fn world() -> World {
     let clock: Clock =
         Arc::new(move || Utc::now() + chrono::Duration::minutes(offset.load(Ordering::SeqCst)));
     let oauth = Arc::new(
-        SalesforceOAuth::builder(
-            fake.client_id(),
-            fake.client_secret().clone(),
-            fake.redirect_uri(),
-        )
-        .login_host(LoginHost::url(fake.login_url()))
-        .host_policy(HostPolicy::salesforce().allow_loopback())
-        .clock(clock)
-        .build(vault.clone())
-        .unwrap(),
+        fake.oauth_builder()
+            .clock(clock)
+            .build(vault.clone())
+            .unwrap(),
     );
     World {
         fake,
@@ -58,24 +52,10 @@ async fn world() -> World {
     }
 }
 
-/// What the user's browser does: opens the authorization URL; the fake
-/// approves at once and redirects to the callback with `code` and `state`.
-async fn approve(url: &str) -> (String, String) {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let response = client.get(url).send().await.unwrap();
-    assert_eq!(response.status(), 302);
-    let location = response.headers()["location"].to_str().unwrap();
-    let callback = url::Url::parse(location).unwrap();
-    let q: HashMap<String, String> = callback.query_pairs().into_owned().collect();
-    (q["code"].clone(), q["state"].clone())
-}
-
 async fn connect(w: &World, tenant: &TenantId, user: &str) -> Connection {
     let auth = w.oauth.authorize(tenant, user).await.unwrap();
-    let (code, state) = approve(&auth.url).await;
+    let approval = w.fake.approve(&auth.url).await.unwrap();
+    let (code, state) = (approval.code, approval.state);
     let status = w.oauth.complete(tenant, user, &code, &state).await.unwrap();
     assert!(status.connected);
     w.vault.get(tenant).await.unwrap().unwrap()
@@ -102,7 +82,8 @@ async fn the_whole_flow_connects_refreshes_and_disconnects() {
     assert_eq!(q["code_challenge_method"], "S256");
     assert_ne!(q["state"], tenant.as_str());
 
-    let (code, state) = approve(&auth.url).await;
+    let approval = w.fake.approve(&auth.url).await.unwrap();
+    let (code, state) = (approval.code, approval.state);
     assert_eq!(state, q["state"]);
     let status = w
         .oauth
@@ -166,7 +147,8 @@ async fn a_replayed_state_is_rejected() {
     let w = world().await;
     let tenant = TenantId::new("acme");
     let auth = w.oauth.authorize(&tenant, "ada").await.unwrap();
-    let (code, state) = approve(&auth.url).await;
+    let approval = w.fake.approve(&auth.url).await.unwrap();
+    let (code, state) = (approval.code, approval.state);
     w.oauth
         .complete(&tenant, "ada", &code, &state)
         .await
@@ -192,7 +174,8 @@ async fn a_state_issued_to_another_tenant_or_user_is_rejected() {
     let (acme, globex) = (TenantId::new("acme"), TenantId::new("globex"));
     for (tenant, user) in [(&globex, "ada"), (&acme, "mallory")] {
         let auth = w.oauth.authorize(&acme, "ada").await.unwrap();
-        let (code, state) = approve(&auth.url).await;
+        let approval = w.fake.approve(&auth.url).await.unwrap();
+        let (code, state) = (approval.code, approval.state);
         let err = w
             .oauth
             .complete(tenant, user, &code, &state)
@@ -217,7 +200,8 @@ async fn an_expired_state_is_rejected() {
     let w = world().await;
     let tenant = TenantId::new("acme");
     let auth = w.oauth.authorize(&tenant, "ada").await.unwrap();
-    let (code, state) = approve(&auth.url).await;
+    let approval = w.fake.approve(&auth.url).await.unwrap();
+    let (code, state) = (approval.code, approval.state);
     w.minutes.store(11, Ordering::SeqCst);
     let err = w
         .oauth
@@ -233,7 +217,7 @@ async fn a_bad_code_is_an_oauth_error() {
     let w = world().await;
     let tenant = TenantId::new("acme");
     let auth = w.oauth.authorize(&tenant, "ada").await.unwrap();
-    let (_code, state) = approve(&auth.url).await;
+    let state = w.fake.approve(&auth.url).await.unwrap().state;
     let err = w
         .oauth
         .complete(&tenant, "ada", "not-the-code", &state)

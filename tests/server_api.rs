@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use axum::http::request::Parts;
 use reqwest::StatusCode;
-use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
+use salesforce_import::http::RestSource;
 use salesforce_import::server::{Authenticate, Caller, ImportApi};
 use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
 use salesforce_import::{
@@ -74,13 +74,7 @@ async fn app_with(history: usize) -> App {
         .await
         .unwrap();
     let vault: Arc<dyn TokenVault> = Arc::new(InMemoryTokenVault::new());
-    let oauth = Arc::new(
-        SalesforceOAuth::builder(fake.client_id(), fake.client_secret().clone(), redirect)
-            .login_host(LoginHost::url(fake.login_url()))
-            .host_policy(HostPolicy::salesforce().allow_loopback())
-            .build(vault.clone())
-            .unwrap(),
-    );
+    let oauth = Arc::new(fake.oauth_builder().build(vault.clone()).unwrap());
     let jobs: Arc<dyn JobStore> = Arc::new(InMemoryJobStore::new());
     let sink = Arc::new(InMemorySink::new());
     let source = Arc::new(RestSource::builder(oauth.clone()).build().unwrap());
@@ -157,17 +151,8 @@ impl App {
         assert_eq!(status, StatusCode::OK, "{body}");
         let url = body["authorization_url"].as_str().unwrap();
         assert!(url.starts_with(self.fake.login_url()), "{url}");
-        let approve = self.http.get(url).send().await.unwrap();
-        assert_eq!(approve.status(), StatusCode::FOUND);
-        let location = approve.headers()["location"].to_str().unwrap();
-        let back = url::Url::parse(location).unwrap();
-        let param = |name: &str| {
-            back.query_pairs()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.into_owned())
-                .unwrap()
-        };
-        (param("code"), param("state"))
+        let approval = self.fake.approve(url).await.unwrap();
+        (approval.code, approval.state)
     }
 
     async fn connect(&self, who: As<'_>) {

@@ -29,7 +29,7 @@ use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::routing::get;
-use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
+use salesforce_import::http::{LoginHost, RestSource, SalesforceOAuth};
 use salesforce_import::server::{Authenticate, Caller, ImportApi};
 use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
 use salesforce_import::{
@@ -133,11 +133,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "Salesforce: a fake org at {} (the bundled sample org)",
                 fake.url()
             );
-            let oauth =
-                SalesforceOAuth::builder(fake.client_id(), fake.client_secret().clone(), &redirect)
-                    .login_host(LoginHost::url(fake.login_url()))
-                    .host_policy(HostPolicy::salesforce().allow_loopback())
-                    .build(vault.clone())?;
+            // The fake's client id and secret, its login host, loopback allowed.
+            let oauth = fake.oauth_builder().build(vault.clone())?;
             (oauth, Some(fake))
         }
     };

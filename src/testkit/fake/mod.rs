@@ -297,6 +297,24 @@ impl FakeSalesforceBuilder {
     }
 }
 
+/// What the fake's authorization endpoint redirected to the callback with.
+///
+/// `Debug` hides both values: the code is a credential until exchanged.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Approval {
+    /// The authorization code, single-use.
+    pub code: String,
+    /// The `state` of the authorization URL, echoed.
+    pub state: String,
+}
+
+impl std::fmt::Debug for Approval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Approval { code: [REDACTED], state: [REDACTED] }")
+    }
+}
+
 /// A fake Salesforce org on `http://127.0.0.1:<free port>`: OAuth, query
 /// with paging, describe and limits as the real API shapes them, and
 /// [`Faults`] on demand. See the [module docs](self).
@@ -393,6 +411,77 @@ impl FakeSalesforce {
             oauth::USER_ID
         ));
         c
+    }
+
+    /// A [`SalesforceOAuth`](crate::http::SalesforceOAuth) builder set up
+    /// for this fake: its client id, secret and callback URL, its login
+    /// host, and a host policy that allows loopback (the fake's address).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> salesforce_import::Result<()> {
+    /// use std::sync::Arc;
+    /// use salesforce_import::testkit::fake::FakeSalesforce;
+    /// use salesforce_import::{InMemoryTokenVault, TenantId};
+    ///
+    /// let fake = FakeSalesforce::builder().start().await?;
+    /// let oauth = fake.oauth_builder().build(Arc::new(InMemoryTokenVault::new()))?;
+    /// let tenant = TenantId::new("acme");
+    /// let authorization = oauth.authorize(&tenant, "ada").await?;
+    /// let approval = fake.approve(&authorization.url).await?; // the browser's part
+    /// let status = oauth.complete(&tenant, "ada", &approval.code, &approval.state).await?;
+    /// assert!(status.connected);
+    /// # Ok(()) }
+    /// ```
+    pub fn oauth_builder(&self) -> crate::http::SalesforceOAuthBuilder {
+        crate::http::SalesforceOAuth::builder(
+            self.client_id(),
+            self.client_secret().clone(),
+            self.redirect_uri(),
+        )
+        .login_host(crate::http::LoginHost::url(self.login_url()))
+        .host_policy(crate::http::HostPolicy::salesforce().allow_loopback())
+    }
+
+    /// Does what the user's browser does with an authorization URL: opens
+    /// it (the fake approves at once) and follows nothing, returning the
+    /// `code` and `state` the redirect to the callback carries.
+    ///
+    /// An authorization the fake refuses (wrong client id or callback URL,
+    /// no PKCE challenge) is an [`Error::Source`](crate::Error::Source)
+    /// naming the error it redirected with or the status it answered.
+    pub async fn approve(&self, authorization_url: &str) -> Result<Approval> {
+        let failed = |what: String| Error::Source {
+            message: format!("the fake org did not approve: {what}").into(),
+            source: None,
+        };
+        let browser = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| Error::source("building an HTTP client", e))?;
+        let response = browser
+            .get(authorization_url)
+            .send()
+            .await
+            .map_err(|e| Error::source("opening the authorization URL", e.without_url()))?;
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| url::Url::parse(l).ok())
+            .ok_or_else(|| failed(format!("HTTP {} without a redirect", response.status())))?;
+        let param = |name: &str| {
+            location
+                .query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        if let Some(error) = param("error") {
+            return Err(failed(error));
+        }
+        match (param("code"), param("state")) {
+            (Some(code), Some(state)) => Ok(Approval { code, state }),
+            _ => Err(failed("the redirect has no code or state".into())),
+        }
     }
 
     /// Whether an access token is currently accepted.
