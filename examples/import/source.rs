@@ -205,15 +205,15 @@ async fn salesforce(tenant: &TenantId, env: impl Fn(&str) -> Option<String>) -> 
 mod tests {
     use super::*;
 
-    fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
-        |name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
     }
 
-    async fn error(vars: &'static [(&'static str, &'static str)]) -> String {
+    async fn error(vars: &[(&str, &str)]) -> String {
         match salesforce(&TenantId::new("t"), env(vars)).await {
             Ok(_) => panic!("{vars:?} opened a source"),
             Err(e) => e.to_string(),
@@ -253,11 +253,11 @@ mod tests {
     #[tokio::test]
     async fn the_instance_must_be_a_salesforce_host() {
         for url in ["http://127.0.0.1:8080", "https://evil.example"] {
-            let vars: &'static [(&str, &str)] = Box::leak(Box::new([
+            let vars = [
                 ("SF_INSTANCE_URL", url),
                 ("SF_ACCESS_TOKEN", "00Dxx!secret-token"),
-            ]));
-            let e = error(vars).await;
+            ];
+            let e = error(&vars).await;
             assert!(e.contains(url) && !e.contains("secret-token"), "{e}");
         }
     }
