@@ -46,24 +46,19 @@ impl Source {
 }
 
 fn files(dir: Option<&Path>) -> Result<Source> {
-    let (files, what) = match dir {
-        None => (
-            FileSource::sample_org(),
-            "the bundled sample org".to_owned(),
-        ),
-        Some(dir) => (
-            FileSource::from_dir(dir)?,
-            format!("the files in {}", dir.display()),
-        ),
+    let files = match dir {
+        None => FileSource::sample_org(),
+        Some(dir) => FileSource::from_dir(dir)?,
     };
     for warning in files.warnings() {
         eprintln!("warning: {warning}");
     }
     let records: usize = SObject::STANDARD.iter().map(|o| files.count(o)).sum();
-    Ok(Source::new(
-        Arc::new(files),
-        format!("{what} ({records} records) from its files"),
-    ))
+    let description = match dir {
+        None => format!("the bundled sample org ({records} records) from its files"),
+        Some(dir) => format!("{records} records from the files in {}", dir.display()),
+    };
+    Ok(Source::new(Arc::new(files), description))
 }
 
 /// The sample org served by the test kit's fake Salesforce on loopback,
