@@ -1,0 +1,283 @@
+//! Where the records come from: the fake org over HTTP, files, or a real
+//! org from environment credentials.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
+use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
+use salesforce_import::{
+    Connection, Error, FileSource, InMemoryTokenVault, Result, SObject, SalesforceSource, TenantId,
+    TokenVault,
+};
+use secrecy::SecretString;
+
+use crate::args::SourceKind;
+
+/// The source to import from, and what keeps it running.
+pub(crate) struct Source {
+    pub source: Arc<dyn SalesforceSource>,
+    /// The vault holding the tenant's connection, when the source needs one.
+    pub vault: Option<Arc<dyn TokenVault>>,
+    /// What is imported, for the heading: "the bundled sample org (473
+    /// records) from its files".
+    pub description: String,
+    /// The fake org's server, stopped when dropped.
+    _server: Option<FakeSalesforce>,
+}
+
+impl Source {
+    pub(crate) async fn open(kind: &SourceKind, tenant: &TenantId) -> Result<Source> {
+        match kind {
+            SourceKind::Fake => fake(tenant).await,
+            SourceKind::Files(dir) => files(dir.as_deref()),
+            SourceKind::Salesforce => salesforce(tenant, |name| std::env::var(name).ok()).await,
+        }
+    }
+
+    fn new(source: Arc<dyn SalesforceSource>, description: String) -> Source {
+        Source {
+            source,
+            vault: None,
+            description,
+            _server: None,
+        }
+    }
+}
+
+fn files(dir: Option<&Path>) -> Result<Source> {
+    let files = match dir {
+        None => FileSource::sample_org(),
+        Some(dir) => FileSource::from_dir(dir)?,
+    };
+    for warning in files.warnings() {
+        eprintln!("warning: {warning}");
+    }
+    let records: usize = SObject::STANDARD.iter().map(|o| files.count(o)).sum();
+    let description = match dir {
+        None => format!("the bundled sample org ({records} records) from its files"),
+        Some(dir) => format!("{records} records from the files in {}", dir.display()),
+    };
+    Ok(Source::new(Arc::new(files), description))
+}
+
+/// The sample org served by the test kit's fake Salesforce on loopback,
+/// connected through the OAuth flow and read through the REST source.
+async fn fake(tenant: &TenantId) -> Result<Source> {
+    let fake = FakeSalesforce::builder()
+        .org(FakeOrg::sample())
+        .min_batch_size(1)
+        .start()
+        .await?;
+    let vault = Arc::new(InMemoryTokenVault::new());
+    let oauth = Arc::new(
+        SalesforceOAuth::builder(
+            fake.client_id(),
+            fake.client_secret().clone(),
+            fake.redirect_uri(),
+        )
+        .login_host(LoginHost::url(fake.login_url()))
+        // The fake listens on 127.0.0.1: allowed here only.
+        .host_policy(HostPolicy::salesforce().allow_loopback())
+        .build(vault.clone())?,
+    );
+
+    // Connect as an admin would: open the authorization URL (the fake
+    // approves at once) and hand the callback's code and state back.
+    let user = "sample@example.com";
+    let auth = oauth.authorize(tenant, user).await?;
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(|e| Error::source("building the browser stand-in", e))?;
+    let approval = browser
+        .get(&auth.url)
+        .send()
+        .await
+        .map_err(|e| Error::source("opening the authorization URL", e.without_url()))?;
+    let callback = approval
+        .headers()
+        .get("location")
+        .and_then(|l| l.to_str().ok())
+        .and_then(|l| url::Url::parse(l).ok())
+        .ok_or_else(|| Error::config("the fake did not redirect to the callback"))?;
+    let param = |name: &str| {
+        callback
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let status = oauth
+        .complete(tenant, user, &param("code"), &param("state"))
+        .await?;
+    println!(
+        "Connected to the fake org at {} (OAuth web-server flow with PKCE).",
+        status.instance_url.unwrap_or_default()
+    );
+
+    let rest = RestSource::builder(oauth)
+        .api_version(fake.api_version())
+        .build()?;
+    let records: u64 = SObject::STANDARD.iter().map(|o| fake.org().count(o)).sum();
+    Ok(Source {
+        source: Arc::new(rest),
+        vault: Some(vault),
+        description: format!(
+            "the bundled sample org ({records} records) over HTTP from a fake Salesforce at {}",
+            fake.url()
+        ),
+        _server: Some(fake),
+    })
+}
+
+/// A real org, from credentials in the environment (`env` looks them up).
+/// The instance URL must pass the default [`HostPolicy`]: https on
+/// Salesforce's domains, no loopback.
+async fn salesforce(tenant: &TenantId, env: impl Fn(&str) -> Option<String>) -> Result<Source> {
+    let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
+    let (instance, access) = match (var("SF_INSTANCE_URL"), var("SF_ACCESS_TOKEN")) {
+        (Some(i), Some(a)) => (i, SecretString::from(a)),
+        (i, a) => {
+            let missing: Vec<&str> = [
+                ("SF_INSTANCE_URL", i.is_none()),
+                ("SF_ACCESS_TOKEN", a.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(name, missing)| missing.then_some(name))
+            .collect();
+            return Err(Error::config(format!(
+                "--source salesforce reads the org's credentials from the environment; \
+                 missing: {} (e.g. `sf org display --json` shows instanceUrl and accessToken)",
+                missing.join(", ")
+            )));
+        }
+    };
+    let refresh = var("SF_REFRESH_TOKEN").map(SecretString::from);
+    let client_id = var("SF_CLIENT_ID");
+    if refresh.is_some() && client_id.is_none() {
+        return Err(Error::config(
+            "SF_REFRESH_TOKEN is set: the refresh also needs SF_CLIENT_ID (the connected app's consumer key)",
+        ));
+    }
+    let policy = HostPolicy::salesforce();
+    let instance = policy.check(&instance)?;
+
+    let vault = Arc::new(InMemoryTokenVault::new());
+    vault
+        .put(
+            tenant,
+            &Connection::new(
+                instance.clone(),
+                access,
+                refresh,
+                "import example",
+                chrono::Utc::now(),
+            ),
+        )
+        .await?;
+    let mut oauth = SalesforceOAuth::builder(
+        client_id.unwrap_or_else(|| "unused: no refresh token".to_owned()),
+        SecretString::from(var("SF_CLIENT_SECRET").unwrap_or_default()),
+        // Never visited: the connection is already in the vault.
+        "http://localhost:1717/OauthRedirect",
+    )
+    .host_policy(policy);
+    if let Some(login) = var("SF_LOGIN_URL") {
+        policy.check(&login)?;
+        oauth = oauth.login_host(LoginHost::url(login));
+    }
+    let rest = RestSource::builder(Arc::new(oauth.build(vault.clone())?)).build()?;
+    Ok(Source {
+        source: Arc::new(rest),
+        vault: Some(vault),
+        description: format!("the Salesforce org at {instance}"),
+        _server: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+        let vars: Vec<(String, String)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    async fn error(vars: &[(&str, &str)]) -> String {
+        match salesforce(&TenantId::new("t"), env(vars)).await {
+            Ok(_) => panic!("{vars:?} opened a source"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn missing_credentials_are_named_and_tokens_never_shown() {
+        let e = error(&[]).await;
+        assert!(
+            e.contains("missing: SF_INSTANCE_URL, SF_ACCESS_TOKEN"),
+            "{e}"
+        );
+        let e = error(&[("SF_INSTANCE_URL", "https://acme.my.salesforce.com")]).await;
+        assert!(
+            e.contains("missing: SF_ACCESS_TOKEN") && !e.contains("SF_INSTANCE_URL"),
+            "{e}"
+        );
+        let e = error(&[
+            ("SF_ACCESS_TOKEN", "00Dxx!secret-token"),
+            ("SF_INSTANCE_URL", " "),
+        ])
+        .await;
+        assert!(
+            e.contains("missing: SF_INSTANCE_URL") && !e.contains("secret-token"),
+            "{e}"
+        );
+        let e = error(&[
+            ("SF_INSTANCE_URL", "https://acme.my.salesforce.com"),
+            ("SF_ACCESS_TOKEN", "00Dxx!secret-token"),
+            ("SF_REFRESH_TOKEN", "5Aep-refresh"),
+        ])
+        .await;
+        assert!(e.contains("SF_CLIENT_ID") && !e.contains("refresh-"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn the_instance_must_be_a_salesforce_host() {
+        for url in ["http://127.0.0.1:8080", "https://evil.example"] {
+            let vars = [
+                ("SF_INSTANCE_URL", url),
+                ("SF_ACCESS_TOKEN", "00Dxx!secret-token"),
+            ];
+            let e = error(&vars).await;
+            assert!(e.contains(url) && !e.contains("secret-token"), "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_salesforce_host_opens_without_a_request() {
+        let source = salesforce(
+            &TenantId::new("t"),
+            env(&[
+                ("SF_INSTANCE_URL", "https://acme.my.salesforce.com/"),
+                ("SF_ACCESS_TOKEN", "00Dxx!secret-token"),
+            ]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            source.description,
+            "the Salesforce org at https://acme.my.salesforce.com"
+        );
+        let stored = source
+            .vault
+            .unwrap()
+            .get(&TenantId::new("t"))
+            .await
+            .unwrap();
+        assert!(stored.is_some_and(|c| c.active));
+    }
+}
