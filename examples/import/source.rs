@@ -70,46 +70,16 @@ async fn fake(tenant: &TenantId) -> Result<Source> {
         .start()
         .await?;
     let vault = Arc::new(InMemoryTokenVault::new());
-    let oauth = Arc::new(
-        SalesforceOAuth::builder(
-            fake.client_id(),
-            fake.client_secret().clone(),
-            fake.redirect_uri(),
-        )
-        .login_host(LoginHost::url(fake.login_url()))
-        // The fake listens on 127.0.0.1: allowed here only.
-        .host_policy(HostPolicy::salesforce().allow_loopback())
-        .build(vault.clone())?,
-    );
+    // The fake's connected app; it listens on 127.0.0.1, allowed here only.
+    let oauth = Arc::new(fake.oauth_builder().build(vault.clone())?);
 
     // Connect as an admin would: open the authorization URL (the fake
     // approves at once) and hand the callback's code and state back.
     let user = "sample@example.com";
     let auth = oauth.authorize(tenant, user).await?;
-    let browser = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(|e| Error::source("building the browser stand-in", e))?;
-    let approval = browser
-        .get(&auth.url)
-        .send()
-        .await
-        .map_err(|e| Error::source("opening the authorization URL", e.without_url()))?;
-    let callback = approval
-        .headers()
-        .get("location")
-        .and_then(|l| l.to_str().ok())
-        .and_then(|l| url::Url::parse(l).ok())
-        .ok_or_else(|| Error::config("the fake did not redirect to the callback"))?;
-    let param = |name: &str| {
-        callback
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
-            .unwrap_or_default()
-    };
+    let approval = fake.approve(&auth.url).await?;
     let status = oauth
-        .complete(tenant, user, &param("code"), &param("state"))
+        .complete(tenant, user, &approval.code, &approval.state)
         .await?;
     println!(
         "Connected to the fake org at {} (OAuth web-server flow with PKCE).",
