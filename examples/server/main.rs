@@ -89,7 +89,9 @@ fn parse_args() -> Result<Args, String> {
                     .map_err(|e| format!("--page-size: {e}"))?;
             }
             "-h" | "--help" => {
-                println!("usage: server [--port 3000] [--latency-ms 60] [--page-size 25]");
+                println!(
+                    "usage: server [--port 3000 (0: any free port)] [--latency-ms 60] [--page-size 25]"
+                );
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other:?} (try --help)")),
@@ -102,7 +104,12 @@ fn parse_args() -> Result<Args, String> {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
     // Salesforce accepts plain http callbacks on localhost only.
-    let redirect = format!("http://localhost:{}/", args.port);
+    // Bound first, so that `--port 0` (any free port) gives the real port
+    // for the callback URL.
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
+    let port = listener.local_addr()?.port();
+    let redirect = format!("http://localhost:{port}/");
     let vault: Arc<dyn TokenVault> = Arc::new(InMemoryTokenVault::new());
 
     // A real org when a connected app is configured, the fake one otherwise.
@@ -120,7 +127,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (oauth, None)
         }
         Err(_) => {
-            let redirect = format!("http://127.0.0.1:{}/", args.port);
+            let redirect = format!("http://127.0.0.1:{port}/");
             let fake = FakeSalesforce::builder()
                 .org(FakeOrg::sample())
                 .redirect_uri(&redirect)
@@ -164,9 +171,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             get(|| async { ([(CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }),
         );
 
-    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    println!("Open http://127.0.0.1:{}/", args.port);
+    println!("Open http://127.0.0.1:{port}/");
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
