@@ -487,3 +487,34 @@ async fn history_is_newest_first_and_limited() {
         .collect();
     assert_eq!(listed, [ids[2].as_str(), ids[1].as_str()]);
 }
+
+#[tokio::test]
+async fn salesforce_refusing_the_code_is_a_400_and_nothing_is_stored() {
+    let app = app().await;
+    let (_code, state) = app.authorize(ADA).await;
+    let forged = json!({"code": "not-the-code-salesforce-sent", "state": state});
+    let (status, body) = app.call("POST", "/callback", Some(ADA), Some(forged)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "code exchange");
+    assert!(!body.to_string().contains("not-the-code"), "{body}");
+    let (_, status) = app.call("GET", "/status", Some(ADA), None).await;
+    assert_eq!(status["connected"], false);
+}
+
+#[tokio::test]
+async fn disconnect_deactivates_even_when_salesforce_cannot_revoke() {
+    use salesforce_import::testkit::fake::{Endpoint, Failure};
+    let app = app().await;
+    app.connect(ADA).await;
+    app.fake
+        .faults()
+        .fail_next_on(Endpoint::Revoke, 100, Failure::ConnectionReset);
+    let (status, body) = app.call("DELETE", "/disconnect", Some(ADA), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"was_connected": true, "revoked": false}));
+    let (_, status) = app.call("GET", "/status", Some(ADA), None).await;
+    assert_eq!(status["connected"], false);
+    // Starting an import now says why not.
+    let start = json!({"object_types": ["Account"]});
+    let (status, body) = app.call("POST", "/import", Some(ADA), Some(start)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "not connected");
+}

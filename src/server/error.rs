@@ -125,3 +125,71 @@ where
 fn from_rejection(rejection: JsonRejection) -> ApiError {
     ApiError::new(rejection.status(), rejection.body_text())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{JobId, TenantId};
+
+    fn answer(err: Error) -> (StatusCode, String) {
+        let e = ApiError::from(err);
+        (e.status, e.message)
+    }
+
+    #[test]
+    fn statuses_follow_the_error() {
+        let tenant = TenantId::new("acme");
+        let job = JobId::new("7");
+        let cases = [
+            (Error::config("x"), StatusCode::BAD_REQUEST),
+            (
+                Error::NotConnected {
+                    tenant: tenant.clone(),
+                },
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                Error::OAuthState { reason: "expired" },
+                StatusCode::BAD_REQUEST,
+            ),
+            (
+                Error::ImportAlreadyRunning {
+                    tenant: tenant.clone(),
+                    job: job.clone(),
+                },
+                StatusCode::CONFLICT,
+            ),
+            (Error::JobNotFound { tenant, job }, StatusCode::NOT_FOUND),
+            (
+                Error::RateLimited {
+                    message: "TotalRequests Limit exceeded.".into(),
+                    retry_after: None,
+                },
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            (
+                Error::OAuth {
+                    step: "revoke",
+                    message: "down".into(),
+                    source: None,
+                },
+                StatusCode::BAD_GATEWAY,
+            ),
+        ];
+        for (err, status) in cases {
+            assert_eq!(answer(err).0, status);
+        }
+    }
+
+    #[test]
+    fn a_store_failure_is_500_without_its_details() {
+        let (status, message) = answer(Error::store(
+            "job store",
+            "insert into sf_import_jobs",
+            "password authentication failed for user \"crm\"",
+        ));
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!message.contains("sf_import_jobs") && !message.contains("password"));
+        assert!(message.contains("server's log"), "{message}");
+    }
+}
