@@ -447,7 +447,7 @@ impl FakeSalesforce {
     /// `code` and `state` the redirect to the callback carries.
     ///
     /// An authorization the fake refuses (wrong client id or callback URL,
-    /// no PKCE challenge) is an [`Error::Source`](crate::Error::Source)
+    /// no PKCE challenge) is an [`Error::Source`]
     /// naming the error it redirected with or the status it answered.
     pub async fn approve(&self, authorization_url: &str) -> Result<Approval> {
         let failed = |what: String| Error::Source {
