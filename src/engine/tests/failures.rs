@@ -231,58 +231,46 @@ async fn a_crash_between_write_and_record_creates_no_duplicates_on_resume() {
 #[tokio::test]
 async fn cancel_stops_after_the_page_in_hand() {
     let t = tenant();
-    let sink = GatedSink {
-        inner: InMemorySink::new(),
-        reached: Arc::new(tokio::sync::Notify::new()),
-        proceed: Arc::new(Semaphore::new(0)),
-    };
-    let (memory, reached, proceed) = (
-        sink.inner.clone(),
-        sink.reached.clone(),
-        sink.proceed.clone(),
-    );
-    let source = Arc::new(VecSource::default().with(parent_obj(), parents(9)));
-    let imp = importer(
-        source.clone(),
-        Arc::new(sink),
-        Arc::new(InMemoryJobStore::new()),
-    )
-    .page_size(3)
-    .build()
-    .unwrap();
-    let handle = imp
+    let g = gated_import(Arc::new(InMemoryJobStore::new()));
+    let handle = g
+        .imp
         .start(&t, ImportRequest::new("ada", [parent_obj()]))
         .await
         .unwrap();
-    reached.notified().await; // page 1 is being written
+    g.reached.notified().await; // page 1 is being written
     handle.cancel();
-    proceed.add_permits(100);
+    g.proceed.add_permits(100);
     let job = handle.wait().await.unwrap();
     assert_eq!(job.status, JobStatus::Cancelled);
     assert_eq!(job.objects[0].state, ObjectState::Cancelled);
     assert_eq!(job.imported(), 3);
     assert_eq!(
-        memory.count(&t, &parent_obj()),
+        g.memory.count(&t, &parent_obj()),
         3,
         "the prefetched page was not written"
     );
     assert_eq!(
-        source.fetches.load(Ordering::SeqCst),
+        g.source.fetches.load(Ordering::SeqCst),
         2,
         "page 2 was prefetched, page 3 never asked for"
     );
     assert!(job.completed_at.is_some());
 }
 
-/// A sink paused on its first write, so a test can act mid-import.
-fn gated_import(
-    jobs: Arc<InMemoryJobStore>,
-) -> (
-    Importer,
-    InMemorySink,
-    Arc<tokio::sync::Notify>,
-    Arc<Semaphore>,
-) {
+/// An import of 9 records in pages of 3 whose sink pauses on its first
+/// write, so a test can act mid-import.
+struct Gated {
+    imp: Importer,
+    source: Arc<VecSource>,
+    /// What the sink wrote.
+    memory: InMemorySink,
+    /// Notified when page 1 is being written.
+    reached: Arc<tokio::sync::Notify>,
+    /// Permits for the paused write to go on.
+    proceed: Arc<Semaphore>,
+}
+
+fn gated_import(jobs: Arc<InMemoryJobStore>) -> Gated {
     let sink = GatedSink {
         inner: InMemorySink::new(),
         reached: Arc::new(tokio::sync::Notify::new()),
@@ -294,17 +282,29 @@ fn gated_import(
         sink.proceed.clone(),
     );
     let source = Arc::new(VecSource::default().with(parent_obj(), parents(9)));
-    let imp = importer(source, Arc::new(sink), jobs)
+    let imp = importer(source.clone(), Arc::new(sink), jobs)
         .page_size(3)
         .build()
         .unwrap();
-    (imp, memory, reached, proceed)
+    Gated {
+        imp,
+        source,
+        memory,
+        reached,
+        proceed,
+    }
 }
 
 #[tokio::test]
 async fn importer_cancel_finds_the_job_by_id_and_tenant() {
     let t = tenant();
-    let (imp, memory, reached, proceed) = gated_import(Arc::new(InMemoryJobStore::new()));
+    let Gated {
+        imp,
+        memory,
+        reached,
+        proceed,
+        ..
+    } = gated_import(Arc::new(InMemoryJobStore::new()));
     let handle = imp
         .start(&t, ImportRequest::new("ada", [parent_obj()]))
         .await
@@ -331,7 +331,13 @@ async fn importer_cancel_finds_the_job_by_id_and_tenant() {
 async fn a_job_cancelled_in_the_store_by_another_process_stops() {
     let t = tenant();
     let jobs = Arc::new(InMemoryJobStore::new());
-    let (imp, memory, reached, proceed) = gated_import(jobs.clone());
+    let Gated {
+        imp,
+        memory,
+        reached,
+        proceed,
+        ..
+    } = gated_import(jobs.clone());
     let handle = imp
         .start(&t, ImportRequest::new("ada", [parent_obj()]))
         .await
