@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
 use crate::source::ApiUsage;
 use crate::{Job, JobId, ObjectProgress, SObject};
@@ -81,16 +81,36 @@ impl Events {
 }
 
 /// A cancellation flag shared by a handle and its running job. The job
-/// checks it between pages, so what was written stays consistent.
+/// checks it between pages, so what was written stays consistent; a fetch
+/// (and its retries' waits) is abandoned as soon as it is raised.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Cancel(Arc<AtomicBool>);
+pub(crate) struct Cancel(Arc<CancelState>);
+
+#[derive(Debug, Default)]
+pub(crate) struct CancelState {
+    raised: AtomicBool,
+    wake: Notify,
+}
 
 impl Cancel {
     pub(crate) fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.0.raised.store(true, Ordering::SeqCst);
+        self.0.wake.notify_waiters();
     }
 
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.raised.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the flag is raised.
+    pub(crate) async fn cancelled(&self) {
+        loop {
+            // Registered before the check, so a `cancel` in between wakes it.
+            let woken = self.0.wake.notified();
+            if self.is_cancelled() {
+                return;
+            }
+            woken.await;
+        }
     }
 }

@@ -200,13 +200,18 @@ impl Runner {
         }
     }
 
-    async fn fetch(&self, tenant: &TenantId, request: &PageRequest) -> Result<Page> {
-        self.inner
-            .backoff
-            .run("fetch page", || {
-                self.inner.source.fetch_page(tenant, request)
-            })
-            .await
+    /// A page, with the engine's retries; `None` when the import is
+    /// cancelled meanwhile (a fetch only reads, so it is simply dropped,
+    /// retry waits included).
+    async fn fetch(&self, tenant: &TenantId, request: &PageRequest) -> Result<Option<Page>> {
+        let fetch = self.inner.backoff.run("fetch page", || {
+            self.inner.source.fetch_page(tenant, request)
+        });
+        tokio::select! {
+            biased;
+            () = self.cancel.cancelled() => Ok(None),
+            page = fetch => page.map(Some),
+        }
     }
 
     async fn import_object(&self, job: &Job, progress: ObjectProgress) -> Result<ObjectEnd> {
@@ -227,7 +232,9 @@ impl Runner {
         let mut local = progress;
         local.state = ObjectState::Importing;
 
-        let mut page = self.fetch(&job.tenant, &request).await?;
+        let Some(mut page) = self.fetch(&job.tenant, &request).await? else {
+            return Ok(ObjectEnd::Cancelled(local));
+        };
         let mut first = true;
         let mut deferred = 0;
         loop {
@@ -255,7 +262,10 @@ impl Runner {
                 return Ok(ObjectEnd::Cancelled(local));
             }
             match next {
-                Some(next) => page = next?,
+                Some(next) => match next? {
+                    Some(next) => page = next,
+                    None => return Ok(ObjectEnd::Cancelled(local)),
+                },
                 None => break,
             }
         }
@@ -294,7 +304,9 @@ impl Runner {
         let mut cursor = None;
         let mut linked = 0u64;
         loop {
-            let page = self.fetch(tenant, &request.clone().cursor(cursor)).await?;
+            let Some(page) = self.fetch(tenant, &request.clone().cursor(cursor)).await? else {
+                return Ok(Some(ObjectEnd::Cancelled(local)));
+            };
             // (child, spec, parent) for every reference in the page.
             let mut refs = Vec::new();
             for record in &page.records {

@@ -93,6 +93,36 @@ async fn retries_run_out_and_the_job_fails_with_the_cause() {
     assert_eq!(job.objects[0].state, ObjectState::Failed);
 }
 
+#[tokio::test(start_paused = true)]
+async fn cancel_during_retry_waits_ends_the_job_at_once() {
+    let t = tenant();
+    let failed = Arc::new(tokio::sync::Notify::new());
+    let told = failed.clone();
+    let mut source = MockSalesforceSource::new();
+    // Only one attempt: the cancel lands during the wait before the second.
+    source.expect_fetch_page().times(1).returning(move |_, _| {
+        told.notify_one();
+        Err(Error::source(
+            "fetching Parent__c",
+            std::io::Error::other("connection reset"),
+        ))
+    });
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let imp = importer(Arc::new(source), Arc::new(InMemorySink::new()), jobs)
+        .backoff(Duration::from_secs(20), Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let handle = imp
+        .start(&t, ImportRequest::new("ada", [parent_obj()]))
+        .await
+        .unwrap();
+    failed.notified().await;
+    handle.cancel();
+    let job = handle.wait().await.unwrap();
+    assert_eq!(job.status, JobStatus::Cancelled, "{:?}", job.message);
+    assert_eq!(job.objects[0].state, ObjectState::Cancelled);
+}
+
 #[tokio::test]
 async fn rate_limit_stops_the_job_keeping_checkpoints_and_resume_finishes_it() {
     let t = tenant();
