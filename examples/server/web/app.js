@@ -36,6 +36,25 @@ function clearError() {
   $("banner").hidden = true;
 }
 
+const STATUS_TEXT = {
+  PENDING: "Waiting to start",
+  IN_PROGRESS: "In progress",
+  COMPLETED: "Completed",
+  COMPLETED_WITH_ERRORS: "Completed with errors",
+  FAILED: "Failed",
+  CANCELLED: "Cancelled",
+};
+const STATE_TEXT = {
+  PENDING: "waiting", IMPORTING: "importing", DONE: "done", FAILED: "failed",
+  UNAVAILABLE: "not in this org", CANCELLED: "cancelled",
+};
+
+// A status badge: readable text, the code in data-status.
+function badge(status, attrs = {}) {
+  return el("span", { class: "badge " + status.toLowerCase(), dataset: { status }, ...attrs },
+    STATUS_TEXT[status] || status);
+}
+
 function fmtDate(iso) {
   return iso ? new Date(iso).toLocaleString() : "";
 }
@@ -199,9 +218,10 @@ async function poll() {
 
 function renderJob(job) {
   $("progress").hidden = false;
-  const badge = $("job-status");
-  badge.textContent = job.status;
-  badge.className = "badge " + job.status.toLowerCase();
+  const status_badge = $("job-status");
+  status_badge.textContent = STATUS_TEXT[job.status] || job.status;
+  status_badge.dataset.status = job.status;
+  status_badge.className = "badge " + job.status.toLowerCase();
   $("job-message").textContent = job.message || "";
   $("start").disabled = isRunning(job) || !(status && status.connected);
   $("cancel").hidden = !isRunning(job);
@@ -215,7 +235,7 @@ function renderJob(job) {
       el("progress", { max: String(max), value: String(done) }),
       el("span", { class: "counts", dataset: { testid: `counts-${o.object_type}` } },
         `${done}${o.total != null ? " / " + o.total : ""} · ${o.imported} imported · ${o.skipped} skipped · ${o.errors} errors`),
-      el("span", { class: "state" }, o.state)));
+      el("span", { class: "state" }, STATE_TEXT[o.state] || o.state)));
   }
   $("total-imported").textContent = job.imported;
   $("total-skipped").textContent = job.skipped;
@@ -231,7 +251,7 @@ async function loadHistory() {
       el("td", {}, fmtDate(job.created_at)),
       el("td", {}, job.started_by),
       el("td", {}, job.objects.map((o) => o.label).join(", ")),
-      el("td", {}, el("span", { class: "badge " + job.status.toLowerCase() }, job.status)),
+      el("td", {}, badge(job.status)),
       el("td", { class: "num" }, String(job.imported)),
       el("td", { class: "num" }, String(job.skipped)),
       el("td", { class: "num" }, String(job.errors)));
