@@ -208,6 +208,7 @@ async function poll() {
     const job = await api("GET", `/import/${encodeURIComponent(currentJob.id)}`);
     currentJob = job;
     renderJob(job);
+    updateHistoryRow(job);
     if (isRunning(job)) pollTimer = setTimeout(poll, POLL_MS);
     else await loadHistory();
   } catch (err) {
@@ -259,6 +260,18 @@ async function loadHistory() {
     body.append(row);
   }
   return jobs;
+}
+
+// The running job's history row follows its progress (without a reload,
+// which would close an open error log).
+function updateHistoryRow(job) {
+  const row = [...document.querySelectorAll("tr.job")].find((r) => r.dataset.job === job.id);
+  if (!row) return;
+  const cells = row.children;
+  cells[3].replaceChildren(badge(job.status));
+  cells[4].textContent = String(job.imported);
+  cells[5].textContent = String(job.skipped);
+  cells[6].textContent = String(job.errors);
 }
 
 async function toggleLog(row, id) {
