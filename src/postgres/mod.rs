@@ -51,13 +51,14 @@
 //! [`enable_row_level_security`] once (after the migrations) and build the
 //! stores with `.with_row_level_security()`: every transaction then sets
 //! `app.current_org` to the tenant, and policies reject rows of any other
-//! tenant. One table is left out on purpose: `sf_import_oauth_states`, which
-//! the OAuth callback reads by the `state` alone, before it knows the tenant
-//! (see `PgPendingAuthorizations` for why that is safe). Policies do not apply to superusers or to the tables' owner
-//! unless forced; [`enable_row_level_security`] forces them, so run the
-//! application as a role that is not a superuser and has no `BYPASSRLS`.
-//! Such a role needs `SELECT`, `INSERT`, `UPDATE` and `DELETE` on the
-//! crate's tables and nothing on their sequences (identity columns).
+//! tenant. One table is left out on purpose: `sf_import_oauth_states`,
+//! which the OAuth callback reads by the `state` alone, before it knows the
+//! tenant (see `PgPendingAuthorizations` for why that is safe). Policies do
+//! not apply to superusers or to the tables' owner unless forced;
+//! [`enable_row_level_security`] forces them, so run the application as a
+//! role that is not a superuser and has no `BYPASSRLS`. Such a role needs
+//! `SELECT`, `INSERT`, `UPDATE` and `DELETE` on the crate's tables (the
+//! state table included) and nothing on their sequences (identity columns).
 //!
 //! # One page, one outcome
 //!
