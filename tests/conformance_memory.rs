@@ -16,6 +16,12 @@ mod vault {
     salesforce_import::token_vault_conformance!(async { super::InMemoryTokenVault::new() });
 }
 
+mod pending {
+    salesforce_import::pending_authorizations_conformance!(async {
+        salesforce_import::http::InMemoryPendingAuthorizations::new()
+    });
+}
+
 mod import {
     // A constructor may do async work (connect, migrate) before returning.
     async fn jobs() -> super::InMemoryJobStore {

@@ -7,7 +7,7 @@
 #[macro_use]
 mod common;
 
-use salesforce_import::postgres::{PgCrmSink, PgJobStore, PgTokenVault};
+use salesforce_import::postgres::{PgCrmSink, PgJobStore, PgPendingAuthorizations, PgTokenVault};
 use salesforce_import::vault::TokenCipher;
 
 mod jobs {
@@ -46,5 +46,14 @@ mod vault {
         let pool = pg_or_skip!();
         let cipher = TokenCipher::new([TokenCipher::generate_key()]).expect("a fresh key");
         async move { PgTokenVault::new(pool, cipher) }
+    });
+}
+
+mod pending {
+    use super::*;
+    salesforce_import::pending_authorizations_conformance!({
+        let pool = pg_or_skip!();
+        let cipher = TokenCipher::new([TokenCipher::generate_key()]).expect("a fresh key");
+        async move { PgPendingAuthorizations::new(pool, cipher) }
     });
 }

@@ -13,8 +13,11 @@ mod common;
 
 use std::sync::Arc;
 
-use common::TABLES;
-use salesforce_import::postgres::{self, PgCrmSink, PgJobStore, PgTokenVault, TENANT_SETTING};
+use common::{TABLES, WITHOUT_TENANT_POLICY};
+use salesforce_import::http::PendingAuthorizations;
+use salesforce_import::postgres::{
+    self, PgCrmSink, PgJobStore, PgPendingAuthorizations, PgTokenVault, TENANT_SETTING,
+};
 use salesforce_import::source::sample_manifest::{COUNTS, FAILURES};
 use salesforce_import::testkit::{fixture, unique_tenant};
 use salesforce_import::vault::{TokenCipher, TokenVault};
@@ -382,6 +385,75 @@ async fn without_the_setting_nothing_is_visible_or_writable() {
     );
 }
 
+/// The documented exception: the OAuth state table has no row-level
+/// security and no policy (the callback finds a row by the state alone,
+/// before it knows the tenant), so the bound role uses it with no tenant
+/// set, and a state started for one tenant is taken in a transaction set
+/// to another (the flow, not the database, then refuses the tenant).
+#[tokio::test]
+async fn the_oauth_state_table_is_the_documented_exception() {
+    let (admin, app) = rls_or_skip!();
+    for table in WITHOUT_TENANT_POLICY {
+        assert!(!TABLES.contains(&table));
+        let (enabled, forced): (bool, bool) = sqlx::query_as(
+            "SELECT relrowsecurity, relforcerowsecurity FROM pg_class WHERE oid = to_regclass($1)",
+        )
+        .bind(table)
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+        assert!(
+            !enabled && !forced,
+            "{table}: enabled {enabled}, forced {forced}"
+        );
+        let policies: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_policies WHERE tablename = $1")
+                .bind(table)
+                .fetch_one(&admin)
+                .await
+                .unwrap();
+        assert_eq!(policies, 0, "{table}");
+    }
+
+    let store = PgPendingAuthorizations::new(app.clone(), cipher());
+    let (a, b) = (unique_tenant(), unique_tenant());
+    let state = secrecy::SecretString::from(format!("state-{a}"));
+    let now = chrono::Utc::now();
+    let pending = salesforce_import::http::PendingAuthorization::new(
+        a.clone(),
+        "ada",
+        secrecy::SecretString::from("verifier"),
+        "https://login.salesforce.com",
+        now,
+        now + chrono::Duration::minutes(10),
+    );
+    store.insert(&state, pending).await.unwrap();
+    let mut tx = app.begin().await.unwrap();
+    sqlx::query("SELECT set_config($1, $2, true)")
+        .bind(TENANT_SETTING)
+        .bind(b.as_str())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let seen: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM sf_import_oauth_states WHERE tenant_id = $1")
+            .bind(a.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        seen, 1,
+        "no policy hides the row from another tenant's transaction"
+    );
+    let got = store
+        .take(&state)
+        .await
+        .unwrap()
+        .expect("taken by the state alone");
+    assert_eq!(got.tenant, a);
+}
+
 /// The conformance suites, as the bound role with row-level security on.
 mod conformance {
     use super::*;
@@ -421,6 +493,15 @@ mod conformance {
         salesforce_import::token_vault_conformance!({
             let (_admin, app) = rls_or_skip!();
             async move { PgTokenVault::new(app, cipher()).with_row_level_security() }
+        });
+    }
+
+    /// No tenant setting: the state table is outside the policies.
+    mod pending {
+        use super::*;
+        salesforce_import::pending_authorizations_conformance!({
+            let (_admin, app) = rls_or_skip!();
+            async move { PgPendingAuthorizations::new(app, cipher()) }
         });
     }
 }

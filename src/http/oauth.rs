@@ -109,6 +109,11 @@ impl SalesforceOAuthBuilder {
     }
 
     /// Where pending authorizations wait (default: in this process's memory).
+    ///
+    /// A host with several application servers behind a load balancer
+    /// shares one store between them, such as `postgres::PgPendingAuthorizations`
+    /// (features `postgres` and `http`): the callback may reach another
+    /// server than the one that started the flow.
     pub fn pending(mut self, pending: Arc<dyn PendingAuthorizations>) -> Self {
         self.pending = pending;
         self

@@ -57,9 +57,12 @@ impl PendingAuthorization {
 ///
 /// Contract: [`take`](PendingAuthorizations::take) removes what it returns,
 /// so a `state` completes at most once, even when two callbacks race. A
-/// host running several servers keeps them in its database (a table keyed
-/// by a hash of the state, with the verifier encrypted like the tokens);
-/// one process can use [`InMemoryPendingAuthorizations`].
+/// host running several servers keeps them in its database, where every
+/// server finds them: `postgres::PgPendingAuthorizations` (features
+/// `postgres` and `http`) keys a table by a hash of the state and encrypts
+/// the verifier like the tokens. One process can use
+/// [`InMemoryPendingAuthorizations`]. The test kit's
+/// `pending_authorizations_conformance!` checks a store of your own.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> salesforce_import::Result<()> {

@@ -13,6 +13,12 @@
 --   lock it against every query, so running this at every start costs
 --   only catalog reads. An advisory lock keeps two servers from doing the
 --   work at once.
+-- - Not listed, on purpose: sf_import_oauth_states (pending OAuth
+--   authorizations). The callback finds its row by the OAuth state alone,
+--   before it knows the tenant, so a tenant policy would hide every row.
+--   The state is random and single use (only the user's browser holds it,
+--   the table keeps its SHA-256), and the flow then refuses a row issued
+--   to another tenant or user.
 DO $$
 DECLARE
     marker constant text := 'salesforce-import tenant policy v2';

@@ -1,10 +1,12 @@
 //! The conformance suite every [`CrmSink`],
 //! [`JobStore`] and [`TokenVault`]
-//! backend runs: the in-memory ones here, PostgreSQL ones, and yours.
+//! backend runs (and, with `http`, every
+//! [`PendingAuthorizations`](crate::http::PendingAuthorizations) store): the
+//! in-memory ones here, PostgreSQL ones, and yours.
 //!
 //! Compiled with the `testkit` feature (no extra dependencies).
 //!
-//! - [`sink`], [`jobs`], [`vault`]: one `pub async fn` per check, taking the
+//! - [`sink`], [`jobs`], [`vault`], `pending`: one `pub async fn` per check, taking the
 //!   backend as `&dyn Trait`. Each check works in fresh tenants from
 //!   [`unique_tenant`], so checks can run in parallel against one shared
 //!   database without cleaning up between them. Checks panic with a message
@@ -13,7 +15,8 @@
 //! - [`sink_conformance!`](crate::sink_conformance),
 //!   [`job_store_conformance!`](crate::job_store_conformance),
 //!   [`token_vault_conformance!`](crate::token_vault_conformance),
-//!   [`import_conformance!`](crate::import_conformance): expand to one
+//!   [`import_conformance!`](crate::import_conformance),
+//!   `pending_authorizations_conformance!`: expand to one
 //!   `#[tokio::test]` per check.
 //!
 //! # Running the suite against your backend
@@ -39,6 +42,7 @@
 //! mod sink { salesforce_import::sink_conformance!(async { my_crm::Sink::new(super::pool().await) }); }
 //! mod jobs { salesforce_import::job_store_conformance!(async { my_crm::PgJobStore::new(super::pool().await) }); }
 //! mod vault { salesforce_import::token_vault_conformance!(async { my_crm::Vault::new(super::pool().await) }); }
+//! mod pending { salesforce_import::pending_authorizations_conformance!(async { my_crm::States::new(super::pool().await) }); }
 //! mod import {
 //!     salesforce_import::import_conformance!(
 //!         async { my_crm::Sink::new(super::pool().await) },
@@ -80,6 +84,8 @@ pub mod fake;
 pub mod fixture;
 pub mod import;
 pub mod jobs;
+#[cfg(feature = "http")]
+pub mod pending;
 pub mod sink;
 pub mod vault;
 
@@ -279,6 +285,47 @@ macro_rules! token_vault_conformance {
 
 #[doc(hidden)]
 #[macro_export]
+macro_rules! __testkit_pending_checks {
+    ($then:ident, $module:ident, $($args:tt)*) => {
+        $crate::$then! { $module, $($args)*;
+            round_trip,
+            take_is_single_use,
+            take_unknown_is_none,
+            concurrent_takes_single_winner,
+            debug_hides_secrets,
+            many_states_independent,
+        }
+    };
+}
+
+/// Generates one `#[tokio::test]` per
+/// [`PendingAuthorizations`](crate::http::PendingAuthorizations) check in
+/// `testkit::pending` (the OAuth `state` store; needs the `http` feature,
+/// which `testkit` turns on).
+///
+/// The argument is an expression evaluating to a future whose output
+/// implements `PendingAuthorizations`; it is evaluated afresh in every
+/// test. The calling crate needs `tokio` with the `macros` and `rt`
+/// features. Invoke once per module.
+///
+/// ```
+/// // tests/conformance.rs; for PostgreSQL:
+/// // `async { PgPendingAuthorizations::new(pool().await, cipher) }`.
+/// mod pending {
+///     salesforce_import::pending_authorizations_conformance!(async {
+///         salesforce_import::http::InMemoryPendingAuthorizations::new()
+///     });
+/// }
+/// ```
+#[macro_export]
+macro_rules! pending_authorizations_conformance {
+    ($ctor:expr $(,)?) => {
+        $crate::__testkit_pending_checks!(__testkit_tests, pending, $ctor);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
 macro_rules! __testkit_import_checks {
     ($then:ident, $module:ident, $($args:tt)*) => {
         $crate::$then! { $module, $($args)*;
@@ -322,6 +369,12 @@ mod memory_conformance {
     }
     mod vault {
         crate::token_vault_conformance!(async { crate::InMemoryTokenVault::new() });
+    }
+    #[cfg(feature = "http")]
+    mod pending {
+        crate::pending_authorizations_conformance!(async {
+            crate::http::InMemoryPendingAuthorizations::new()
+        });
     }
     mod import {
         crate::import_conformance!(async { crate::InMemorySink::new() }, async {

@@ -32,6 +32,13 @@ pub const TABLES: [&str; 14] = [
     "crm_quote_lines",
 ];
 
+/// The crate's tables deliberately outside the tenant policy (the
+/// counterpart of `WITHOUT_TENANT_POLICY` in `src/postgres/mod.rs`):
+/// `sf_import_oauth_states`, which the OAuth callback reads by the state
+/// alone, before it knows the tenant. The application role still needs
+/// its grants.
+pub const WITHOUT_TENANT_POLICY: [&str; 1] = ["sf_import_oauth_states"];
+
 /// The role the row-level security tests connect as: it logs in, and is
 /// neither a superuser nor exempt from row-level security.
 pub const RLS_ROLE: &str = "sf_import_rls_test";
@@ -90,7 +97,12 @@ macro_rules! pg_or_skip {
 /// on the crate's tables, and turns on row-level security.
 async fn prepare_rls(admin: &PgPool) {
     let mut tx = admin.begin().await.expect("begin");
-    let tables = TABLES.join(", ");
+    let tables = TABLES
+        .iter()
+        .chain(&WITHOUT_TENANT_POLICY)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "SELECT pg_advisory_xact_lock(727275);
          DO $$ BEGIN
