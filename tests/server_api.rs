@@ -1,8 +1,13 @@
 //! The router over real HTTP: every endpoint and error path, against the
-//! fake Salesforce org on loopback.
+//! fake Salesforce org on loopback. Every answer is held to the OpenAPI
+//! document: its status must be documented for its route, and its body
+//! must match that status's schema.
 #![cfg(all(feature = "server", feature = "testkit"))]
 
-use std::sync::Arc;
+#[path = "support/openapi.rs"]
+mod openapi;
+
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,6 +21,10 @@ use salesforce_import::{
     TokenVault,
 };
 use serde_json::{Value, json};
+
+use openapi::Spec;
+
+static SPEC: LazyLock<Spec> = LazyLock::new(Spec::load);
 
 /// Trusts test headers: `x-user`, `x-tenant`, `x-admin: 1`.
 #[derive(Debug)]
@@ -129,8 +138,8 @@ impl App {
         who: Option<As<'_>>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.request(method, path, who);
+        let verb = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.request(verb, path, who);
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -142,6 +151,7 @@ impl App {
         } else {
             serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
         };
+        SPEC.check(method, path, status.as_u16(), &value);
         (status, value)
     }
 
@@ -271,8 +281,9 @@ async fn bad_bodies_are_400_or_422_with_a_message_never_500() {
     let app = app().await;
     app.connect(ADA).await;
     let send_raw = |path: &str, content_type: Option<&str>, body: &str| {
+        let path = path.to_owned();
         let mut req = app
-            .request(reqwest::Method::POST, path, Some(ADA))
+            .request(reqwest::Method::POST, &path, Some(ADA))
             .body(body.to_owned());
         if let Some(ct) = content_type {
             req = req.header("content-type", ct);
@@ -280,7 +291,9 @@ async fn bad_bodies_are_400_or_422_with_a_message_never_500() {
         async move {
             let res = req.send().await.unwrap();
             let status = res.status();
-            (status, res.json::<Value>().await.unwrap())
+            let body = res.json::<Value>().await.unwrap();
+            SPEC.check("POST", &path, status.as_u16(), &body);
+            (status, body)
         }
     };
     let json_type = Some("application/json");

@@ -7,6 +7,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use crate::Error;
 
@@ -17,10 +19,23 @@ pub(crate) struct ApiError {
     message: String,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// Every error answer's body.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error)]
+pub(crate) struct ErrorBody<'a> {
+    #[schema(schema_with = always_true)]
     error: bool,
+    /// What went wrong, for a person to read. A 500's message names no
+    /// internals (they are in the server's log).
     message: &'a str,
+}
+
+fn always_true() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .description(Some("Always `true`."))
+        .enum_values(Some([true]))
+        .build()
 }
 
 impl ApiError {
@@ -50,7 +65,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = axum::Json(Body {
+        let body = axum::Json(ErrorBody {
             error: true,
             message: &self.message,
         });

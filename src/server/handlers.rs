@@ -1,4 +1,5 @@
-//! One function per endpoint.
+//! One function per endpoint. Each `#[utoipa::path]` is that endpoint's
+//! entry in the OpenAPI document: every status it can answer, with its body.
 
 use std::sync::Arc;
 
@@ -6,11 +7,15 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::Shared;
 use super::caller::Caller;
+use super::error::ErrorBody;
 use super::error::{ApiError, JsonBody};
-use super::views::{ConnectView, JobView, ObjectTypeView, StatusView, label};
+use super::views::{
+    ConnectView, JobView, ModeView, ObjectTypeName, ObjectTypeView, StatusView, label,
+};
 use crate::{Error, ImportRequest, JobId, JobStatus, SObject, WriteMode};
 
 type Api<T> = Result<T, ApiError>;
@@ -19,10 +24,39 @@ type S = State<Arc<Shared>>;
 /// How many error-log lines `GET /import/{id}` returns.
 const LOG_LINES: usize = 1_000;
 
+#[utoipa::path(
+    get,
+    path = "/status",
+    tag = "connection",
+    operation_id = "status",
+    summary = "Whether the caller's organization has Salesforce connected",
+    security(("host_session" = [])),
+    responses(
+        (status = 200, description = "The connection", body = StatusView),
+        (status = 401, description = "No session", body = ErrorBody),
+        (status = 500, description = "The token vault failed", body = ErrorBody),
+    )
+)]
 pub(super) async fn status(State(api): S, caller: Caller) -> Api<Json<StatusView>> {
     Ok(Json(api.oauth.status(&caller.tenant).await?.into()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/connect",
+    tag = "connection",
+    operation_id = "connect",
+    summary = "Begin connecting Salesforce (admin)",
+    description = "Starts the OAuth 2.0 web-server flow with PKCE: send the admin's browser to `authorization_url`. Connecting again replaces the connection once the new one completes.",
+    security(("host_session" = [])),
+    responses(
+        (status = 200, description = "Where to send the browser", body = ConnectView),
+        (status = 400, description = "The configured login URL is not an allowed Salesforce host", body = ErrorBody),
+        (status = 401, description = "No session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 500, description = "The token vault failed", body = ErrorBody),
+    )
+)]
 pub(super) async fn connect(State(api): S, caller: Caller) -> Api<Json<ConnectView>> {
     caller.require_admin()?;
     let authorization = api.oauth.authorize(&caller.tenant, &caller.user).await?;
@@ -31,12 +65,38 @@ pub(super) async fn connect(State(api): S, caller: Caller) -> Api<Json<ConnectVi
     }))
 }
 
-#[derive(Deserialize)]
+/// What Salesforce sent the browser back with.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = Callback)]
 pub(super) struct CallbackBody {
+    /// The authorization code (`code` query parameter).
+    #[schema(min_length = 1)]
     code: String,
+    /// The flow's state (`state` query parameter); single use.
+    #[schema(min_length = 1)]
     state: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/callback",
+    tag = "connection",
+    operation_id = "callback",
+    summary = "Finish connecting Salesforce (admin)",
+    description = "Exchanges the code for tokens, which are stored encrypted. The state must be one this tenant's `POST /connect` issued, unexpired and unused.",
+    security(("host_session" = [])),
+    request_body(content = CallbackBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Connected", body = StatusView),
+        (status = 400, description = "Malformed JSON, an empty code or state, an unknown, expired, replayed or foreign state, or a code Salesforce refused", body = ErrorBody),
+        (status = 401, description = "No session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 422, description = "JSON of another shape", body = ErrorBody),
+        (status = 500, description = "The token vault failed", body = ErrorBody),
+        (status = 502, description = "Salesforce's token endpoint failed", body = ErrorBody),
+    )
+)]
 pub(super) async fn callback(
     State(api): S,
     caller: Caller,
@@ -53,12 +113,32 @@ pub(super) async fn callback(
     Ok(Json(status.into()))
 }
 
-#[derive(Serialize)]
+/// What disconnecting did.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Disconnected)]
 pub(super) struct DisconnectView {
+    /// Whether there was an active connection (now deactivated).
     was_connected: bool,
+    /// Whether Salesforce confirmed revoking the tokens. `false` when it
+    /// could not be reached: the connection is deactivated all the same.
     revoked: bool,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/disconnect",
+    tag = "connection",
+    operation_id = "disconnect",
+    summary = "Disconnect Salesforce (admin)",
+    description = "Deactivates the connection and asks Salesforce to revoke its tokens. Jobs and the record of what was imported stay.",
+    security(("host_session" = [])),
+    responses(
+        (status = 200, description = "Disconnected (or was not connected)", body = DisconnectView),
+        (status = 401, description = "No session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 500, description = "The token vault failed", body = ErrorBody),
+    )
+)]
 pub(super) async fn disconnect(State(api): S, caller: Caller) -> Api<Json<DisconnectView>> {
     caller.require_admin()?;
     let done = api.oauth.disconnect(&caller.tenant).await?;
@@ -68,18 +148,58 @@ pub(super) async fn disconnect(State(api): S, caller: Caller) -> Api<Json<Discon
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/import/objects",
+    tag = "imports",
+    operation_id = "object_types",
+    summary = "The objects an admin can choose, with what each needs",
+    security(("host_session" = [])),
+    responses(
+        (status = 200, description = "Every selectable object, in import order", body = Vec<ObjectTypeView>),
+        (status = 401, description = "No session", body = ErrorBody),
+    )
+)]
 pub(super) async fn object_types(State(api): S, _caller: Caller) -> Json<Vec<ObjectTypeView>> {
     Json(ObjectTypeView::all(api.importer.mappers()))
 }
 
-#[derive(Deserialize)]
+/// What to import.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = StartImport)]
 pub(super) struct StartBody {
+    /// The objects, by API name (labels such as `Products`, and any case,
+    /// are taken too). What they need is imported with them only if
+    /// chosen: see `GET /import/objects`.
+    #[schema(value_type = Vec<ObjectTypeName>, min_items = 1)]
     object_types: Vec<String>,
+    /// `skip_existing` (the default) or `update`.
     #[serde(default)]
+    #[schema(value_type = Option<ModeView>)]
     mode: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/import",
+    tag = "imports",
+    operation_id = "start_import",
+    summary = "Start an import (admin)",
+    description = "Creates the job and runs it in the background: follow it with `GET /import/{id}`. One import runs per organization at a time.",
+    security(("host_session" = [])),
+    request_body(content = StartBody, content_type = "application/json"),
+    responses(
+        (status = 202, description = "Started: the new job", body = JobView),
+        (status = 400, description = "Malformed JSON, an empty or unknown object list, an unknown mode, or Salesforce not connected", body = ErrorBody),
+        (status = 401, description = "No session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 409, description = "An import is already running for this organization", body = ErrorBody),
+        (status = 415, description = "The body is not `application/json`", body = ErrorBody),
+        (status = 422, description = "JSON of another shape (an unknown field, a wrong type)", body = ErrorBody),
+        (status = 500, description = "The job store or token vault failed", body = ErrorBody),
+    )
+)]
 pub(super) async fn start_import(
     State(api): S,
     caller: Caller,
@@ -88,8 +208,8 @@ pub(super) async fn start_import(
     caller.require_admin()?;
     let objects = parse_objects(&body.object_types)?;
     let mode = match body.mode.as_deref() {
-        None | Some("skip_existing") => WriteMode::SkipExisting,
-        Some("update") => WriteMode::Update,
+        None | Some("skip_existing") => ModeView::SkipExisting,
+        Some("update") => ModeView::Update,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "unknown mode {other:?}: use \"skip_existing\" or \"update\""
@@ -102,7 +222,7 @@ pub(super) async fn start_import(
         }
         .into());
     }
-    let request = ImportRequest::new(caller.user.clone(), objects).mode(mode);
+    let request = ImportRequest::new(caller.user.clone(), objects).mode(WriteMode::from(mode));
     // The import goes on in the background; the handle is not needed to
     // follow it (the job store has the progress) nor to cancel it
     // (`Importer::cancel`).
@@ -144,11 +264,40 @@ fn parse_objects(names: &[String]) -> Api<Vec<SObject>> {
     Ok(objects)
 }
 
+#[utoipa::path(
+    get,
+    path = "/import/history",
+    tag = "imports",
+    operation_id = "history",
+    summary = "The organization's newest jobs, newest first",
+    description = "The newest 50 jobs (the host may configure another limit), without their error logs.",
+    security(("host_session" = [])),
+    responses(
+        (status = 200, description = "The jobs", body = Vec<JobView>),
+        (status = 401, description = "No session", body = ErrorBody),
+        (status = 500, description = "The job store failed", body = ErrorBody),
+    )
+)]
 pub(super) async fn history(State(api): S, caller: Caller) -> Api<Json<Vec<JobView>>> {
     let jobs = api.jobs.history(&caller.tenant, api.history).await?;
     Ok(Json(jobs.into_iter().map(JobView::new).collect()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/import/{id}",
+    tag = "imports",
+    operation_id = "job",
+    summary = "One job, with its error log",
+    security(("host_session" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job, with `error_log`", body = JobView),
+        (status = 401, description = "No session", body = ErrorBody),
+        (status = 404, description = "No such job in the caller's organization", body = ErrorBody),
+        (status = 500, description = "The job store failed", body = ErrorBody),
+    )
+)]
 pub(super) async fn job(
     State(api): S,
     caller: Caller,
@@ -163,6 +312,24 @@ pub(super) async fn job(
     Ok(Json(JobView::new(job).with_log(log)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/import/{id}/cancel",
+    tag = "imports",
+    operation_id = "cancel",
+    summary = "Cancel a running job (admin)",
+    description = "The import stops at its next page; what was written stays.",
+    security(("host_session" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 200, description = "The job, cancelled or stopping", body = JobView),
+        (status = 401, description = "No session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 404, description = "No such job in the caller's organization", body = ErrorBody),
+        (status = 409, description = "The job is not running", body = ErrorBody),
+        (status = 500, description = "The job store failed", body = ErrorBody),
+    )
+)]
 pub(super) async fn cancel(
     State(api): S,
     caller: Caller,

@@ -17,6 +17,7 @@
 //! | `GET` | `/import/history` | | the newest 50 jobs |
 //! | `GET` | `/import/{id}` | | the job, with `error_log` |
 //! | `POST` | `/import/{id}/cancel` | | the job |
+//! | `GET` | `/openapi.json` | | this API's OpenAPI 3.1 document (no session needed) |
 //!
 //! A job is `{id, status, started_by, created_at, started_at,
 //! completed_at, mode, message, imported, skipped, errors, warnings,
@@ -31,6 +32,9 @@
 //! state), 401 without a session, 403 for a non-admin, 404 for a job that
 //! is not the caller's, 409 when an import is already running, 415/422 for
 //! a body that is not the JSON asked for, 502 when Salesforce fails.
+//!
+//! [`ImportApi::openapi`] is the OpenAPI 3.1 document of all of it, generated
+//! from the handlers: every path, body, status and enum.
 //!
 //! ```no_run
 //! # async fn demo(importer: salesforce_import::Importer,
@@ -59,6 +63,7 @@ use crate::{Importer, JobStore};
 mod caller;
 mod error;
 mod handlers;
+mod openapi;
 mod views;
 
 pub use caller::{Authenticate, Caller};
@@ -147,18 +152,63 @@ impl ImportApi {
     ///
     /// Imports started through it run on the tokio runtime that serves
     /// the request, in the background.
+    ///
+    /// `GET /openapi.json` serves [`openapi`](ImportApi::openapi) without
+    /// asking for a session (the document is the same for everyone and
+    /// holds nothing the crate's source does not), with one server, `.`,
+    /// that resolves to the mount point. A host that wants it private
+    /// puts its own middleware in front of the nested router.
     pub fn router(&self) -> Router {
-        Router::new()
-            .route("/status", get(handlers::status))
-            .route("/connect", post(handlers::connect))
-            .route("/callback", post(handlers::callback))
-            .route("/disconnect", delete(handlers::disconnect))
-            .route("/import", post(handlers::start_import))
-            .route("/import/objects", get(handlers::object_types))
-            .route("/import/history", get(handlers::history))
-            .route("/import/{id}", get(handlers::job))
-            .route("/import/{id}/cancel", post(handlers::cancel))
+        routes(Router::new())
             .fallback(handlers::not_found)
             .with_state(self.shared.clone())
     }
+
+    /// The OpenAPI 3.1 document (JSON) of [`router`](ImportApi::router):
+    /// every route with its request body, each status it can answer with
+    /// its body (errors are `{"error": true, "message"}`), the enums (job
+    /// status, object state, mode, severity) and the authentication model.
+    ///
+    /// Paths are relative to where the host mounts the router, and the
+    /// document has no `servers`: a host publishing it sets them (and its
+    /// real security scheme in place of `host_session`, a stand-in for the
+    /// host's session).
+    ///
+    /// ```
+    /// use salesforce_import::server::ImportApi;
+    ///
+    /// let doc: serde_json::Value = serde_json::from_str(&ImportApi::openapi()).unwrap();
+    /// assert_eq!(doc["openapi"], "3.1.0");
+    /// assert!(doc["paths"]["/import/{id}"]["get"].is_object());
+    /// ```
+    pub fn openapi() -> String {
+        openapi::json().to_owned()
+    }
+}
+
+/// Declares the routes once: [`routes`] registers them, [`ROUTES`] lists
+/// them for the test that holds the OpenAPI document to the router.
+macro_rules! route_table {
+    ($($method:ident $path:literal => $handler:path,)*) => {
+        /// Every `(method, path)` that [`routes`] registers.
+        #[cfg(test)]
+        pub(crate) const ROUTES: &[(&str, &str)] = &[$((stringify!($method), $path)),*];
+
+        fn routes(router: Router<Arc<Shared>>) -> Router<Arc<Shared>> {
+            router$(.route($path, $method($handler)))*
+        }
+    };
+}
+
+route_table! {
+    get "/status" => handlers::status,
+    post "/connect" => handlers::connect,
+    post "/callback" => handlers::callback,
+    delete "/disconnect" => handlers::disconnect,
+    post "/import" => handlers::start_import,
+    get "/import/objects" => handlers::object_types,
+    get "/import/history" => handlers::history,
+    get "/import/{id}" => handlers::job,
+    post "/import/{id}/cancel" => handlers::cancel,
+    get "/openapi.json" => openapi::document,
 }

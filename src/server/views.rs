@@ -1,19 +1,30 @@
 //! The JSON the router sends: stable shapes, separate from the crate's
-//! internal types.
+//! internal types. Their `ToSchema` derives are the OpenAPI document's
+//! schemas, and their doc comments its descriptions.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::mapping::Mappers;
 use crate::vault::ConnectionStatus;
-use crate::{Job, JobId, JobStatus, LogEntry, ObjectProgress, ObjectState, SObject, SfId};
+use crate::{
+    Job, JobId, JobStatus, LogEntry, ObjectProgress, ObjectState, SObject, Severity, SfId,
+    WriteMode,
+};
 
-/// `GET status`.
-#[derive(Debug, Serialize)]
+/// Whether this tenant has a Salesforce connection, and whose.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Status)]
 pub(crate) struct StatusView {
+    /// Whether an active connection is stored.
     pub(crate) connected: bool,
+    /// The org's instance, e.g. `https://acme.my.salesforce.com`.
+    #[schema(format = "uri")]
     pub(crate) instance_url: Option<String>,
+    /// The host user who connected it.
     pub(crate) connected_by: Option<String>,
+    /// When.
     pub(crate) connected_at: Option<DateTime<Utc>>,
 }
 
@@ -28,30 +39,167 @@ impl From<ConnectionStatus> for StatusView {
     }
 }
 
-/// `POST connect`.
-#[derive(Debug, Serialize)]
+/// Where to send the admin's browser to connect Salesforce.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Connect)]
 pub(crate) struct ConnectView {
+    /// Salesforce's login page, with this flow's `state` and PKCE
+    /// challenge. Salesforce sends the browser back to the host's callback
+    /// page with `code` and `state`, which the page posts to `/callback`.
+    #[schema(format = "uri")]
     pub(crate) authorization_url: String,
 }
 
-/// One job, as `GET import/{id}`, `POST import` and the history show it.
-#[derive(Debug, Serialize)]
+/// One import job, as `POST /import`, `GET /import/{id}` and the history
+/// show it.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Job)]
 pub(crate) struct JobView {
+    /// The job's id.
+    #[schema(value_type = String)]
     pub(crate) id: JobId,
-    pub(crate) status: JobStatus,
+    /// Where the job is.
+    pub(crate) status: JobStatusView,
+    /// The host user who started it.
     pub(crate) started_by: String,
+    /// When it was created.
     pub(crate) created_at: DateTime<Utc>,
+    /// When it began to run.
     pub(crate) started_at: Option<DateTime<Utc>>,
+    /// When it ended.
     pub(crate) completed_at: Option<DateTime<Utc>>,
-    pub(crate) mode: &'static str,
+    /// What it does with records imported before.
+    pub(crate) mode: ModeView,
+    /// Why it failed or was cancelled.
     pub(crate) message: Option<String>,
+    /// Records written, all objects together.
     pub(crate) imported: u64,
+    /// Records imported before and left alone.
     pub(crate) skipped: u64,
+    /// Records that failed (see the error log).
     pub(crate) errors: u64,
+    /// Records imported with a repaired value.
     pub(crate) warnings: u64,
+    /// Each object, in import order.
     pub(crate) objects: Vec<ObjectView>,
+    /// The first 1,000 lines of the error log: only in `GET /import/{id}`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
     pub(crate) error_log: Option<Vec<LogView>>,
+}
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(as = JobStatus)]
+pub(crate) enum JobStatusView {
+    /// Created, not started.
+    Pending,
+    /// Running (or interrupted by a crash, and resumable).
+    InProgress,
+    /// Every record imported or skipped.
+    Completed,
+    /// Finished; some records failed.
+    CompletedWithErrors,
+    /// Stopped by an error (see `message`).
+    Failed,
+    /// Stopped on request.
+    Cancelled,
+}
+
+impl From<JobStatus> for JobStatusView {
+    fn from(s: JobStatus) -> JobStatusView {
+        match s {
+            JobStatus::Pending => JobStatusView::Pending,
+            JobStatus::InProgress => JobStatusView::InProgress,
+            JobStatus::Completed => JobStatusView::Completed,
+            JobStatus::CompletedWithErrors => JobStatusView::CompletedWithErrors,
+            JobStatus::Failed => JobStatusView::Failed,
+            JobStatus::Cancelled => JobStatusView::Cancelled,
+        }
+    }
+}
+
+/// Where one object of a job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(as = ObjectState)]
+pub(crate) enum ObjectStateView {
+    /// Not started.
+    Pending,
+    /// Being imported.
+    Importing,
+    /// Finished.
+    Done,
+    /// Stopped by an error.
+    Failed,
+    /// The org does not have this object.
+    Unavailable,
+    /// Stopped on request.
+    Cancelled,
+}
+
+impl From<ObjectState> for ObjectStateView {
+    fn from(s: ObjectState) -> ObjectStateView {
+        match s {
+            ObjectState::Pending => ObjectStateView::Pending,
+            ObjectState::Importing => ObjectStateView::Importing,
+            ObjectState::Done => ObjectStateView::Done,
+            ObjectState::Failed => ObjectStateView::Failed,
+            ObjectState::Unavailable => ObjectStateView::Unavailable,
+            ObjectState::Cancelled => ObjectStateView::Cancelled,
+        }
+    }
+}
+
+/// What an import does with records imported before: `skip_existing`
+/// leaves them alone, `update` writes Salesforce's current values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(as = Mode)]
+pub(crate) enum ModeView {
+    /// Leave records imported before alone (the default).
+    SkipExisting,
+    /// Update them with Salesforce's current values.
+    Update,
+}
+
+impl From<WriteMode> for ModeView {
+    fn from(m: WriteMode) -> ModeView {
+        match m {
+            WriteMode::SkipExisting => ModeView::SkipExisting,
+            WriteMode::Update => ModeView::Update,
+        }
+    }
+}
+
+impl From<ModeView> for WriteMode {
+    fn from(m: ModeView) -> WriteMode {
+        match m {
+            ModeView::SkipExisting => WriteMode::SkipExisting,
+            ModeView::Update => WriteMode::Update,
+        }
+    }
+}
+
+/// Whether an error-log line stopped its record or only changed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[schema(as = Severity)]
+pub(crate) enum SeverityView {
+    /// The record was not imported.
+    Error,
+    /// The record was imported with a repaired value.
+    Warning,
+}
+
+impl From<Severity> for SeverityView {
+    fn from(s: Severity) -> SeverityView {
+        match s {
+            Severity::Error => SeverityView::Error,
+            Severity::Warning => SeverityView::Warning,
+        }
+    }
 }
 
 impl JobView {
@@ -62,15 +210,12 @@ impl JobView {
             errors: job.errors(),
             warnings: job.objects.iter().map(|o| o.warnings).sum(),
             id: job.id,
-            status: job.status,
+            status: job.status.into(),
             started_by: job.started_by,
             created_at: job.created_at,
             started_at: job.started_at,
             completed_at: job.completed_at,
-            mode: match job.mode {
-                crate::WriteMode::Update => "update",
-                _ => "skip_existing",
-            },
+            mode: job.mode.into(),
             message: job.message,
             objects: job.objects.into_iter().map(ObjectView::from).collect(),
             error_log: None,
@@ -84,15 +229,27 @@ impl JobView {
 }
 
 /// One object of a job.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = JobObject)]
 pub(crate) struct ObjectView {
+    /// The Salesforce API name: `Account`, `Contact`, `Opportunity`,
+    /// `Product2`, `Order`, `Quote` (line items and prices are imported
+    /// with their parent).
+    #[schema(value_type = String, example = "Account")]
     pub(crate) object_type: SObject,
+    /// The name an admin reads: `Accounts`, `Products`, ...
     pub(crate) label: &'static str,
-    pub(crate) state: ObjectState,
+    /// Where it is.
+    pub(crate) state: ObjectStateView,
+    /// How many records Salesforce reported, once known.
     pub(crate) total: Option<u64>,
+    /// Records written.
     pub(crate) imported: u64,
+    /// Records imported before and left alone.
     pub(crate) skipped: u64,
+    /// Records that failed.
     pub(crate) errors: u64,
+    /// Records imported with a repaired value.
     pub(crate) warnings: u64,
 }
 
@@ -101,7 +258,7 @@ impl From<ObjectProgress> for ObjectView {
         ObjectView {
             label: label(&p.object),
             object_type: p.object,
-            state: p.state,
+            state: p.state.into(),
             total: p.total,
             imported: p.imported,
             skipped: p.skipped,
@@ -112,23 +269,29 @@ impl From<ObjectProgress> for ObjectView {
 }
 
 /// One line of a job's error log.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = LogLine)]
 pub(crate) struct LogView {
-    pub(crate) severity: &'static str,
+    /// Whether the record was stopped or only repaired.
+    pub(crate) severity: SeverityView,
+    /// The record's Salesforce API name.
+    #[schema(value_type = String, example = "Contact")]
     pub(crate) object_type: SObject,
+    /// The name an admin reads.
     pub(crate) label: &'static str,
+    /// The record's Salesforce id, when the line is about one record.
+    #[schema(value_type = Option<String>, example = "0035e00000AbCdEAAV")]
     pub(crate) sf_id: Option<SfId>,
+    /// The field at fault, or empty.
     pub(crate) field: String,
+    /// What happened.
     pub(crate) message: String,
 }
 
 impl From<LogEntry> for LogView {
     fn from(e: LogEntry) -> LogView {
         LogView {
-            severity: match e.severity {
-                crate::Severity::Error => "ERROR",
-                _ => "WARNING",
-            },
+            severity: e.severity.into(),
             label: label(&e.object),
             object_type: e.object,
             sf_id: e.sf_id,
@@ -138,15 +301,21 @@ impl From<LogEntry> for LogView {
     }
 }
 
-/// `GET import/objects`: what an admin can choose, with what each needs.
-#[derive(Debug, Serialize)]
+/// An object an admin can choose to import, with what it needs.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = ObjectType)]
 pub(crate) struct ObjectTypeView {
+    /// The Salesforce API name, as `POST /import` takes it.
+    #[schema(value_type = ObjectTypeName)]
     pub(crate) object_type: SObject,
+    /// The name an admin reads: `Accounts`, `Products`, ...
     pub(crate) label: &'static str,
     /// Objects whose records this one refers to (its own line items'
     /// references included), among the selectable ones.
+    #[schema(value_type = Vec<ObjectTypeName>)]
     pub(crate) requires: Vec<SObject>,
-    /// "Contacts need Accounts".
+    /// What to tell the admin, e.g. "Contacts need Accounts"; null when
+    /// it needs nothing.
     pub(crate) hint: Option<String>,
 }
 
@@ -185,6 +354,28 @@ impl ObjectTypeView {
             })
             .collect()
     }
+}
+
+/// An object an admin can choose to import, by its Salesforce API name.
+/// (`POST /import` also takes the labels, `Products`, and any case.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[allow(
+    dead_code,
+    reason = "a schema only; the tests hold it to SObject::SELECTABLE"
+)]
+pub(crate) enum ObjectTypeName {
+    /// Accounts.
+    Account,
+    /// Contacts.
+    Contact,
+    /// Opportunities, with their contact roles.
+    Opportunity,
+    /// Products, with their standard prices.
+    Product2,
+    /// Orders, with their lines.
+    Order,
+    /// Quotes, with their lines.
+    Quote,
 }
 
 /// The selectable object a record refers to: a price book entry stands for
