@@ -531,3 +531,48 @@ async fn disconnect_deactivates_even_when_salesforce_cannot_revoke() {
     let (status, body) = app.call("POST", "/import", Some(ADA), Some(start)).await;
     assert_error(status, &body, StatusCode::BAD_REQUEST, "not connected");
 }
+
+#[tokio::test]
+async fn a_job_stopped_by_the_api_limit_is_resumed_to_the_end() {
+    let app = app().await;
+    app.connect(ADA).await;
+    app.fake.faults().rate_limit_after(4);
+    let start = json!({"object_types": ["Account", "Contact"]});
+    let (_, job) = app.call("POST", "/import", Some(ADA), Some(start)).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let job = app.wait_for_end(ADA, &id).await;
+    assert_eq!(job["status"], "FAILED", "{job}");
+    assert!(job["message"].as_str().unwrap().contains("limit"), "{job}");
+    let stopped_at = job["imported"].as_u64().unwrap();
+    assert!(stopped_at < 178, "{job}");
+
+    let resume = format!("/import/{id}/resume");
+    let (status, body) = app.call("POST", &resume, Some(BOB), None).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "administrator");
+    let (status, body) = app.call("POST", &resume, Some(EVE), None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "no import job");
+
+    app.fake.faults().clear_rate_limit();
+    let (status, job) = app.call("POST", &resume, Some(ADA), None).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    assert_eq!(job["id"], id.as_str());
+    let job = app.wait_for_end(ADA, &id).await;
+    assert_eq!(job["status"], "COMPLETED_WITH_ERRORS", "{job}");
+    assert_eq!(job["imported"], 178);
+    assert_eq!(job["errors"], 1);
+    let tenant = TenantId::new("acme");
+    assert_eq!(
+        app.sink.count(&tenant, &SObject::ACCOUNT),
+        90,
+        "no duplicates"
+    );
+    assert_eq!(
+        app.sink.count(&tenant, &SObject::CONTACT),
+        88,
+        "no duplicates"
+    );
+
+    // Only a failed job resumes.
+    let (status, body) = app.call("POST", &resume, Some(ADA), None).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "cannot be resumed");
+}

@@ -363,6 +363,54 @@ pub(super) async fn cancel(
     Ok(Json(JobView::new(job)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/import/{id}/resume",
+    tag = "imports",
+    operation_id = "resume",
+    summary = "Resume a failed job (admin)",
+    description = "Continues a job that stopped with an error (Salesforce's API limit reached, Salesforce or the database unreachable) from its checkpoints, in the background. Records already imported are not written again.",
+    security(("host_session" = [])),
+    params(("id" = String, Path, description = "The job's id")),
+    responses(
+        (status = 202, description = "Resumed: the job", body = JobView),
+        (status = 400, description = "Salesforce not connected", body = ErrorBody),
+        (status = 401, description = "No session", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 404, description = "No such job in the caller's organization", body = ErrorBody),
+        (status = 409, description = "The job did not fail, or another import is running", body = ErrorBody),
+        (status = 500, description = "The job store or token vault failed", body = ErrorBody),
+    )
+)]
+pub(super) async fn resume(
+    State(api): S,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Api<(StatusCode, Json<JobView>)> {
+    caller.require_admin()?;
+    let id = JobId::new(id);
+    let job = api.jobs.job(&caller.tenant, &id).await?;
+    // Only a failed job: a pending or in-progress one may be running on
+    // another server (a crashed one is cancelled, then started again).
+    if job.status != JobStatus::Failed {
+        return Err(Error::JobNotResumable {
+            job: id,
+            status: job.status,
+            action: "resumed",
+        }
+        .into());
+    }
+    if !api.oauth.status(&caller.tenant).await?.connected {
+        return Err(Error::NotConnected {
+            tenant: caller.tenant,
+        }
+        .into());
+    }
+    let handle = api.importer.resume(&caller.tenant, &id).await?;
+    let job = api.jobs.job(&caller.tenant, handle.job_id()).await?;
+    Ok((StatusCode::ACCEPTED, Json(JobView::new(job))))
+}
+
 pub(super) async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint")
 }

@@ -17,6 +17,7 @@
 //! | `GET` | `/import/history` | | the newest 50 jobs |
 //! | `GET` | `/import/{id}` | | the job, with `error_log` |
 //! | `POST` | `/import/{id}/cancel` | | the job |
+//! | `POST` | `/import/{id}/resume` | | 202 and the job: a failed job continues from its checkpoints |
 //! | `GET` | `/openapi.json` | | this API's OpenAPI 3.1 document (no session needed) |
 //!
 //! A job is `{id, status, started_by, created_at, started_at,
@@ -210,5 +211,6 @@ route_table! {
     get "/import/history" => handlers::history,
     get "/import/{id}" => handlers::job,
     post "/import/{id}/cancel" => handlers::cancel,
+    post "/import/{id}/resume" => handlers::resume,
     get "/openapi.json" => openapi::document,
 }

@@ -40,6 +40,7 @@ the host sets `servers`. Every error answer is `{\"error\": true, \"message\": \
         handlers::history,
         handlers::job,
         handlers::cancel,
+        handlers::resume,
         document,
     ),
     components(schemas(ModeView, ObjectTypeName)),

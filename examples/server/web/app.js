@@ -252,7 +252,7 @@ async function loadHistory() {
       el("td", {}, fmtDate(job.created_at)),
       el("td", {}, job.started_by),
       el("td", {}, job.objects.map((o) => o.label).join(", ")),
-      el("td", {}, badge(job.status)),
+      el("td", {}, badge(job.status), job.status === "FAILED" ? resumeButton(job) : ""),
       el("td", { class: "num" }, String(job.imported)),
       el("td", { class: "num" }, String(job.skipped)),
       el("td", { class: "num" }, String(job.errors)));
@@ -260,6 +260,19 @@ async function loadHistory() {
     body.append(row);
   }
   return jobs;
+}
+
+// A failed job (Salesforce's API limit reached, say) continues from its
+// checkpoints.
+function resumeButton(job) {
+  const button = el("button", { class: "small", dataset: { testid: "resume" } }, "Resume");
+  button.addEventListener("click", (event) => {
+    event.stopPropagation(); // not a click on the row
+    api("POST", `/import/${encodeURIComponent(job.id)}/resume`)
+      .then((resumed) => { follow(resumed); return loadHistory(); })
+      .catch(showError);
+  });
+  return button;
 }
 
 // The running job's history row follows its progress (without a reload,
