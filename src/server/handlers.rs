@@ -216,12 +216,7 @@ pub(super) async fn start_import(
             )));
         }
     };
-    if !api.oauth.status(&caller.tenant).await?.connected {
-        return Err(Error::NotConnected {
-            tenant: caller.tenant,
-        }
-        .into());
-    }
+    require_connected(&api, &caller).await?;
     let request = ImportRequest::new(caller.user.clone(), objects).mode(WriteMode::from(mode));
     // The import goes on in the background; the handle is not needed to
     // follow it (the job store has the progress) nor to cancel it
@@ -337,15 +332,7 @@ pub(super) async fn cancel(
 ) -> Api<Json<JobView>> {
     caller.require_admin()?;
     let id = JobId::new(id);
-    let job = api.jobs.job(&caller.tenant, &id).await?;
-    if !job.status.is_running() {
-        return Err(Error::JobNotResumable {
-            job: id,
-            status: job.status,
-            action: "cancelled",
-        }
-        .into());
-    }
+    check_job(&api, &caller, &id, "cancelled", |s| s.is_running()).await?;
     if !api.importer.cancel(&caller.tenant, &id) {
         // Not running in this process: left over from a crash (or run by
         // another server, which stops at its next page when it sees this).
@@ -389,26 +376,47 @@ pub(super) async fn resume(
 ) -> Api<(StatusCode, Json<JobView>)> {
     caller.require_admin()?;
     let id = JobId::new(id);
-    let job = api.jobs.job(&caller.tenant, &id).await?;
     // Only a failed job: a pending or in-progress one may be running on
     // another server (a crashed one is cancelled, then started again).
-    if job.status != JobStatus::Failed {
-        return Err(Error::JobNotResumable {
-            job: id,
-            status: job.status,
-            action: "resumed",
-        }
-        .into());
-    }
-    if !api.oauth.status(&caller.tenant).await?.connected {
-        return Err(Error::NotConnected {
-            tenant: caller.tenant,
-        }
-        .into());
-    }
+    check_job(&api, &caller, &id, "resumed", |s| s == JobStatus::Failed).await?;
+    require_connected(&api, &caller).await?;
     let handle = api.importer.resume(&caller.tenant, &id).await?;
     let job = api.jobs.job(&caller.tenant, handle.job_id()).await?;
     Ok((StatusCode::ACCEPTED, Json(JobView::new(job))))
+}
+
+/// 400 unless the caller's tenant has an active Salesforce connection.
+async fn require_connected(api: &Shared, caller: &Caller) -> Api<()> {
+    if api.oauth.status(&caller.tenant).await?.connected {
+        Ok(())
+    } else {
+        Err(Error::NotConnected {
+            tenant: caller.tenant.clone(),
+        }
+        .into())
+    }
+}
+
+/// 404 unless the job is the caller's tenant's, 409 when its status does
+/// not allow `action`.
+async fn check_job(
+    api: &Shared,
+    caller: &Caller,
+    id: &JobId,
+    action: &'static str,
+    allowed: impl Fn(JobStatus) -> bool,
+) -> Api<()> {
+    let job = api.jobs.job(&caller.tenant, id).await?;
+    if allowed(job.status) {
+        Ok(())
+    } else {
+        Err(Error::JobNotResumable {
+            job: id.clone(),
+            status: job.status,
+            action,
+        }
+        .into())
+    }
 }
 
 pub(super) async fn not_found() -> ApiError {
