@@ -5,12 +5,12 @@
 //! so memory stays flat however large the org.
 //!
 //! ```text
-//! cargo run --release --features testkit --example fake_org_throughput [accounts]
+//! cargo run --release --example fake_org_throughput [accounts]
 //! ```
 
 use std::time::Instant;
 
-use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
+use salesforce_import_fake::{FakeOrg, FakeSalesforce};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 

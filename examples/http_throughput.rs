@@ -4,19 +4,19 @@
 //! and paging on this machine, with no network latency.
 //!
 //! ```text
-//! cargo run --release --features testkit --example http_throughput            # 20,000-account org
-//! cargo run --release --features testkit --example http_throughput -- 5000
+//! cargo run --release --features http --example http_throughput            # 20,000-account org
+//! cargo run --release --features http --example http_throughput -- 5000
 //! ```
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use salesforce_import::http::RestSource;
-use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
+use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
 use salesforce_import::{
     FileSource, ImportRequest, Importer, InMemoryJobStore, InMemorySink, InMemoryTokenVault,
     Result, SObject, SalesforceSource, TenantId, TokenVault,
 };
+use salesforce_import_fake::{FakeOrg, FakeSalesforce};
 
 const PAGE: usize = 2_000;
 
@@ -68,7 +68,17 @@ async fn main() -> Result<()> {
     let vault = Arc::new(InMemoryTokenVault::new());
     let tenant = TenantId::new("bench");
     vault.put(&tenant, &fake.connection("bench")).await?;
-    let oauth = Arc::new(fake.oauth_builder().build(vault.clone())?);
+    let oauth = Arc::new(
+        SalesforceOAuth::builder(
+            fake.client_id(),
+            fake.client_secret().clone(),
+            fake.redirect_uri(),
+        )
+        // The fake listens on loopback, which only a test allows.
+        .login_host(LoginHost::url(fake.login_url()))
+        .host_policy(HostPolicy::salesforce().allow_loopback())
+        .build(vault.clone())?,
+    );
     let rest = RestSource::builder(oauth)
         .api_version(fake.api_version())
         .build()?;

@@ -193,8 +193,9 @@ impl SfRecord {
             .filter(|k| *k != "attributes")
     }
 
-    /// The raw JSON text of a top-level field, as it arrived.
-    pub(crate) fn raw_field(&self, field: &str) -> Option<&str> {
+    /// The raw JSON text of a top-level field, as it arrived (`"\"Acme\""`,
+    /// `null`, `{"records": [...]}`).
+    pub fn raw_field(&self, field: &str) -> Option<&str> {
         self.lookup(field).map(RawValue::get)
     }
 

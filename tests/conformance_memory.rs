@@ -1,6 +1,5 @@
 //! The conformance suite, run from outside the crate against the in-memory
 //! backends: what a host's own `tests/conformance.rs` looks like.
-#![cfg(feature = "testkit")]
 
 use salesforce_import::{InMemoryJobStore, InMemorySink, InMemoryTokenVault};
 
@@ -16,6 +15,7 @@ mod vault {
     salesforce_import::token_vault_conformance!(async { super::InMemoryTokenVault::new() });
 }
 
+#[cfg(feature = "http")]
 mod pending {
     salesforce_import::pending_authorizations_conformance!(async {
         salesforce_import::http::InMemoryPendingAuthorizations::new()

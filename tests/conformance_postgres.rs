@@ -2,7 +2,6 @@
 //! named by `DATABASE_URL` (see `tests/common/mod.rs` for skipping).
 //! Each check works in fresh tenants, so the tests run in parallel on one
 //! database and can be re-run against a database left from earlier runs.
-#![cfg(all(feature = "testkit", feature = "postgres"))]
 
 #[macro_use]
 mod common;

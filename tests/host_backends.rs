@@ -2,7 +2,8 @@
 //! embedding this crate would), passing the conformance suite and importing
 //! the sample org. This keeps the traits implementable from outside the
 //! crate: every type a backend must build has a constructor.
-#![cfg(feature = "testkit")]
+
+mod support;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -342,7 +343,7 @@ mod import {
 
 #[tokio::test]
 async fn the_sample_org_imports_into_the_host_backends() {
-    use salesforce_import::source::sample_manifest::COUNTS;
+    use crate::support::sample_manifest::COUNTS;
     use salesforce_import::{FileSource, ImportRequest, Importer};
     use std::sync::Arc;
 

@@ -3,22 +3,23 @@
 //! same org imported from its files, record by record, whatever goes wrong
 //! on the way (token expiry, 5xx bursts, connection resets, the rate limit
 //! and a resume).
-#![cfg(feature = "testkit")]
+
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::sample_manifest::COUNTS;
 use futures::StreamExt;
 use salesforce_import::crm::CrmRecord;
 use salesforce_import::http::RestSource;
-use salesforce_import::source::sample_manifest::COUNTS;
 use salesforce_import::source::{PageRequest, SalesforceSource};
-use salesforce_import::testkit::fake::{Endpoint, Failure, FakeOrg, FakeSalesforce};
 use salesforce_import::{
     CrmId, Error, FileSource, ImportRequest, Importer, InMemoryJobStore, InMemorySink,
     InMemoryTokenVault, Job, JobStatus, JobStore, ObjectState, ProgressEvent, SObject, Severity,
     SfId, TenantId, TokenVault,
 };
+use salesforce_import_fake::{Endpoint, Failure, FakeOrg, FakeSalesforce};
 
 const PAGE: usize = 20;
 
@@ -45,7 +46,11 @@ async fn world(org: FakeOrg) -> World {
         .put(&tenant, &fake.connection("ada@example.com"))
         .await
         .unwrap();
-    let oauth = Arc::new(fake.oauth_builder().build(vault.clone()).unwrap());
+    let oauth = Arc::new(
+        support::fake::oauth_builder(&fake)
+            .build(vault.clone())
+            .unwrap(),
+    );
     let source = Arc::new(
         RestSource::builder(oauth)
             .api_version(fake.api_version())

@@ -4,7 +4,6 @@
 //!
 //! Its own test binary with one test: the log capture is the global
 //! subscriber, which tests running in parallel threads would share.
-#![cfg(feature = "testkit")]
 
 mod support;
 
@@ -15,11 +14,11 @@ use salesforce_import::http::{
     InMemoryPendingAuthorizations, PendingAuthorization, PendingAuthorizations, RestSource,
     SalesforceOAuth,
 };
-use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
 use salesforce_import::{
     Error, ImportRequest, Importer, InMemoryJobStore, InMemorySink, InMemoryTokenVault, JobStatus,
     Result, SObject, TenantId, TokenVault,
 };
+use salesforce_import_fake::{FakeOrg, FakeSalesforce};
 use secrecy::{ExposeSecret, SecretString};
 use support::logs::Captured;
 
@@ -69,7 +68,7 @@ async fn world() -> World {
     let vault = Arc::new(InMemoryTokenVault::new());
     let pending = Arc::new(SpyPending::default());
     let oauth = Arc::new(
-        fake.oauth_builder()
+        support::fake::oauth_builder(&fake)
             .pending(pending.clone())
             .build(vault.clone())
             .unwrap(),

@@ -3,7 +3,8 @@
 //! the vault -> refresh -> revoke; states that are replayed, foreign or
 //! expired; instance URLs off the allow-list. (No secret in logs, `Debug`
 //! or errors: `tests/no_secret_leaks.rs`.)
-#![cfg(feature = "testkit")]
+
+mod support;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,9 +14,9 @@ use chrono::Utc;
 use salesforce_import::engine::Clock;
 use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
 use salesforce_import::source::{PageRequest, SalesforceSource};
-use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
 use salesforce_import::vault::Connection;
 use salesforce_import::{Error, InMemoryTokenVault, SObject, TenantId, TokenVault};
+use salesforce_import_fake::{FakeOrg, FakeSalesforce};
 use secrecy::{ExposeSecret, SecretString};
 
 struct World {
@@ -39,7 +40,7 @@ async fn world() -> World {
     let clock: Clock =
         Arc::new(move || Utc::now() + chrono::Duration::minutes(offset.load(Ordering::SeqCst)));
     let oauth = Arc::new(
-        fake.oauth_builder()
+        support::fake::oauth_builder(&fake)
             .clock(clock)
             .build(vault.clone())
             .unwrap(),

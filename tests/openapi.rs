@@ -2,7 +2,8 @@
 //! it lists answers over real HTTP with the methods it lists and no
 //! others, and it is served at `/openapi.json` without a session.
 //! (tests/server_api.rs holds every answer of every flow to it.)
-#![cfg(all(feature = "server", feature = "testkit"))]
+
+mod support;
 
 #[path = "support/openapi.rs"]
 mod openapi;
@@ -14,10 +15,10 @@ use axum::http::request::Parts;
 use reqwest::{Method, StatusCode};
 use salesforce_import::http::RestSource;
 use salesforce_import::server::{Authenticate, Caller, ImportApi};
-use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
 use salesforce_import::{
     Importer, InMemoryJobStore, InMemorySink, InMemoryTokenVault, JobStore, TokenVault,
 };
+use salesforce_import_fake::{FakeOrg, FakeSalesforce};
 use serde_json::{Value, json};
 
 use openapi::Spec;
@@ -41,7 +42,11 @@ async fn serve() -> (String, FakeSalesforce) {
         .await
         .unwrap();
     let vault: Arc<dyn TokenVault> = Arc::new(InMemoryTokenVault::new());
-    let oauth = Arc::new(fake.oauth_builder().build(vault.clone()).unwrap());
+    let oauth = Arc::new(
+        support::fake::oauth_builder(&fake)
+            .build(vault.clone())
+            .unwrap(),
+    );
     let jobs: Arc<dyn JobStore> = Arc::new(InMemoryJobStore::new());
     let source = Arc::new(RestSource::builder(oauth.clone()).build().unwrap());
     let importer = Importer::builder(source, Arc::new(InMemorySink::new()), jobs.clone())

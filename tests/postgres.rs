@@ -2,18 +2,19 @@
 //! concurrent starts from two pools, a failed write leaving none of its
 //! page, rejected rows isolated, BottleCRM's unique account names, tenant
 //! isolation across every API, and the sample org imported end to end.
-#![cfg(all(feature = "testkit", feature = "postgres"))]
+
+mod support;
 
 #[macro_use]
 mod common;
 
 use std::sync::Arc;
 
+use crate::support::sample_manifest::{COUNTS, DUPLICATE_ACCOUNT_NAMES, FAILURES};
 use salesforce_import::crm::{Account, CrmRecord, Link};
 use salesforce_import::jobs::IdKey;
 use salesforce_import::postgres::{PgCrmSink, PgJobStore, PgTokenVault};
 use salesforce_import::sink::{Relink, WriteAction, WriteBatch, WriteMode, WriteRecord};
-use salesforce_import::source::sample_manifest::{COUNTS, DUPLICATE_ACCOUNT_NAMES, FAILURES};
 use salesforce_import::testkit::{fixture, unique_tenant};
 use salesforce_import::vault::{TokenCipher, TokenVault};
 use salesforce_import::{

@@ -3,7 +3,8 @@
 //! refused), the table holding no usable state or verifier, and expired
 //! rows cleaned up by later inserts. The trait's contract itself is the
 //! conformance suite's (`tests/conformance_postgres.rs`).
-#![cfg(all(feature = "testkit", feature = "postgres"))]
+
+mod support;
 
 #[macro_use]
 mod common;
@@ -16,10 +17,10 @@ use salesforce_import::http::{
     InMemoryPendingAuthorizations, PendingAuthorization, PendingAuthorizations, SalesforceOAuth,
 };
 use salesforce_import::postgres::{PgPendingAuthorizations, PgTokenVault};
-use salesforce_import::testkit::fake::FakeSalesforce;
 use salesforce_import::testkit::unique_tenant;
 use salesforce_import::vault::TokenCipher;
 use salesforce_import::{Error, TenantId};
+use salesforce_import_fake::FakeSalesforce;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 
@@ -35,7 +36,12 @@ async fn server(fake: &FakeSalesforce, key: &SecretString) -> Option<SalesforceO
     let pool = common::pool().await?;
     let pending = Arc::new(PgPendingAuthorizations::new(pool.clone(), cipher(key)));
     let vault = Arc::new(PgTokenVault::new(pool, cipher(key)));
-    Some(fake.oauth_builder().pending(pending).build(vault).unwrap())
+    Some(
+        support::fake::oauth_builder(&fake)
+            .pending(pending)
+            .build(vault)
+            .unwrap(),
+    )
 }
 
 fn query_of(url: &str) -> HashMap<String, String> {
@@ -114,7 +120,7 @@ async fn states_in_memory_do_not_cross_servers() {
     let fake = FakeSalesforce::builder().start().await.unwrap();
     let vault = Arc::new(salesforce_import::InMemoryTokenVault::new());
     let build = || {
-        fake.oauth_builder()
+        support::fake::oauth_builder(&fake)
             .pending(Arc::new(InMemoryPendingAuthorizations::new()))
             .build(vault.clone())
             .unwrap()
@@ -144,8 +150,7 @@ async fn the_table_holds_no_plaintext_state_or_verifier() {
     let key = TokenCipher::generate_key();
     let store = Arc::new(PgPendingAuthorizations::new(pool.clone(), cipher(&key)));
     let vault = Arc::new(PgTokenVault::new(pool.clone(), cipher(&key)));
-    let oauth = fake
-        .oauth_builder()
+    let oauth = support::fake::oauth_builder(&fake)
         .pending(store.clone())
         .build(vault)
         .unwrap();

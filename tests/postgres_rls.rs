@@ -6,19 +6,20 @@
 //! the conformance suites passed), that raw SQL set to one tenant can
 //! neither see nor change another tenant's rows nor write rows for it, and
 //! that without the setting nothing is visible or writable.
-#![cfg(all(feature = "testkit", feature = "postgres"))]
+
+mod support;
 
 #[macro_use]
 mod common;
 
 use std::sync::Arc;
 
+use crate::support::sample_manifest::{COUNTS, FAILURES};
 use common::{TABLES, WITHOUT_TENANT_POLICY};
 use salesforce_import::http::PendingAuthorizations;
 use salesforce_import::postgres::{
     self, PgCrmSink, PgJobStore, PgPendingAuthorizations, PgTokenVault, TENANT_SETTING,
 };
-use salesforce_import::source::sample_manifest::{COUNTS, FAILURES};
 use salesforce_import::testkit::{fixture, unique_tenant};
 use salesforce_import::vault::{TokenCipher, TokenVault};
 use salesforce_import::{

@@ -2,14 +2,14 @@
 //! exact counts, the exact error log, chosen field values, and re-runs that
 //! create nothing new.
 
+mod support;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use crate::support::sample_manifest::{COUNTS, DUPLICATE_ACCOUNT_NAMES, FAILURES, WARNINGS};
 use rust_decimal::Decimal;
 use salesforce_import::crm::{CrmRecord, OpportunityStage, OrderStatus, QuoteStatus};
-use salesforce_import::source::sample_manifest::{
-    COUNTS, DUPLICATE_ACCOUNT_NAMES, FAILURES, WARNINGS,
-};
 use salesforce_import::{
     FileSource, ImportRequest, Importer, InMemoryJobStore, InMemorySink, Job, JobStatus, JobStore,
     SObject, Severity, SfId, TenantId, WriteMode,

@@ -2,7 +2,8 @@
 //! fake Salesforce org on loopback. Every answer is held to the OpenAPI
 //! document: its status must be documented for its route, and its body
 //! must match that status's schema.
-#![cfg(all(feature = "server", feature = "testkit"))]
+
+mod support;
 
 #[path = "support/openapi.rs"]
 mod openapi;
@@ -15,11 +16,11 @@ use axum::http::request::Parts;
 use reqwest::StatusCode;
 use salesforce_import::http::RestSource;
 use salesforce_import::server::{Authenticate, Caller, ImportApi};
-use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
 use salesforce_import::{
     Importer, InMemoryJobStore, InMemorySink, InMemoryTokenVault, JobStore, SObject, TenantId,
     TokenVault,
 };
+use salesforce_import_fake::{FakeOrg, FakeSalesforce};
 use serde_json::{Value, json};
 
 use openapi::Spec;
@@ -83,7 +84,11 @@ async fn app_with(history: usize) -> App {
         .await
         .unwrap();
     let vault: Arc<dyn TokenVault> = Arc::new(InMemoryTokenVault::new());
-    let oauth = Arc::new(fake.oauth_builder().build(vault.clone()).unwrap());
+    let oauth = Arc::new(
+        support::fake::oauth_builder(&fake)
+            .build(vault.clone())
+            .unwrap(),
+    );
     let jobs: Arc<dyn JobStore> = Arc::new(InMemoryJobStore::new());
     let sink = Arc::new(InMemorySink::new());
     let source = Arc::new(RestSource::builder(oauth.clone()).build().unwrap());
@@ -515,7 +520,7 @@ async fn salesforce_refusing_the_code_is_a_400_and_nothing_is_stored() {
 
 #[tokio::test]
 async fn disconnect_deactivates_even_when_salesforce_cannot_revoke() {
-    use salesforce_import::testkit::fake::{Endpoint, Failure};
+    use salesforce_import_fake::{Endpoint, Failure};
     let app = app().await;
     app.connect(ADA).await;
     app.fake

@@ -8,11 +8,11 @@
 //! against a real org:
 //!
 //! ```text
-//! cargo run --example server --features server,testkit
+//! cargo run --example server --features server
 //! # then open http://127.0.0.1:3000
 //!
 //! SF_CLIENT_ID=... SF_CLIENT_SECRET=... [SF_LOGIN_URL=https://test.salesforce.com] \
-//!   cargo run --example server --features server,testkit
+//!   cargo run --example server --features server
 //! # the connected app's callback URL must be http://localhost:3000/
 //! ```
 //!
@@ -29,12 +29,12 @@ use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::request::Parts;
 use axum::routing::get;
-use salesforce_import::http::{LoginHost, RestSource, SalesforceOAuth};
+use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
 use salesforce_import::server::{Authenticate, Caller, ImportApi};
-use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
 use salesforce_import::{
     Importer, InMemoryJobStore, InMemorySink, InMemoryTokenVault, JobStore, TenantId, TokenVault,
 };
+use salesforce_import_fake::{FakeOrg, FakeSalesforce};
 use secrecy::SecretString;
 
 const INDEX: &str = include_str!("web/index.html");
@@ -141,7 +141,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 fake.url()
             );
             // The fake's client id and secret, its login host, loopback allowed.
-            let oauth = fake.oauth_builder().build(vault.clone())?;
+            let oauth = SalesforceOAuth::builder(
+                fake.client_id(),
+                fake.client_secret().clone(),
+                fake.redirect_uri(),
+            )
+            // The fake listens on loopback, which only a test allows.
+            .login_host(LoginHost::url(fake.login_url()))
+            .host_policy(HostPolicy::salesforce().allow_loopback())
+            .build(vault.clone())?;
             (oauth, Some(fake))
         }
     };

@@ -70,7 +70,7 @@ pub struct FileSource {
 }
 
 /// The key prefix of a standard object, `a0X` for anything else.
-pub(crate) fn key_prefix(object: &str) -> &'static str {
+fn key_prefix(object: &str) -> &'static str {
     match object {
         "Account" => "001",
         "Contact" => "003",
@@ -127,8 +127,7 @@ impl FileSource {
 
     /// The bundled sample org: a few hundred records across every standard
     /// object, with the awkward cases real orgs have. See
-    /// `src/source/sample/MANIFEST.md` and
-    /// [`sample_manifest`](crate::source::sample_manifest).
+    /// `src/source/sample/MANIFEST.md` for what importing it gives.
     pub fn sample_org() -> FileSource {
         super::sample::FILES
             .iter()
@@ -224,13 +223,6 @@ impl FileSource {
             .into_iter()
             .flatten()
             .map(|(_, r)| r)
-    }
-
-    /// The records of `object` with their sort keys (the 18-character id),
-    /// in Id order: the fake org serves them.
-    #[cfg(feature = "testkit")]
-    pub(crate) fn sorted_records(&self, object: &SObject) -> &[(String, SfRecord)] {
-        self.objects.get(object).map_or(&[], Vec::as_slice)
     }
 
     /// The objects that have records, in name order.

@@ -41,10 +41,6 @@ use crate::{FieldError, Result, SObject, SfId, SfRecord, TenantId};
 mod file;
 mod sample;
 pub use file::FileSource;
-#[cfg(feature = "testkit")]
-pub(crate) use file::key_prefix;
-#[doc(hidden)]
-pub use sample::sample_manifest;
 
 /// An opaque position inside a query, returned by one page and handed back
 /// to fetch the next (a REST `nextRecordsUrl`, an offset into a file).

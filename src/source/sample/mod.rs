@@ -18,9 +18,9 @@ pub(crate) const FILES: [(&str, &str); 9] = [
 /// What importing [`FileSource::sample_org`](crate::FileSource::sample_org)
 /// with the standard mappers must give, for end-to-end tests. Generated
 /// with the data; `MANIFEST.md` says the same in prose.
-#[doc(hidden)]
+#[cfg(test)]
 #[path = "manifest.rs"]
-pub mod sample_manifest;
+mod sample_manifest;
 
 #[cfg(test)]
 mod tests {

@@ -152,9 +152,9 @@ struct Plan {
 /// counts; see [`FakeSalesforce::requests`](super::FakeSalesforce::requests)).
 ///
 /// ```no_run
-/// # async fn f(fake: salesforce_import::testkit::fake::FakeSalesforce) {
+/// # async fn f(fake: salesforce_import_fake::FakeSalesforce) {
 /// use std::time::Duration;
-/// use salesforce_import::testkit::fake::{Endpoint, Failure};
+/// use salesforce_import_fake::{Endpoint, Failure};
 ///
 /// let faults = fake.faults();
 /// faults.fail_next(1, Failure::ServiceUnavailable);           // the very next request

@@ -1,5 +1,14 @@
+//! # salesforce-import-fake
+//!
 //! [`FakeSalesforce`]: a Salesforce org served over loopback HTTP, shaped
-//! like the real REST and OAuth APIs, with faults on demand.
+//! like the real REST and OAuth APIs, with faults on demand. The
+//! `salesforce-import` crate's own HTTP tests, examples and benchmarks run
+//! against it; a host can use it to try its import page, or its own
+//! Salesforce client, without an org.
+//!
+//! It lives in its own crate so that the library carries no HTTP server:
+//! a host that only runs the conformance suite (`salesforce-import`'s
+//! `testkit` feature) compiles no axum or hyper.
 //!
 //! The fake answers what a REST client of this crate sends:
 //!
@@ -24,7 +33,7 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> salesforce_import::Result<()> {
 //! use secrecy::ExposeSecret;
-//! use salesforce_import::testkit::fake::{Endpoint, FakeOrg, FakeSalesforce};
+//! use salesforce_import_fake::{Endpoint, FakeOrg, FakeSalesforce};
 //!
 //! let fake = FakeSalesforce::builder()
 //!     .org(FakeOrg::generated(42, 10_000))
@@ -48,6 +57,9 @@
 //! # Ok(()) }
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -58,12 +70,13 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::vault::Connection;
-use crate::{Error, Result};
+use salesforce_import::Connection;
+use salesforce_import::{Error, Result};
 
 mod api;
 mod faults;
 mod generated;
+mod ids;
 mod oauth;
 mod org;
 mod schema;
@@ -411,35 +424,6 @@ impl FakeSalesforce {
             oauth::USER_ID
         ));
         c
-    }
-
-    /// A [`SalesforceOAuth`](crate::http::SalesforceOAuth) builder set up
-    /// for this fake: its client id, secret and callback URL, its login
-    /// host, and a host policy that allows loopback (the fake's address).
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> salesforce_import::Result<()> {
-    /// use std::sync::Arc;
-    /// use salesforce_import::testkit::fake::FakeSalesforce;
-    /// use salesforce_import::{InMemoryTokenVault, TenantId};
-    ///
-    /// let fake = FakeSalesforce::builder().start().await?;
-    /// let oauth = fake.oauth_builder().build(Arc::new(InMemoryTokenVault::new()))?;
-    /// let tenant = TenantId::new("acme");
-    /// let authorization = oauth.authorize(&tenant, "ada").await?;
-    /// let approval = fake.approve(&authorization.url).await?; // the browser's part
-    /// let status = oauth.complete(&tenant, "ada", &approval.code, &approval.state).await?;
-    /// assert!(status.connected);
-    /// # Ok(()) }
-    /// ```
-    pub fn oauth_builder(&self) -> crate::http::SalesforceOAuthBuilder {
-        crate::http::SalesforceOAuth::builder(
-            self.client_id(),
-            self.client_secret().clone(),
-            self.redirect_uri(),
-        )
-        .login_host(crate::http::LoginHost::url(self.login_url()))
-        .host_policy(crate::http::HostPolicy::salesforce().allow_loopback())
     }
 
     /// Does what the user's browser does with an authorization URL: opens

@@ -2,19 +2,18 @@
 //! a plain reqwest client: shapes compared with recorded Salesforce
 //! responses (tests/fixtures/api-responses), paging, SOQL errors, OAuth,
 //! faults.
-#![cfg(feature = "testkit")]
 
 use std::collections::{BTreeSet, HashSet};
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use salesforce_import::SObject;
-use salesforce_import::testkit::fake::{Endpoint, FakeOrg, FakeSalesforce};
+use salesforce_import_fake::{Endpoint, FakeOrg, FakeSalesforce};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-mod fake_support;
-use fake_support::*;
+mod support;
+use support::*;
 
 #[tokio::test]
 async fn query_pages_reach_every_record_once() {
@@ -396,7 +395,7 @@ fn limit_info(headers: &HeaderMap) -> &str {
 async fn tree_file_org_resolves_parents_by_id() {
     let dir = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/tree/plugin-data/self-referencing"
+        "/../tests/fixtures/tree/plugin-data/self-referencing"
     );
     let fake = FakeSalesforce::builder()
         .org(FakeOrg::from_dir(dir).unwrap())

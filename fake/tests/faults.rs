@@ -1,15 +1,14 @@
 //! The fake Salesforce's faults on demand, seen by a plain reqwest client.
-#![cfg(feature = "testkit")]
 
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use salesforce_import::testkit::fake::{Endpoint, Failure, FakeOrg, FakeSalesforce};
+use salesforce_import_fake::{Endpoint, Failure, FakeOrg, FakeSalesforce};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-mod fake_support;
-use fake_support::*;
+mod support;
+use support::*;
 
 #[tokio::test]
 async fn expired_tokens_until_refreshed() {

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::org::Column;
 use super::soql::{self, SoqlError};
 use super::{Shared, schema};
-use crate::SfId;
+use salesforce_import::SfId;
 
 /// A Salesforce REST error: `[{"message": .., "errorCode": ..}]`.
 pub(crate) fn sf_error(status: StatusCode, code: &str, message: &str) -> Response {

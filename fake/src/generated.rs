@@ -11,8 +11,8 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-use crate::SfId;
-use crate::source::key_prefix;
+use crate::ids::key_prefix;
+use salesforce_import::SfId;
 
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use salesforce_import::testkit::fake::FakeSalesforce;
+use salesforce_import_fake::FakeSalesforce;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
@@ -15,10 +15,11 @@ pub async fn start_default() -> FakeSalesforce {
     FakeSalesforce::builder().start().await.unwrap()
 }
 
-/// A recorded Salesforce response from tests/fixtures/api-responses.
+/// A recorded Salesforce response from the workspace's
+/// tests/fixtures/api-responses (their sources are in SOURCES.md there).
 pub fn fixture(name: &str) -> Value {
     let path = format!(
-        "{}/tests/fixtures/api-responses/{name}",
+        "{}/../tests/fixtures/api-responses/{name}",
         env!("CARGO_MANIFEST_DIR")
     );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));

@@ -1,7 +1,7 @@
 //! [`FakeOrg`]: the data a [`FakeSalesforce`](super::FakeSalesforce)
 //! serves, and how records are written into query pages.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use std::sync::Arc;
 use super::generated::{self, Generated};
 use super::schema::{self, FieldDef, ObjectSchema};
 use super::soql::{SoqlError, Spanned};
-use crate::source::key_prefix;
-use crate::{FileSource, Result, SObject, SfRecord};
+use crate::ids::key_prefix;
+use salesforce_import::{FileSource, Result, SObject, SfRecord};
 
 /// The records and metadata of a fake org: loaded from sObject Tree or
 /// query-result JSON, the bundled sample org, or generated on the fly.
@@ -22,7 +22,7 @@ use crate::{FileSource, Result, SObject, SfRecord};
 ///
 /// ```
 /// use salesforce_import::SObject;
-/// use salesforce_import::testkit::fake::FakeOrg;
+/// use salesforce_import_fake::FakeOrg;
 ///
 /// let org = FakeOrg::generated(7, 1_000_000).without_object(SObject::QUOTE);
 /// assert_eq!(org.count(&SObject::ACCOUNT), 1_000_000); // nothing materialised
@@ -40,8 +40,34 @@ pub struct FakeOrg {
 
 #[derive(Debug, Clone)]
 enum Data {
-    Files(Arc<FileSource>),
+    Files(Arc<Records>),
     Generated(Generated),
+}
+
+/// The records of a [`FileSource`] by object, each with its 18-character
+/// id, in id order: what the fake serves and pages through.
+#[derive(Debug, Default)]
+struct Records(HashMap<SObject, Vec<(String, SfRecord)>>);
+
+impl Records {
+    fn from_source(source: &FileSource) -> Records {
+        let by_object = source
+            .objects()
+            .map(|object| {
+                let mut records: Vec<(String, SfRecord)> = source
+                    .records(object)
+                    .filter_map(|r| Some((r.id().ok()?.to_string(), r.clone())))
+                    .collect();
+                records.sort_by(|a, b| a.0.cmp(&b.0));
+                (object.clone(), records)
+            })
+            .collect();
+        Records(by_object)
+    }
+
+    fn sorted(&self, object: &SObject) -> &[(String, SfRecord)] {
+        self.0.get(object).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// One column of a query result.
@@ -67,12 +93,13 @@ impl FakeOrg {
     /// An org serving the records of a [`FileSource`].
     pub fn from_source(source: FileSource) -> FakeOrg {
         let mut schemas = standard_schemas();
+        let records = Records::from_source(&source);
         for object in source.objects() {
             let name = object.as_str();
             let schema = schemas
                 .entry(name.to_ascii_lowercase())
                 .or_insert_with(|| schema::schema_for(name, key_prefix(name)));
-            for (_, record) in source.sorted_records(object) {
+            for (_, record) in records.sorted(object) {
                 for field in record.field_names() {
                     if schema.field(field).is_some() {
                         continue;
@@ -89,7 +116,7 @@ impl FakeOrg {
             }
         }
         FakeOrg {
-            data: Data::Files(Arc::new(source)),
+            data: Data::Files(Arc::new(records)),
             schemas,
             hidden: BTreeSet::new(),
         }
@@ -100,7 +127,7 @@ impl FakeOrg {
     ///
     /// # Errors
     ///
-    /// [`Error::Source`](crate::Error::Source) when a file cannot be read
+    /// [`Error::Source`](salesforce_import::Error::Source) when a file cannot be read
     /// or parsed.
     pub fn from_dir(path: impl AsRef<Path>) -> Result<FakeOrg> {
         FileSource::from_dir(path).map(FakeOrg::from_source)
@@ -201,7 +228,7 @@ impl FakeOrg {
     /// How many records the object has.
     pub(crate) fn len(&self, schema: &ObjectSchema) -> u64 {
         match &self.data {
-            Data::Files(source) => source.sorted_records(&SObject::new(&schema.name)).len() as u64,
+            Data::Files(source) => source.sorted(&SObject::new(&schema.name)).len() as u64,
             Data::Generated(g) => g.count(&schema.name),
         }
     }
@@ -210,7 +237,7 @@ impl FakeOrg {
     pub(crate) fn position_after(&self, schema: &ObjectSchema, after: &str) -> u64 {
         match &self.data {
             Data::Files(source) => source
-                .sorted_records(&SObject::new(&schema.name))
+                .sorted(&SObject::new(&schema.name))
                 .partition_point(|(key, _)| key.as_str() <= after)
                 as u64,
             Data::Generated(g) => {
@@ -319,7 +346,7 @@ impl FakeOrg {
         let object = schema.name.as_str();
         match &self.data {
             Data::Files(source) => {
-                let records = source.sorted_records(&SObject::new(object));
+                let records = source.sorted(&SObject::new(object));
                 let (key, record) = &records[index as usize];
                 write_attributes(out, object, version, Some(key));
                 for column in columns {
@@ -410,7 +437,7 @@ fn standard_schemas() -> BTreeMap<String, ObjectSchema> {
 /// carries (`"Pricebook2": {...}`), else the record the reference field
 /// names, if the org has it. Returns the parent's id too, when known.
 fn parent_record(
-    source: &FileSource,
+    source: &Records,
     record: &SfRecord,
     relationship: &str,
     reference_field: &str,
@@ -428,7 +455,7 @@ fn parent_record(
         return Some((id, nested));
     }
     let reference = reference?;
-    let records = source.sorted_records(&SObject::new(target));
+    let records = source.sorted(&SObject::new(target));
     let at = records.partition_point(|(key, _)| key.as_str() < reference.as_str());
     let (key, parent) = records
         .get(at)

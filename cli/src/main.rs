@@ -7,10 +7,10 @@
 //! source, into the in-memory CRM. `--help` lists the options.
 //!
 //! ```text
-//! cargo run --example import                     # everything, over HTTP
-//! cargo run --example import -- --source files --page-size 25 --objects Account,Contact --once
-//! cargo run --example import -- --into postgres --database-url postgres://... --once
-//! cargo run --example import -- --source salesforce --errors-csv errors.csv   # SF_* in the environment
+//! cargo run -p salesforce-import-cli                   # everything, over HTTP
+//! cargo run -p salesforce-import-cli -- --source files --page-size 25 --objects Account,Contact --once
+//! cargo run -p salesforce-import-cli -- --into postgres --database-url postgres://... --once
+//! cargo run -p salesforce-import-cli -- --source salesforce --errors-csv errors.csv   # SF_* in the environment
 //! ```
 
 mod args;

@@ -1,18 +1,17 @@
 //! The fake Salesforce's OAuth endpoints over loopback: authorize, code
 //! exchange with PKCE, refresh, revoke, and their errors.
-#![cfg(feature = "testkit")]
 
 use std::time::Duration;
 
 use oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
-use salesforce_import::testkit::fake::FakeSalesforce;
+use salesforce_import_fake::FakeSalesforce;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-mod fake_support;
-use fake_support::*;
+mod support;
+use support::*;
 
 struct Flow<'a> {
     fake: &'a FakeSalesforce,

@@ -5,11 +5,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
-use salesforce_import::testkit::fake::{FakeOrg, FakeSalesforce};
 use salesforce_import::{
     Connection, Error, FileSource, InMemoryTokenVault, Result, SObject, SalesforceSource, TenantId,
     TokenVault,
 };
+use salesforce_import_fake::{FakeOrg, FakeSalesforce};
 use secrecy::SecretString;
 
 use crate::args::SourceKind;
@@ -71,7 +71,7 @@ async fn fake(tenant: &TenantId) -> Result<Source> {
         .await?;
     let vault = Arc::new(InMemoryTokenVault::new());
     // The fake's connected app; it listens on 127.0.0.1, allowed here only.
-    let oauth = Arc::new(fake.oauth_builder().build(vault.clone())?);
+    let oauth = Arc::new(fake_oauth(&fake).build(vault.clone())?);
 
     // Connect as an admin would: open the authorization URL (the fake
     // approves at once) and hand the callback's code and state back.
@@ -250,4 +250,16 @@ mod tests {
             .unwrap();
         assert!(stored.is_some_and(|c| c.active));
     }
+}
+
+/// The fake's connected app: its client id, secret and callback URL, its
+/// login host, and a host policy that allows loopback, where it listens.
+fn fake_oauth(fake: &FakeSalesforce) -> salesforce_import::http::SalesforceOAuthBuilder {
+    SalesforceOAuth::builder(
+        fake.client_id(),
+        fake.client_secret().clone(),
+        fake.redirect_uri(),
+    )
+    .login_host(LoginHost::url(fake.login_url()))
+    .host_policy(HostPolicy::salesforce().allow_loopback())
 }
