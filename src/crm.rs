@@ -19,7 +19,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::CrmId;
+use crate::id::CrmId;
 
 /// Extra Salesforce fields (custom `__c` fields included) a host asked to
 /// carry over, keyed by the name the host chose.
@@ -495,4 +495,18 @@ impl CrmRecord {
         }
         slot!(self, link).and_then(Option::as_ref)
     }
+}
+
+/// Whether records already in the CRM are left alone or updated.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum WriteMode {
+    /// Records imported before are skipped (the seed plan's behaviour).
+    #[default]
+    SkipExisting,
+    /// Records imported before are updated with Salesforce's current values.
+    Update,
 }

@@ -61,24 +61,26 @@ mod object;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 mod record;
+mod retry;
 #[cfg(feature = "server")]
 pub mod server;
 pub mod sink;
 pub mod source;
+mod status;
 #[cfg(any(test, feature = "testkit"))]
 pub mod testkit;
 pub mod vault;
 
+pub use crm::WriteMode;
 pub use engine::{ImportHandle, ImportRequest, Importer, ImporterBuilder, ProgressEvent};
-pub use error::{
-    BoxError, Error, FieldError, FieldName, LogEntry, Problem, RecordError, Result, Severity,
-};
+pub use error::{BoxError, Error, FieldError, FieldName, Problem, RecordError, Result};
 pub use id::{CrmId, InvalidSfId, JobId, SfId, TenantId};
-pub use jobs::{InMemoryJobStore, Job, JobStatus, JobStore, ObjectProgress, ObjectState};
+pub use jobs::{InMemoryJobStore, Job, JobStore, LogEntry, ObjectProgress, Severity};
 pub use object::{InvalidSObject, SObject};
 pub use record::SfRecord;
-pub use sink::{CrmSink, InMemorySink, WriteMode};
+pub use sink::{CrmSink, InMemorySink};
 pub use source::{FileSource, SalesforceSource};
+pub use status::{JobStatus, ObjectState};
 pub use vault::{Connection, InMemoryTokenVault, TokenVault};
 
 /// Compile-time check that the four ports can be used as trait objects.

@@ -13,7 +13,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
 
 use crate::error::{FieldError, Problem};
-use crate::{SObject, SfId};
+use crate::id::SfId;
+use crate::object::SObject;
 
 /// One Salesforce record: a JSON object with an `attributes` block, as the
 /// REST API and `sf data export tree` send it.

@@ -237,16 +237,16 @@ impl CrmSink for HostCrm {
                 CrmRecord::ProductPrice(p) => Some((p.product.clone(), "Product2Id")),
                 _ => None,
             };
-            if let Some((target, field)) = required {
-                if !target.is_some_and(|t| Self::exists(&rows, tenant, &t)) {
-                    out.push(Err(rejected(
-                        &batch.object,
-                        &r.sf_id,
-                        field,
-                        "required reference is missing",
-                    )));
-                    continue;
-                }
+            if let Some((target, field)) = required
+                && !target.is_some_and(|t| Self::exists(&rows, tenant, &t))
+            {
+                out.push(Err(rejected(
+                    &batch.object,
+                    &r.sf_id,
+                    field,
+                    "required reference is missing",
+                )));
+                continue;
             }
             if let CrmRecord::ProductPrice(price) = &r.record {
                 let product = price.product.clone().expect("checked above");

@@ -37,7 +37,7 @@ async fn server(fake: &FakeSalesforce, key: &SecretString) -> Option<SalesforceO
     let pending = Arc::new(PgPendingAuthorizations::new(pool.clone(), cipher(key)));
     let vault = Arc::new(PgTokenVault::new(pool, cipher(key)));
     Some(
-        support::fake::oauth_builder(&fake)
+        support::fake::oauth_builder(fake)
             .pending(pending)
             .build(vault)
             .unwrap(),

@@ -176,7 +176,9 @@ impl Generated {
             if h % 100 < percent { any(target) } else { None }
         };
         match (object, field) {
-            ("Account", "ParentId") => (i > 0 && h % 10 == 0).then(|| ("Account", h / 7 % i)),
+            ("Account", "ParentId") => {
+                (i > 0 && h.is_multiple_of(10)).then(|| ("Account", h / 7 % i))
+            }
             ("Contact", "AccountId") => some(98, "Account"),
             ("Opportunity", "AccountId") | ("Order", "AccountId") => any("Account"),
             ("Opportunity", "ContactId") | ("Quote", "ContactId") => some(50, "Contact"),
@@ -266,7 +268,7 @@ impl Generated {
                     + Duration::days((self.hash(object, "Modified", i) % 400) as i64);
                 let _ = write!(out, "\"{}\"", at.format("%Y-%m-%dT%H:%M:%S%.3f%z"));
             }
-            (_, "CurrencyIsoCode") => text(out, if h % 5 == 0 { "EUR" } else { "USD" }),
+            (_, "CurrencyIsoCode") => text(out, if h.is_multiple_of(5) { "EUR" } else { "USD" }),
             (_, f) if f.starts_with("Billing") || f.starts_with("Shipping") => {
                 let part = f
                     .trim_start_matches("Billing")
@@ -275,7 +277,7 @@ impl Generated {
             }
             ("Contact", f) if f.starts_with("Mailing") => address(out, &f["Mailing".len()..]),
             (_, "Description") => {
-                if h % 3 == 0 {
+                if h.is_multiple_of(3) {
                     let _ = write!(out, "\"Generated {object} number {i}\"");
                 } else {
                     out.push_str("null");
@@ -291,7 +293,7 @@ impl Generated {
             }
             ("Account", "Type") => text(
                 out,
-                if h % 4 == 0 {
+                if h.is_multiple_of(4) {
                     "Prospect"
                 } else {
                     "Customer - Direct"
@@ -321,9 +323,20 @@ impl Generated {
                     last.to_ascii_lowercase()
                 );
             }
-            ("Contact", "Title") => text(out, if h % 2 == 0 { "CTO" } else { "Buyer" }),
-            ("Contact", "Department") => text(out, if h % 2 == 0 { "IT" } else { "Procurement" }),
-            ("Contact", "DoNotCall") => out.push_str(if h % 10 == 0 { "true" } else { "false" }),
+            ("Contact", "Title") => text(out, if h.is_multiple_of(2) { "CTO" } else { "Buyer" }),
+            ("Contact", "Department") => text(
+                out,
+                if h.is_multiple_of(2) {
+                    "IT"
+                } else {
+                    "Procurement"
+                },
+            ),
+            ("Contact", "DoNotCall") => out.push_str(if h.is_multiple_of(10) {
+                "true"
+            } else {
+                "false"
+            }),
             ("Opportunity", "Name") => {
                 let _ = write!(out, "\"Deal {i}\"");
             }
@@ -346,7 +359,14 @@ impl Generated {
                 });
             }
             ("Opportunity", "Amount") => money(out, h % 100_000_000),
-            ("Opportunity", "LeadSource") => text(out, if h % 2 == 0 { "Web" } else { "Partner" }),
+            ("Opportunity", "LeadSource") => text(
+                out,
+                if h.is_multiple_of(2) {
+                    "Web"
+                } else {
+                    "Partner"
+                },
+            ),
             ("Opportunity", "Type") => text(out, "New Business"),
             ("Opportunity", "CloseDate")
             | ("Order", "EffectiveDate")
@@ -363,7 +383,14 @@ impl Generated {
                 let _ = write!(out, "\"P-{i:06}\"");
             }
             ("Product2", "IsActive") | ("PricebookEntry", "IsActive") => out.push_str("true"),
-            ("Product2", "Family") => text(out, if h % 2 == 0 { "Hardware" } else { "Services" }),
+            ("Product2", "Family") => text(
+                out,
+                if h.is_multiple_of(2) {
+                    "Hardware"
+                } else {
+                    "Services"
+                },
+            ),
             ("PricebookEntry", "UnitPrice") => money(out, self.price_cents(i)),
             ("PricebookEntry", "UseStandardPrice") => out.push_str("false"),
             ("Order" | "Quote", "Name") => {
@@ -372,8 +399,15 @@ impl Generated {
             ("Order", "OrderNumber") | ("Quote", "QuoteNumber") => {
                 let _ = write!(out, "\"{:08}\"", i + 1);
             }
-            ("Order", "Status") => text(out, if h % 2 == 0 { "Activated" } else { "Draft" }),
-            ("Order", "ActivatedDate") if self.hash(object, "Status", i) % 2 == 0 => {
+            ("Order", "Status") => text(
+                out,
+                if h.is_multiple_of(2) {
+                    "Activated"
+                } else {
+                    "Draft"
+                },
+            ),
+            ("Order", "ActivatedDate") if self.hash(object, "Status", i).is_multiple_of(2) => {
                 let at = self.created(object, i) + Duration::days(1);
                 let _ = write!(out, "\"{}\"", at.format("%Y-%m-%dT%H:%M:%S%.3f%z"));
             }

@@ -46,32 +46,32 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use crate::retry::Backoff;
 use futures::StreamExt;
 use futures::stream::BoxStream;
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+use crate::crm::WriteMode;
+use crate::error::{Error, Result};
+use crate::id::{JobId, TenantId};
 use crate::jobs::NewJob;
+use crate::jobs::{Job, JobStore};
 use crate::mapping::{Mappers, Tables};
-use crate::{
-    CrmSink, Error, Job, JobId, JobStatus, JobStore, Result, SObject, SalesforceSource, TenantId,
-    TokenVault, WriteMode,
-};
+use crate::object::SObject;
+use crate::sink::CrmSink;
+use crate::source::SalesforceSource;
+use crate::status::JobStatus;
+use crate::vault::TokenVault;
 
 mod page;
 mod plan;
 mod progress;
-mod retry;
 mod run;
 
+pub use crate::retry::Clock;
 pub use progress::ProgressEvent;
 use progress::{Cancel, Events};
-pub(crate) use retry::Backoff;
-
-/// Where the engine reads the time. Tests inject a fixed clock; the engine
-/// never calls `Utc::now()` itself.
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
 /// What to import, and who asked.
 ///
@@ -273,7 +273,7 @@ impl Importer {
                 base: Duration::from_millis(500),
                 max: Duration::from_secs(30),
             },
-            clock: Arc::new(Utc::now),
+            clock: crate::retry::system_clock(),
         }
     }
 

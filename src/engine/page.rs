@@ -3,13 +3,16 @@
 
 use std::collections::HashMap;
 
-use super::run::Runner;
+use super::Inner;
+use crate::error::{Error, RecordError, Result};
 use crate::error::{FieldError, Problem};
+use crate::id::CrmId;
 use crate::jobs::{IdKey, PageRecord};
+use crate::jobs::{Job, LogEntry, ObjectProgress};
 use crate::mapping::{Mapped, Mapper, Requirement};
+use crate::object::SObject;
 use crate::sink::{WriteBatch, WriteMode, WriteRecord};
 use crate::source::Page;
-use crate::{CrmId, Error, Job, LogEntry, ObjectProgress, RecordError, Result, SObject};
 
 /// What the engine decided for one mapped record.
 #[derive(Debug)]
@@ -86,14 +89,13 @@ pub(crate) fn decide(
 /// Maps, decides, writes and records one page; updates `local` with the
 /// page's counts. Returns how many self-references were deferred.
 pub(crate) async fn process(
-    runner: &Runner,
+    inner: &Inner,
     job: &Job,
     mapper: &dyn Mapper,
     mut page: Page,
     first: bool,
     local: &mut ObjectProgress,
 ) -> Result<u64> {
-    let inner = &runner.inner;
     let object = mapper.object();
     let tenant = &job.tenant;
     let mut rec = PageRecord {

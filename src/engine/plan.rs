@@ -2,8 +2,9 @@
 
 use std::collections::BTreeSet;
 
+use crate::error::{Error, Result};
 use crate::mapping::Mappers;
-use crate::{Error, Result, SObject};
+use crate::object::SObject;
 
 /// Expands the user's selection with the objects imported alongside
 /// (`OrderItem` with `Order`), then orders it so that every object comes
@@ -85,8 +86,9 @@ pub(crate) fn plan(mappers: &Mappers, selected: &[SObject]) -> Result<Vec<SObjec
 mod tests {
     use super::*;
     use crate::crm::Link;
+    use crate::error::RecordError;
     use crate::mapping::{LookupSpec, Mapped, Mapper, Tables};
-    use crate::{RecordError, SfRecord};
+    use crate::record::SfRecord;
 
     fn names(p: &[SObject]) -> Vec<&str> {
         p.iter().map(SObject::as_str).collect()

@@ -5,8 +5,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::{Notify, broadcast};
 
+use crate::id::JobId;
+use crate::jobs::{Job, ObjectProgress};
+use crate::object::SObject;
 use crate::source::ApiUsage;
-use crate::{Job, JobId, ObjectProgress, SObject};
 
 /// What an import reports while it runs, in order. The same state is kept
 /// in the [`JobStore`](crate::JobStore) as snapshots, for readers in other

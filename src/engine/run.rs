@@ -7,14 +7,16 @@ use tracing::Instrument;
 
 use super::progress::{Cancel, Events, ProgressEvent};
 use super::{Inner, page};
+use crate::error::{Error, Result};
 use crate::error::{FieldError, Problem};
+use crate::id::TenantId;
 use crate::jobs::PageRecord;
+use crate::jobs::{Job, LogEntry, ObjectProgress};
 use crate::mapping::{LookupSpec, Mapper};
+use crate::object::SObject;
 use crate::sink::Relink;
 use crate::source::{Page, PageRequest};
-use crate::{
-    Error, Job, JobStatus, LogEntry, ObjectProgress, ObjectState, Result, SObject, TenantId,
-};
+use crate::status::{JobStatus, ObjectState};
 
 pub(crate) struct Runner {
     pub(crate) inner: Arc<Inner>,
@@ -247,7 +249,7 @@ impl Runner {
                 }
             };
             let usage = page.api_usage;
-            let work = page::process(self, job, mapper.as_ref(), page, first, &mut local);
+            let work = page::process(&self.inner, job, mapper.as_ref(), page, first, &mut local);
             let (done, next) = futures::join!(work, prefetch);
             deferred += done?;
             first = false;
@@ -275,13 +277,13 @@ impl Runner {
             .iter()
             .filter(|l| l.target == object)
             .collect();
-        if !self_refs.is_empty() && (deferred > 0 || resumed) {
-            if let Some(end) = self
+        if !self_refs.is_empty()
+            && (deferred > 0 || resumed)
+            && let Some(end) = self
                 .relink(job, mapper.as_ref(), &self_refs, local.clone())
                 .await?
-            {
-                return Ok(end);
-            }
+        {
+            return Ok(end);
         }
         Ok(ObjectEnd::Done(local))
     }
@@ -312,10 +314,10 @@ impl Runner {
             for record in &page.records {
                 let Ok(child) = record.id() else { continue };
                 for spec in specs {
-                    if let Ok(Some(parent)) = record.sf_id(&spec.field) {
-                        if parent != child {
-                            refs.push((child.clone(), *spec, parent));
-                        }
+                    if let Ok(Some(parent)) = record.sf_id(&spec.field)
+                        && parent != child
+                    {
+                        refs.push((child.clone(), *spec, parent));
                     }
                 }
             }

@@ -3,7 +3,7 @@
 
 use url::{Host, Url};
 
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Domains Salesforce serves orgs and logins from. `*.my.salesforce.com`
 /// (My Domain), `*.sandbox.my.salesforce.com` and `test.salesforce.com`

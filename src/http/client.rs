@@ -5,7 +5,7 @@
 //! # Where retries live
 //!
 //! Here, not in the engine: each call is retried with backoff and jitter
-//! (the engine's own [`Backoff`]) up to the source's `max_attempts`, and
+//! (the engine's own `Backoff`) up to the source's `max_attempts`, and
 //! what is still failing then comes back as [`Error::RetriesExhausted`],
 //! which is not temporary, so the engine does not retry it again and the
 //! attempts are never multiplied. A page fetch makes at most
@@ -23,10 +23,11 @@ use serde::de::DeserializeOwned;
 
 use super::limits::{LIMIT_INFO, parse_limit_info};
 use super::oauth::SalesforceOAuth;
-use crate::engine::Backoff;
+use crate::error::{Error, Result};
+use crate::id::TenantId;
+use crate::retry::Backoff;
 use crate::source::ApiUsage;
 use crate::vault::Connection;
-use crate::{Error, Result, TenantId};
 
 /// An answer from the API: the parsed body and the org's API usage.
 #[derive(Debug)]

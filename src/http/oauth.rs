@@ -20,9 +20,10 @@ use secrecy::{ExposeSecret, SecretString};
 use super::allow::{HostPolicy, LoginHost};
 use super::pending::{InMemoryPendingAuthorizations, PendingAuthorization, PendingAuthorizations};
 use super::token::{OAuthHttp, SalesforceTokenResponse, token_error};
-use crate::engine::Clock;
+use crate::error::{Error, Result};
+use crate::id::TenantId;
+use crate::retry::{Clock, system_clock};
 use crate::vault::{Connection, ConnectionStatus, TokenVault};
-use crate::{Error, Result, TenantId};
 
 /// An authorization URL to send the user's browser to.
 ///
@@ -256,7 +257,7 @@ impl SalesforceOAuth {
             policy: HostPolicy::salesforce(),
             pending: Arc::new(InMemoryPendingAuthorizations::new()),
             timeout: Duration::from_secs(60),
-            clock: Arc::new(Utc::now),
+            clock: system_clock(),
         }
     }
 
@@ -440,11 +441,11 @@ impl SalesforceOAuth {
         };
         let _one_at_a_time = lock.lock().await;
         let mut connection = self.active_connection(tenant).await?;
-        if let Some(used) = used {
-            if connection.access_token.expose_secret() != used.expose_secret() {
-                tracing::debug!(tenant = %tenant, "token already refreshed by another request");
-                return Ok(connection);
-            }
+        if let Some(used) = used
+            && connection.access_token.expose_secret() != used.expose_secret()
+        {
+            tracing::debug!(tenant = %tenant, "token already refreshed by another request");
+            return Ok(connection);
         }
         let Some(refresh) = connection.refresh_token.clone() else {
             return Err(Error::SessionExpired);
@@ -535,7 +536,7 @@ impl SalesforceOAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::InMemoryTokenVault;
+    use crate::vault::InMemoryTokenVault;
 
     fn oauth(policy: HostPolicy, login: LoginHost) -> Result<SalesforceOAuth> {
         SalesforceOAuth::builder(

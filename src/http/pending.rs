@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{Result, TenantId};
+use crate::error::Result;
+use crate::id::TenantId;
 
 /// One authorization started by [`SalesforceOAuth::authorize`](super::SalesforceOAuth::authorize)
 /// and waiting for Salesforce to send the user back with a code.

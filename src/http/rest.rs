@@ -11,10 +11,13 @@ use serde::Deserialize;
 
 use super::client::{ApiClient, Get};
 use super::oauth::SalesforceOAuth;
-use crate::engine::Backoff;
+use crate::error::{Error, Result};
 use crate::error::{FieldError, Problem};
+use crate::id::TenantId;
+use crate::object::SObject;
+use crate::record::SfRecord;
+use crate::retry::Backoff;
 use crate::source::{Cursor, Page, PageRequest, SalesforceSource};
-use crate::{Error, Result, SObject, SfRecord, TenantId};
 
 /// The API version used unless the builder says otherwise.
 pub const DEFAULT_API_VERSION: &str = "62.0";

@@ -10,7 +10,7 @@ use oauth2::{
     AccessToken, AsyncHttpClient, HttpRequest, HttpResponse, RefreshToken, RequestTokenError, Scope,
 };
 
-use crate::Error;
+use crate::error::Error;
 use serde::{Deserialize, Serialize};
 
 /// Runs oauth2's requests on our reqwest client (oauth2's own `reqwest`

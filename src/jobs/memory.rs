@@ -7,7 +7,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{IdKey, Job, JobStatus, JobStore, NewJob, ObjectProgress, ObjectState, PageRecord};
-use crate::{CrmId, Error, JobId, LogEntry, Result, SObject, TenantId};
+use crate::error::{Error, Result};
+use crate::id::{CrmId, JobId, TenantId};
+use crate::jobs::LogEntry;
+use crate::object::SObject;
 
 /// A thread-safe in-memory job store.
 ///

@@ -2,7 +2,9 @@
 
 use super::{AddressPrefix, LookupSpec, Mapped, Mapper, Reader, Tables};
 use crate::crm::{Account, CrmRecord, Link};
-use crate::{RecordError, SObject, SfRecord};
+use crate::error::RecordError;
+use crate::object::SObject;
+use crate::record::SfRecord;
 
 /// Maps `Account`. `ParentId` is an optional lookup to another account,
 /// resolved in a second pass when the parent comes later.
@@ -53,7 +55,7 @@ impl Mapper for AccountMapper {
         if let Some(n) = employees.filter(|n| *n < 0) {
             return Err(r.error(
                 "NumberOfEmployees",
-                crate::Problem::OutOfRange {
+                crate::error::Problem::OutOfRange {
                     found: n.to_string().into(),
                 },
             ));
@@ -81,8 +83,8 @@ impl Mapper for AccountMapper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Problem;
     use crate::crm::Address;
+    use crate::error::Problem;
     use crate::mapping::CustomField;
     use crate::mapping::testutil::*;
 

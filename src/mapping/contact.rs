@@ -2,7 +2,9 @@
 
 use super::{AddressPrefix, LookupSpec, Mapped, Mapper, Reader, Tables};
 use crate::crm::{Contact, CrmRecord, Link};
-use crate::{RecordError, SObject, SfRecord};
+use crate::error::RecordError;
+use crate::object::SObject;
+use crate::record::SfRecord;
 
 /// Maps `Contact`. `LastName` is required; `AccountId` is an optional
 /// lookup to the contact's account.
@@ -68,8 +70,8 @@ impl Mapper for ContactMapper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Problem;
     use crate::crm::Address;
+    use crate::error::Problem;
     use crate::mapping::testutil::*;
     use crate::mapping::{CustomField, Requirement};
 

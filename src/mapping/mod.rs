@@ -34,7 +34,9 @@ use rust_decimal::Decimal;
 
 use crate::crm::{CrmRecord, Link};
 use crate::error::{FieldError, RecordError};
-use crate::{SObject, SfId, SfRecord};
+use crate::id::SfId;
+use crate::object::SObject;
+use crate::record::SfRecord;
 
 mod account;
 mod contact;
@@ -184,7 +186,7 @@ pub trait Mapper: fmt::Debug + Send + Sync + 'static {
 // throughout the mapping API.
 fn required_amount(r: &Reader<'_>, field: &'static str) -> Result<Decimal, RecordError> {
     r.amount(field)?
-        .ok_or_else(|| r.error(field, crate::Problem::Missing))
+        .ok_or_else(|| r.error(field, crate::error::Problem::Missing))
 }
 
 /// `a * b` for a computed amount: overflow, or a result past the amount
@@ -198,7 +200,7 @@ fn checked_product(
     let d = a.checked_mul(b).ok_or_else(|| {
         r.error(
             field,
-            crate::Problem::OutOfRange {
+            crate::error::Problem::OutOfRange {
                 found: format!("{a} × {b}").into(),
             },
         )

@@ -2,7 +2,9 @@
 
 use super::{LookupSpec, Mapped, Mapper, Reader, Tables};
 use crate::crm::{CrmRecord, Link, Opportunity};
-use crate::{RecordError, SObject, SfRecord};
+use crate::error::RecordError;
+use crate::object::SObject;
+use crate::record::SfRecord;
 
 /// Maps `Opportunity`. `StageName` goes through
 /// [`Tables::opportunity_stage`]; a record without a `Probability` takes
@@ -69,8 +71,8 @@ impl Mapper for OpportunityMapper {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Problem;
     use crate::crm::OpportunityStage as S;
+    use crate::error::Problem;
     use crate::mapping::testutil::*;
     use crate::mapping::{CustomField, Requirement, StageMapping};
     use chrono::NaiveDate;

@@ -7,7 +7,9 @@ use super::{
     AddressPrefix, LookupSpec, Mapped, Mapper, Reader, Tables, checked_product, required_amount,
 };
 use crate::crm::{CrmRecord, Link, Order, OrderLine};
-use crate::{Problem, RecordError, SObject, SfRecord};
+use crate::error::{Problem, RecordError};
+use crate::object::SObject;
+use crate::record::SfRecord;
 
 /// Maps `Order`. `Status` goes through [`Tables::order_status`]; the
 /// account is a required lookup.

@@ -3,7 +3,9 @@
 
 use super::{LookupSpec, Mapped, Mapper, Reader, Tables};
 use crate::crm::{CrmRecord, Link, Product, ProductPrice};
-use crate::{Problem, RecordError, SObject, SfRecord};
+use crate::error::{Problem, RecordError};
+use crate::object::SObject;
+use crate::record::SfRecord;
 
 /// Maps `Product2`. The price is left empty: the standard price book's
 /// entry sets it (see [`PricebookEntryMapper`]).

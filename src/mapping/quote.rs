@@ -5,7 +5,9 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use super::{LookupSpec, Mapped, Mapper, Reader, Tables, required_amount};
 use crate::crm::{CrmRecord, Link, Quote, QuoteLine};
-use crate::{Problem, RecordError, SObject, SfRecord};
+use crate::error::{Problem, RecordError};
+use crate::object::SObject;
+use crate::record::SfRecord;
 
 /// Maps `Quote`. `Status` goes through [`Tables::quote_status`]; every
 /// lookup is optional.

@@ -9,7 +9,9 @@ use rust_decimal::Decimal;
 use super::{LookupSpec, LookupValue, Mapped, Picklist, PicklistValue, Requirement, Tables};
 use crate::crm::{Address, CrmRecord, CustomFields};
 use crate::error::{FieldError, Problem, RecordError};
-use crate::{SObject, SfId, SfRecord};
+use crate::id::SfId;
+use crate::object::SObject;
+use crate::record::SfRecord;
 
 /// The largest magnitude a money or quantity column takes: Salesforce's
 /// currency fields are (18, 2), and anything past 10^18 is a broken value,

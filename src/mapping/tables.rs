@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use rust_decimal::Decimal;
 
-use crate::SObject;
 use crate::crm::{OpportunityStage, OrderStatus, QuoteStatus};
+use crate::object::SObject;
 
 /// Maps a Salesforce picklist's values to the CRM's, ignoring case and
 /// surrounding spaces. A value the table lacks maps to the default, with a

@@ -4,7 +4,9 @@ use rust_decimal::Decimal;
 
 use super::{Mapped, Mapper, Requirement, Tables};
 use crate::crm::{CrmRecord, Link};
-use crate::{RecordError, SObject, SfRecord};
+use crate::error::RecordError;
+use crate::object::SObject;
+use crate::record::SfRecord;
 
 /// A decimal from its text.
 pub(super) fn dec(s: &str) -> Decimal {

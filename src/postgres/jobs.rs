@@ -8,11 +8,14 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::{PgConnection, PgPool, Row};
 
 use super::{Rls, begin, db};
+use crate::crm::WriteMode;
+use crate::error::{Error, Problem, Result};
+use crate::id::{CrmId, JobId, SfId, TenantId};
 use crate::jobs::{
     IdKey, Job, JobStatus, JobStore, NewJob, ObjectProgress, ObjectState, PageRecord,
 };
-use crate::sink::WriteMode;
-use crate::{CrmId, Error, JobId, LogEntry, Problem, Result, SObject, Severity, SfId, TenantId};
+use crate::jobs::{LogEntry, Severity};
+use crate::object::SObject;
 
 const STORE: &str = "job store";
 

@@ -70,7 +70,8 @@ use std::borrow::Cow;
 use sqlx::migrate::Migrator;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::{Error, TenantId};
+use crate::error::Error;
+use crate::id::TenantId;
 
 mod jobs;
 #[cfg(all(feature = "postgres", feature = "http"))]
@@ -97,7 +98,7 @@ fn migrator(mut m: Migrator) -> Migrator {
     m
 }
 
-async fn run(m: Migrator, pool: &PgPool, what: &'static str) -> crate::Result<()> {
+async fn run(m: Migrator, pool: &PgPool, what: &'static str) -> crate::error::Result<()> {
     m.run(pool)
         .await
         .map_err(|e| Error::store("postgres", what, e))
@@ -105,7 +106,7 @@ async fn run(m: Migrator, pool: &PgPool, what: &'static str) -> crate::Result<()
 
 /// Creates or upgrades the job store, id map, token vault and pending
 /// OAuth authorization tables (`sf_import_*`).
-pub async fn migrate(pool: &PgPool) -> crate::Result<()> {
+pub async fn migrate(pool: &PgPool) -> crate::error::Result<()> {
     run(
         migrator(sqlx::migrate!("migrations/core")),
         pool,
@@ -117,7 +118,7 @@ pub async fn migrate(pool: &PgPool) -> crate::Result<()> {
 /// Creates or upgrades the reference CRM tables (`crm_*`) that
 /// [`PgCrmSink`] writes. Needs nothing from [`migrate`], but a host using
 /// both runs both.
-pub async fn migrate_crm(pool: &PgPool) -> crate::Result<()> {
+pub async fn migrate_crm(pool: &PgPool) -> crate::error::Result<()> {
     run(
         migrator(sqlx::migrate!("migrations/crm")),
         pool,
@@ -163,7 +164,7 @@ pub async fn migrate_crm(pool: &PgPool) -> crate::Result<()> {
 /// let sink = PgCrmSink::new(pool).with_row_level_security();
 /// # Ok(()) }
 /// ```
-pub async fn enable_row_level_security(pool: &PgPool) -> crate::Result<()> {
+pub async fn enable_row_level_security(pool: &PgPool) -> crate::error::Result<()> {
     sqlx::raw_sql(include_str!("row_level_security.sql"))
         .execute(pool)
         .await
@@ -186,7 +187,7 @@ pub(crate) async fn begin(
     tenant: &TenantId,
     rls: Rls,
     store: &'static str,
-) -> crate::Result<Transaction<'static, Postgres>> {
+) -> crate::error::Result<Transaction<'static, Postgres>> {
     let mut tx = pool.begin().await.map_err(db(store, "beginning"))?;
     if rls == Rls::On {
         sqlx::query("SELECT set_config($1, $2, true)")

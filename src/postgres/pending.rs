@@ -9,9 +9,10 @@ use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Row};
 
 use super::db;
+use crate::error::Result;
 use crate::http::{PendingAuthorization, PendingAuthorizations};
+use crate::id::TenantId;
 use crate::vault::TokenCipher;
-use crate::{Result, TenantId};
 
 const STORE: &str = "pending authorizations";
 

@@ -6,8 +6,9 @@ use secrecy::SecretString;
 use sqlx::{PgPool, Row};
 
 use super::{Rls, begin, db};
+use crate::error::Result;
+use crate::id::TenantId;
 use crate::vault::{Connection, SealedConnection, TokenCipher, TokenVault};
-use crate::{Result, TenantId};
 
 const STORE: &str = "token vault";
 

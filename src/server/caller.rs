@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 
 use super::Shared;
 use super::error::ApiError;
-use crate::TenantId;
+use crate::id::TenantId;
 
 /// The person behind a request, as the host knows them.
 ///

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
-use crate::Error;
+use crate::error::Error;
 
 /// An error answer of the router.
 #[derive(Debug)]
@@ -144,7 +144,7 @@ fn from_rejection(rejection: JsonRejection) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{JobId, TenantId};
+    use crate::id::{JobId, TenantId};
 
     fn answer(err: Error) -> (StatusCode, String) {
         let e = ApiError::from(err);

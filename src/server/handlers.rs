@@ -16,7 +16,12 @@ use super::error::{ApiError, JsonBody};
 use super::views::{
     ConnectView, JobView, ModeView, ObjectTypeName, ObjectTypeView, StatusView, label,
 };
-use crate::{Error, ImportRequest, JobId, JobStatus, SObject, WriteMode};
+use crate::crm::WriteMode;
+use crate::engine::ImportRequest;
+use crate::error::Error;
+use crate::id::JobId;
+use crate::object::SObject;
+use crate::status::JobStatus;
 
 type Api<T> = Result<T, ApiError>;
 type S = State<Arc<Shared>>;

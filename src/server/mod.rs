@@ -58,8 +58,9 @@ use std::sync::Arc;
 use axum::Router;
 use axum::routing::{delete, get, post};
 
+use crate::engine::Importer;
 use crate::http::SalesforceOAuth;
-use crate::{Importer, JobStore};
+use crate::jobs::JobStore;
 
 mod caller;
 mod error;

@@ -120,7 +120,10 @@ mod tests {
 
     use super::super::ROUTES;
     use super::super::views::{JobStatusView, ModeView, ObjectStateView, SeverityView};
-    use crate::{JobStatus, ObjectState, SObject, Severity, WriteMode};
+    use crate::crm::WriteMode;
+    use crate::jobs::Severity;
+    use crate::object::SObject;
+    use crate::status::{JobStatus, ObjectState};
 
     fn doc() -> Value {
         serde_json::from_str(super::json()).unwrap()

@@ -6,12 +6,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::crm::WriteMode;
+use crate::id::{JobId, SfId};
+use crate::jobs::{Job, LogEntry, ObjectProgress, Severity};
 use crate::mapping::Mappers;
+use crate::object::SObject;
+use crate::status::{JobStatus, ObjectState};
 use crate::vault::ConnectionStatus;
-use crate::{
-    Job, JobId, JobStatus, LogEntry, ObjectProgress, ObjectState, SObject, Severity, SfId,
-    WriteMode,
-};
 
 /// Whether this tenant has a Salesforce connection, and whose.
 #[derive(Debug, Serialize, ToSchema)]

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 
 use super::{CrmSink, Relink, WriteAction, WriteBatch, WriteMode, WriteOutcome};
 use crate::crm::{CrmRecord, Link};
-use crate::{CrmId, Problem, RecordError, Result, SObject, SfId, TenantId};
+use crate::error::{Problem, RecordError, Result};
+use crate::id::{CrmId, SfId, TenantId};
+use crate::object::SObject;
 
 /// A thread-safe in-memory CRM: what tests, examples and doc examples write
 /// into, and the reference every other sink is checked against.
@@ -170,10 +172,10 @@ impl State {
         if let CrmRecord::ProductPrice(price) = rec {
             // Written before: in SkipExisting mode leave the product alone
             // and answer with the id the entry got the first time.
-            if mode == WriteMode::SkipExisting {
-                if let Some(id) = self.keys.get(&key) {
-                    return Ok(WriteOutcome::new(id.clone(), WriteAction::AlreadyPresent));
-                }
+            if mode == WriteMode::SkipExisting
+                && let Some(id) = self.keys.get(&key)
+            {
+                return Ok(WriteOutcome::new(id.clone(), WriteAction::AlreadyPresent));
             }
             let product = price.product.clone().expect("checked above");
             if let Some(CrmRecord::Product(p)) = self

@@ -45,24 +45,13 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::crm::{CrmRecord, Link};
-use crate::{CrmId, RecordError, Result, SObject, SfId, TenantId};
+use crate::error::{RecordError, Result};
+use crate::id::{CrmId, SfId, TenantId};
+use crate::object::SObject;
 
 mod memory;
+pub use crate::crm::WriteMode;
 pub use memory::InMemorySink;
-
-/// Whether records already in the CRM are left alone or updated.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum WriteMode {
-    /// Records imported before are skipped (the seed plan's behaviour).
-    #[default]
-    SkipExisting,
-    /// Records imported before are updated with Salesforce's current values.
-    Update,
-}
 
 /// One mapped record with its references resolved, ready to write.
 #[derive(Debug, Clone, PartialEq)]

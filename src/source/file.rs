@@ -9,7 +9,10 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{Cursor, Page, PageRequest, SalesforceSource};
-use crate::{Error, Result, SObject, SfId, SfRecord, TenantId};
+use crate::error::{Error, Result};
+use crate::id::{SfId, TenantId};
+use crate::object::SObject;
+use crate::record::SfRecord;
 
 #[cfg(test)]
 mod tests;

@@ -36,7 +36,10 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::{FieldError, Result, SObject, SfId, SfRecord, TenantId};
+use crate::error::{FieldError, Result};
+use crate::id::{SfId, TenantId};
+use crate::object::SObject;
+use crate::record::SfRecord;
 
 mod file;
 mod sample;

@@ -24,10 +24,13 @@ use crate::crm::{
     Account, Contact, CrmRecord, Opportunity, OpportunityStage, Order, OrderLine, OrderStatus,
     Product, ProductPrice, Quote, QuoteLine, QuoteStatus,
 };
+use crate::error::{Problem, RecordError};
+use crate::id::{CrmId, SfId, TenantId};
+use crate::jobs::LogEntry;
 use crate::jobs::{NewJob, PageRecord};
+use crate::object::SObject;
 use crate::sink::{Relink, WriteBatch, WriteMode, WriteRecord};
 use crate::vault::Connection;
-use crate::{CrmId, LogEntry, Problem, RecordError, SObject, SfId, TenantId};
 
 /// The three-character key prefix Salesforce uses for a standard object
 /// (`001` for Account); `a00` for any other object.

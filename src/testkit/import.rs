@@ -2,9 +2,10 @@
 //! the way the engine does: write a page, then record its mappings.
 
 use super::{fixture, unique_tenant};
+use crate::id::CrmId;
 use crate::jobs::{IdKey, JobStore};
+use crate::object::SObject;
 use crate::sink::{CrmSink, WriteAction, WriteBatch, WriteMode};
-use crate::{CrmId, SObject};
 
 /// Ids the sink returned, recorded with `record_page`, come back from
 /// `resolve_ids`; an Update-mode write that passes them as `existing`

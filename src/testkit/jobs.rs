@@ -5,8 +5,10 @@ use std::collections::HashMap;
 use futures::future::join_all;
 
 use super::{fixture, unique_tenant};
+use crate::error::Error;
+use crate::id::{CrmId, JobId, TenantId};
 use crate::jobs::{IdKey, Job, JobStatus, JobStore, ObjectProgress, ObjectState, PageRecord};
-use crate::{CrmId, Error, JobId, SObject, TenantId};
+use crate::object::SObject;
 
 const OBJECTS: [SObject; 2] = [SObject::ACCOUNT, SObject::CONTACT];
 
@@ -32,7 +34,7 @@ async fn set(store: &dyn JobStore, tenant: &TenantId, job: &JobId, status: JobSt
 }
 
 fn assert_not_found<T: std::fmt::Debug>(
-    res: crate::Result<T>,
+    res: crate::error::Result<T>,
     tenant: &TenantId,
     job: &JobId,
     call: &str,
@@ -57,7 +59,7 @@ pub async fn create_job_is_pending(store: &dyn JobStore) {
         tenant.clone(),
         "ada@example.com",
         vec![SObject::PRODUCT2, SObject::ACCOUNT, SObject::ORDER],
-        crate::sink::WriteMode::Update,
+        crate::crm::WriteMode::Update,
         fixture::at(10),
     );
     let job = store.create_job(&new).await.expect("create_job");
@@ -72,7 +74,7 @@ pub async fn create_job_is_pending(store: &dyn JobStore) {
     );
     assert_eq!(
         job.mode,
-        crate::sink::WriteMode::Update,
+        crate::crm::WriteMode::Update,
         "the job keeps its write mode"
     );
     assert_eq!(

@@ -83,7 +83,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::{CrmSink, JobStore, TenantId, TokenVault};
+use crate::id::TenantId;
+use crate::jobs::JobStore;
+use crate::sink::CrmSink;
+use crate::vault::TokenVault;
 
 pub mod fixture;
 pub mod import;
@@ -366,13 +369,13 @@ macro_rules! import_conformance {
 #[cfg(test)]
 mod memory_conformance {
     mod sink {
-        crate::sink_conformance!(async { crate::InMemorySink::new() });
+        crate::sink_conformance!(async { crate::sink::InMemorySink::new() });
     }
     mod jobs {
-        crate::job_store_conformance!(async { crate::InMemoryJobStore::new() });
+        crate::job_store_conformance!(async { crate::jobs::InMemoryJobStore::new() });
     }
     mod vault {
-        crate::token_vault_conformance!(async { crate::InMemoryTokenVault::new() });
+        crate::token_vault_conformance!(async { crate::vault::InMemoryTokenVault::new() });
     }
     #[cfg(feature = "http")]
     mod pending {
@@ -381,8 +384,8 @@ mod memory_conformance {
         });
     }
     mod import {
-        crate::import_conformance!(async { crate::InMemorySink::new() }, async {
-            crate::InMemoryJobStore::new()
+        crate::import_conformance!(async { crate::sink::InMemorySink::new() }, async {
+            crate::jobs::InMemoryJobStore::new()
         });
     }
 
@@ -390,9 +393,9 @@ mod memory_conformance {
     async fn run_all_on_shared_backends() {
         // Every check against one set of backends: tenants keep them apart.
         let (sink, jobs, vault) = (
-            crate::InMemorySink::new(),
-            crate::InMemoryJobStore::new(),
-            crate::InMemoryTokenVault::new(),
+            crate::sink::InMemorySink::new(),
+            crate::jobs::InMemoryJobStore::new(),
+            crate::vault::InMemoryTokenVault::new(),
         );
         super::run_all(&sink, &jobs, &vault).await;
     }

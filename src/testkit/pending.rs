@@ -10,8 +10,8 @@ use chrono::{DateTime, SubsecRound, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::unique_tenant;
-use crate::TenantId;
 use crate::http::{PendingAuthorization, PendingAuthorizations};
+use crate::id::TenantId;
 
 /// A PKCE-verifier-looking value that must never show up in `Debug` output.
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";

@@ -7,8 +7,10 @@ use rust_decimal::Decimal;
 
 use super::{fixture, unique_tenant};
 use crate::crm::Link;
+use crate::error::RecordError;
+use crate::id::{CrmId, SfId, TenantId};
+use crate::object::SObject;
 use crate::sink::{CrmSink, Relink, WriteAction, WriteBatch, WriteMode, WriteOutcome, WriteRecord};
-use crate::{CrmId, RecordError, SObject, SfId, TenantId};
 
 async fn write(
     sink: &dyn CrmSink,

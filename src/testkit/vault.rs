@@ -3,7 +3,7 @@
 use secrecy::ExposeSecret;
 
 use super::{fixture, unique_tenant};
-use crate::TenantId;
+use crate::id::TenantId;
 use crate::vault::{Connection, TokenVault};
 
 // Token-looking strings that must never show up in Debug output.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::Connection;
-use crate::{Error, Result};
+use crate::error::{Error, Result};
 
 /// Encrypts and decrypts tokens for storage, in the [Fernet] format
 /// (AES-128-CBC with an HMAC-SHA256 tag).

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 
 use super::{Connection, TokenVault};
-use crate::{Result, TenantId};
+use crate::error::Result;
+use crate::id::TenantId;
 
 /// A thread-safe in-memory token vault. Tokens stay in memory as
 /// [`SecretString`]s (zeroed when dropped) and are never written anywhere.

@@ -52,7 +52,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
-use crate::{Result, TenantId};
+use crate::error::Result;
+use crate::id::TenantId;
 
 mod cipher;
 mod memory;

@@ -117,28 +117,28 @@ impl Spec {
                 errors.push(format!("{at}: matches {matching} of oneOf, not 1"));
             }
         }
-        if let Some(types) = types(schema) {
-            if !types.iter().any(|t| is_type(value, t)) {
-                errors.push(format!("{at}: {value} is not {}", types.join(" or ")));
-                return;
-            }
+        if let Some(types) = types(schema)
+            && !types.iter().any(|t| is_type(value, t))
+        {
+            errors.push(format!("{at}: {value} is not {}", types.join(" or ")));
+            return;
         }
-        if let Some(allowed) = schema["enum"].as_array() {
-            if !allowed.contains(value) {
-                errors.push(format!("{at}: {value} is not one of {allowed:?}"));
-            }
+        if let Some(allowed) = schema["enum"].as_array()
+            && !allowed.contains(value)
+        {
+            errors.push(format!("{at}: {value} is not one of {allowed:?}"));
         }
-        if let (Some(min), Some(n)) = (schema["minimum"].as_f64(), value.as_f64()) {
-            if n < min {
-                errors.push(format!("{at}: {n} < {min}"));
-            }
+        if let (Some(min), Some(n)) = (schema["minimum"].as_f64(), value.as_f64())
+            && n < min
+        {
+            errors.push(format!("{at}: {n} < {min}"));
         }
         match value {
             Value::String(s) => {
-                if let Some(min) = schema["minLength"].as_u64() {
-                    if (s.chars().count() as u64) < min {
-                        errors.push(format!("{at}: shorter than {min}"));
-                    }
+                if let Some(min) = schema["minLength"].as_u64()
+                    && (s.chars().count() as u64) < min
+                {
+                    errors.push(format!("{at}: shorter than {min}"));
                 }
                 if schema["format"] == "date-time"
                     && chrono::DateTime::parse_from_rfc3339(s).is_err()
@@ -147,10 +147,10 @@ impl Spec {
                 }
             }
             Value::Array(items) => {
-                if let Some(min) = schema["minItems"].as_u64() {
-                    if (items.len() as u64) < min {
-                        errors.push(format!("{at}: fewer than {min} items"));
-                    }
+                if let Some(min) = schema["minItems"].as_u64()
+                    && (items.len() as u64) < min
+                {
+                    errors.push(format!("{at}: fewer than {min} items"));
                 }
                 if let Some(item) = schema.get("items") {
                     for (i, value) in items.iter().enumerate() {

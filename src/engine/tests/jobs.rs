@@ -356,7 +356,7 @@ async fn accounts_get_parents_imported_after_them_in_a_second_pass() {
 
 #[tokio::test]
 async fn query_warnings_are_logged_and_api_usage_is_reported() {
-    use crate::FieldError;
+    use crate::error::FieldError;
     use crate::source::ApiUsage;
     let t = tenant();
     let mut source = MockSalesforceSource::new();

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use futures::StreamExt;
 use mockall::Sequence;
 use tokio::sync::Semaphore;
@@ -19,14 +19,17 @@ use tokio::sync::Semaphore;
 use super::page::{Decision, decide};
 use super::*;
 use crate::crm::{CrmRecord, CustomRecord, Link};
+use crate::error::{Problem, RecordError};
+use crate::id::{CrmId, SfId};
 use crate::jobs::{IdKey, PageRecord};
+use crate::jobs::{InMemoryJobStore, LogEntry, Severity};
 use crate::mapping::{AccountMapper, LookupSpec, Mapped, Mapper, Reader};
+use crate::record::SfRecord;
+use crate::sink::InMemorySink;
 use crate::sink::{MockCrmSink, WriteAction, WriteOutcome};
 use crate::source::{Cursor, MockSalesforceSource, Page, PageRequest};
-use crate::{
-    CrmId, InMemoryJobStore, InMemorySink, InMemoryTokenVault, LogEntry, ObjectState, Problem,
-    RecordError, Severity, SfId, SfRecord,
-};
+use crate::status::ObjectState;
+use crate::vault::InMemoryTokenVault;
 
 // ---------------------------------------------------------------- fixtures
 
@@ -129,10 +132,10 @@ impl SalesforceSource for VecSource {
             .cursor
             .as_ref()
             .map_or(0, |c| c.as_str().parse().unwrap());
-        if start > 0 {
-            if let Some(gate) = &self.gate {
-                gate.acquire().await.unwrap().forget();
-            }
+        if start > 0
+            && let Some(gate) = &self.gate
+        {
+            gate.acquire().await.unwrap().forget();
         }
         let all: Vec<&SfRecord> = self
             .objects

@@ -10,8 +10,10 @@ use sqlx::{PgConnection, PgPool, Row as _};
 
 use super::{Rls, begin, db};
 use crate::crm::{CrmRecord, Link};
+use crate::error::{Error, Problem, RecordError, Result};
+use crate::id::{CrmId, SfId, TenantId};
+use crate::object::SObject;
 use crate::sink::{CrmSink, Relink, WriteAction, WriteBatch, WriteMode, WriteOutcome};
-use crate::{CrmId, Error, Problem, RecordError, Result, SObject, SfId, TenantId};
 
 mod tables;
 use tables::Kind;
@@ -183,15 +185,15 @@ fn column_of(pg: &PgDatabaseError) -> Option<&str> {
 /// has such an id) before any statement runs.
 fn check_links(kind: Kind, object: &SObject, row: &Rec<'_>) -> Result<(), RecordError> {
     for (link, field) in kind.links() {
-        if let Some(id) = row.record.link(link) {
-            if Uuid::parse_str(id.as_str()).is_err() {
-                return Err(rejected(
-                    object,
-                    row.sf_id,
-                    field,
-                    "refers to a record that does not exist",
-                ));
-            }
+        if let Some(id) = row.record.link(link)
+            && Uuid::parse_str(id.as_str()).is_err()
+        {
+            return Err(rejected(
+                object,
+                row.sf_id,
+                field,
+                "refers to a record that does not exist",
+            ));
         }
     }
     Ok(())

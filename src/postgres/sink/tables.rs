@@ -6,9 +6,9 @@ use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::types::Uuid;
 
-use crate::CrmId;
+use crate::crm::WriteMode;
 use crate::crm::{Address, CrmRecord, Link};
-use crate::sink::WriteMode;
+use crate::id::CrmId;
 
 /// A column after `tenant_id` and `sf_id`: its name, its element type (for
 /// the `UNNEST` cast) and the Salesforce field it comes from (named in

@@ -25,7 +25,9 @@ mod sample_manifest;
 #[cfg(test)]
 mod tests {
     use super::sample_manifest::{COUNTS, DUPLICATE_ACCOUNT_NAMES, FAILURES, WARNINGS};
-    use crate::{FileSource, SObject, SfId};
+    use crate::id::SfId;
+    use crate::object::SObject;
+    use crate::source::FileSource;
 
     #[test]
     fn counts_match_what_sample_org_loads() {

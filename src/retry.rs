@@ -1,10 +1,26 @@
-//! Retrying temporary failures with exponential backoff and jitter.
+//! Retrying temporary failures with exponential backoff and jitter, and
+//! the clock every layer reads the time through.
+//!
+//! Below the engine and the HTTP source, which both retry with
+//! [`Backoff`]; it imports nothing but the error type.
 
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{Error, Result};
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+
+/// Where the engine and the OAuth flow read the time. Tests inject a fixed
+/// clock; neither calls `Utc::now()` itself.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The system clock.
+pub(crate) fn system_clock() -> Clock {
+    Arc::new(Utc::now)
+}
 
 /// How temporary failures are retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
