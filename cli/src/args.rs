@@ -1,36 +1,19 @@
-//! The command line: flags, their defaults and `--help`.
+//! The command line: flags, their defaults and `--help`, read by clap.
+//!
+//! [`Cli`] is what clap derives and reads flag by flag; [`Args`] is what the
+//! flags mean together (`--dir` folded into `--source files`, `--database-url`
+//! only with `--into postgres`), and is what the rest of the command uses.
+//! `Args` is a [`clap::Parser`] itself, so `Args::parse()` and
+//! `Args::try_parse_from(..)` check everything and report mistakes the way
+//! clap does (exit code 2, usage, `--help` hint).
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValue, TypedValueParser};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Arg, ArgMatches, Command, CommandFactory, FromArgMatches, Parser, ValueEnum};
 use salesforce_import::{SObject, WriteMode};
-
-pub(crate) const HELP: &str = "\
-Imports Salesforce data into a CRM, with a progress bar per object and a summary.
-
-usage: import [OPTIONS]
-
-  --source fake|files|salesforce   where the records come from (default fake):
-        fake        the bundled sample org, served by a fake Salesforce on
-                    loopback and read over HTTP after the OAuth flow
-        files[=DIR] sObject Tree / query-result JSON files (default: the
-                    bundled sample org); or --dir DIR
-        salesforce  a real org, from the environment: SF_INSTANCE_URL and
-                    SF_ACCESS_TOKEN (e.g. from `sf org display --json`);
-                    optional SF_REFRESH_TOKEN with SF_CLIENT_ID (and
-                    SF_CLIENT_SECRET) to refresh, SF_LOGIN_URL
-  --dir DIR                        the directory for --source files
-  --into memory|postgres           where the records go (default memory)
-  --database-url URL               for --into postgres (default $DATABASE_URL)
-  --objects Account,Contact,...    what to import (default all six; Product
-                                   means Product2; companions come along)
-  --mode skip|update               records imported before: skip (default)
-                                   or update them
-  --page-size N, --batch-size N    records a page (default 50)
-  --once                           no demonstration re-run
-  --errors-csv PATH                write every failed record as CSV
-                                   (object, salesforce_id, field, message)
-  -h, --help                       this text
-";
 
 /// Where the records come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,114 +27,263 @@ pub(crate) enum SourceKind {
 }
 
 /// Where the records go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum TargetKind {
+    /// The in-memory CRM, gone when the command ends.
+    #[value(help = "the in-memory CRM, gone when the command ends")]
     Memory,
+    /// PostgreSQL: the reference CRM schema and the job store.
+    // clap's help is not wrapped (no `wrap_help`): lines broken by hand,
+    // continued under the text after "postgres: ".
+    #[value(
+        alias = "postgresql",
+        help = "PostgreSQL at --database-url or $DATABASE_URL: the\n          \
+                reference CRM schema and the job store, migrated\n          \
+                first; a fresh tenant per run"
+    )]
     Postgres,
 }
 
-/// The parsed command line.
+/// The parsed and checked command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Args {
     pub source: SourceKind,
     pub into: TargetKind,
+    /// `None`: `$DATABASE_URL`, read when the target opens.
     pub database_url: Option<String>,
     pub objects: Vec<SObject>,
     pub mode: WriteMode,
     pub page_size: usize,
     pub once: bool,
     pub errors_csv: Option<PathBuf>,
-    pub help: bool,
 }
 
-impl Default for Args {
-    fn default() -> Self {
-        Args {
-            source: SourceKind::Fake,
-            into: TargetKind::Memory,
-            database_url: None,
-            objects: SObject::SELECTABLE.to_vec(),
-            mode: WriteMode::SkipExisting,
-            page_size: 50,
-            once: false,
-            errors_csv: None,
-            help: false,
+/// The flags one by one, as clap reads them. The doc comments are the
+/// `--help` text: the first line for `-h`, all of it for `--help`.
+#[derive(Debug, Parser)]
+#[command(
+    name = "salesforce-import",
+    version,
+    about = "Imports Salesforce data into a CRM, with a progress bar per object and a summary.",
+    long_about = "Imports Salesforce data into a CRM, with a progress bar per object and a summary;\n\
+                  then runs the same import again to show that a re-run creates nothing new\n\
+                  (unless --once).",
+    // A flag given twice: the last one counts.
+    args_override_self = true
+)]
+struct Cli {
+    /// Where the records come from
+    #[arg(
+        long,
+        value_name = "SOURCE",
+        value_parser = SourceParser,
+        default_value = "fake"
+    )]
+    source: SourceKind,
+
+    /// The directory for --source files (the same as --source files=DIR)
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+
+    /// Where the records go
+    #[arg(long, value_name = "TARGET", value_enum, default_value_t = TargetKind::Memory)]
+    into: TargetKind,
+
+    /// The database for --into postgres [default: $DATABASE_URL]
+    #[arg(long, value_name = "URL")]
+    database_url: Option<String>,
+
+    /// What to import [default: all six]
+    ///
+    /// A comma-separated list of Account, Contact, Opportunity, Product,
+    /// Order and Quote, in any case; Product means Product2. The companions
+    /// come along: PricebookEntry with Product2, OrderItem with Order,
+    /// QuoteLineItem with Quote.
+    // `::std::vec::Vec`: one value that is a list, not a repeated flag.
+    // Verbatim: clap's help is not wrapped, so the lines stay as above.
+    #[arg(
+        long,
+        value_name = "Account,Contact,...",
+        value_parser = parse_objects,
+        verbatim_doc_comment
+    )]
+    objects: Option<::std::vec::Vec<SObject>>,
+
+    /// Records imported before: skip them or update them
+    #[arg(long, value_enum, default_value_t = Mode::Skip)]
+    mode: Mode,
+
+    /// Records a page
+    #[arg(
+        long,
+        visible_alias = "batch-size",
+        value_name = "N",
+        value_parser = positive,
+        default_value_t = 50
+    )]
+    page_size: usize,
+
+    /// No demonstration re-run
+    #[arg(long)]
+    once: bool,
+
+    /// Write every failed record as CSV (object, salesforce_id, field, message)
+    #[arg(long, value_name = "PATH")]
+    errors_csv: Option<PathBuf>,
+}
+
+/// `--mode`; the variants' comments are their `--help` text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// leave them as they are
+    Skip,
+    /// write Salesforce's current values over them
+    Update,
+}
+
+impl From<Mode> for WriteMode {
+    fn from(mode: Mode) -> WriteMode {
+        match mode {
+            Mode::Skip => WriteMode::SkipExisting,
+            Mode::Update => WriteMode::Update,
         }
     }
 }
 
-impl Args {
-    /// Parses the arguments after the program name. Long options take
-    /// their value as the next argument or after `=`.
-    pub(crate) fn parse(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-        let mut out = Args::default();
-        let mut dir = None;
-        let mut it = args.into_iter();
-        while let Some(arg) = it.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
-                _ => (arg, None),
-            };
-            let mut value = |what: &str| {
-                inline
-                    .clone()
-                    .or_else(|| it.next())
-                    .ok_or_else(|| format!("{flag} needs {what}"))
-            };
-            match flag.as_str() {
-                "--source" => {
-                    out.source = match value("fake, files or salesforce")?.as_str() {
-                        "fake" => SourceKind::Fake,
-                        "files" => SourceKind::Files(None),
-                        "salesforce" => SourceKind::Salesforce,
-                        v => match v.strip_prefix("files=") {
-                            Some(d) if !d.is_empty() => SourceKind::Files(Some(d.into())),
-                            _ => return Err(format!("--source fake|files|salesforce, not {v:?}")),
-                        },
-                    }
-                }
-                "--dir" => dir = Some(PathBuf::from(value("a directory")?)),
-                "--into" => {
-                    out.into = match value("memory or postgres")?.as_str() {
-                        "memory" => TargetKind::Memory,
-                        "postgres" | "postgresql" => TargetKind::Postgres,
-                        v => return Err(format!("--into memory|postgres, not {v:?}")),
-                    }
-                }
-                "--database-url" => out.database_url = Some(value("a URL")?),
-                "--objects" => out.objects = parse_objects(&value("a list: Account,Contact")?)?,
-                "--mode" => {
-                    out.mode = match value("skip or update")?.as_str() {
-                        "skip" => WriteMode::SkipExisting,
-                        "update" => WriteMode::Update,
-                        v => return Err(format!("--mode skip|update, not {v:?}")),
-                    }
-                }
-                "--page-size" | "--batch-size" => {
-                    let v = value("a number")?;
-                    out.page_size = v
-                        .parse()
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .ok_or_else(|| format!("{flag}: not a positive number: {v:?}"))?;
-                }
-                "--errors-csv" => out.errors_csv = Some(PathBuf::from(value("a file path")?)),
-                "--once" if inline.is_none() => out.once = true,
-                "-h" | "--help" => out.help = true,
-                other => return Err(format!("unknown argument {other:?} (try --help)")),
+impl Cli {
+    /// What the flags mean together.
+    fn check(self) -> Result<Args, clap::Error> {
+        let conflict = |message: &str| clap::Error::raw(ErrorKind::ArgumentConflict, message);
+        let source = match (self.source, self.dir) {
+            (source, None) => source,
+            (SourceKind::Files(None), Some(dir)) => SourceKind::Files(Some(dir)),
+            (SourceKind::Files(Some(_)), Some(_)) => {
+                return Err(conflict(
+                    "--dir and --source files=DIR both name the directory: give one",
+                ));
             }
+            (_, Some(_)) => return Err(conflict("--dir goes with --source files")),
+        };
+        if self.database_url.is_some() && self.into != TargetKind::Postgres {
+            return Err(conflict("--database-url goes with --into postgres"));
         }
-        if let Some(dir) = dir {
-            match out.source {
-                SourceKind::Files(None) => out.source = SourceKind::Files(Some(dir)),
-                _ => return Err("--dir goes with --source files".into()),
-            }
-        }
-        if out.database_url.is_some() && out.into != TargetKind::Postgres {
-            return Err("--database-url goes with --into postgres".into());
-        }
-        Ok(out)
+        Ok(Args {
+            source,
+            into: self.into,
+            database_url: self.database_url,
+            objects: self.objects.unwrap_or_else(|| SObject::SELECTABLE.to_vec()),
+            mode: self.mode.into(),
+            page_size: self.page_size,
+            once: self.once,
+            errors_csv: self.errors_csv,
+        })
     }
+}
+
+// `Args` is read through `Cli`, then checked: `Args::parse()`,
+// `Args::try_parse_from(..)` and `Args::command()` all work.
+impl CommandFactory for Args {
+    fn command() -> Command {
+        Cli::command()
+    }
+
+    fn command_for_update() -> Command {
+        Cli::command_for_update()
+    }
+}
+
+impl FromArgMatches for Args {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        Cli::from_arg_matches(matches)?.check()
+    }
+
+    /// Reads the whole command line again (nothing here updates in place).
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Args::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+impl Parser for Args {}
+
+/// `--source fake|files|files=DIR|salesforce`.
+#[derive(Debug, Clone, Copy)]
+struct SourceParser;
+
+impl TypedValueParser for SourceParser {
+    type Value = SourceKind;
+
+    fn parse_ref(
+        &self,
+        cmd: &Command,
+        arg: Option<&Arg>,
+        value: &OsStr,
+    ) -> Result<SourceKind, clap::Error> {
+        let source = match value.to_str() {
+            Some("fake") => Some(SourceKind::Fake),
+            Some("files") => Some(SourceKind::Files(None)),
+            Some("salesforce") => Some(SourceKind::Salesforce),
+            Some(v) => v
+                .strip_prefix("files=")
+                .filter(|dir| !dir.is_empty())
+                .map(|dir| SourceKind::Files(Some(dir.into()))),
+            None => None,
+        };
+        source.ok_or_else(|| {
+            // clap's own "invalid value" error, with files=DIR among the
+            // values it lists.
+            let mut err = clap::Error::new(ErrorKind::InvalidValue).with_cmd(cmd);
+            let arg = arg.map_or_else(|| "--source".to_owned(), ToString::to_string);
+            err.insert(ContextKind::InvalidArg, ContextValue::String(arg));
+            err.insert(
+                ContextKind::InvalidValue,
+                ContextValue::String(value.to_string_lossy().into_owned()),
+            );
+            err.insert(
+                ContextKind::ValidValue,
+                ContextValue::Strings(
+                    ["fake", "files", "files=DIR", "salesforce"]
+                        .map(String::from)
+                        .into(),
+                ),
+            );
+            err
+        })
+    }
+
+    // clap's help is not wrapped (no `wrap_help`): lines broken by hand,
+    // continued under the text after "salesforce: ".
+    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
+        Some(Box::new(
+            [
+                PossibleValue::new("fake").help(
+                    "the bundled sample org, served by a fake Salesforce on\n            \
+                     loopback and read over HTTP after the OAuth flow",
+                ),
+                PossibleValue::new("files").help(
+                    "sObject Tree / query-result JSON files: the bundled\n            \
+                     sample org, or the files in DIR with files=DIR or\n            \
+                     --dir DIR",
+                ),
+                PossibleValue::new("salesforce").help(
+                    "a real org, from the environment: SF_INSTANCE_URL and\n            \
+                     SF_ACCESS_TOKEN (e.g. from `sf org display --json`);\n            \
+                     optional SF_REFRESH_TOKEN with SF_CLIENT_ID (and\n            \
+                     SF_CLIENT_SECRET) to refresh, SF_LOGIN_URL",
+                ),
+            ]
+            .into_iter(),
+        ))
+    }
+}
+
+/// `--page-size N`: a whole number above zero.
+fn positive(value: &str) -> Result<usize, String> {
+    value
+        .parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| "not a positive number".to_owned())
 }
 
 /// `Account, contact,Product` → the objects, standard names matched
@@ -175,7 +307,7 @@ pub(crate) fn parse_objects(list: &str) -> Result<Vec<SObject>, String> {
         }
     }
     if objects.is_empty() {
-        return Err("--objects needs at least one object".into());
+        return Err("at least one object is needed".into());
     }
     Ok(objects)
 }
@@ -184,15 +316,31 @@ pub(crate) fn parse_objects(list: &str) -> Result<Vec<SObject>, String> {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Args, String> {
-        Args::parse(args.iter().map(|s| s.to_string()))
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("salesforce-import").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Args::command().debug_assert();
     }
 
     #[test]
     fn no_arguments_give_the_defaults() {
         let args = parse(&[]).unwrap();
-        assert_eq!(args, Args::default());
-        assert_eq!(args.source, SourceKind::Fake);
+        assert_eq!(
+            args,
+            Args {
+                source: SourceKind::Fake,
+                into: TargetKind::Memory,
+                database_url: None,
+                objects: SObject::SELECTABLE.to_vec(),
+                mode: WriteMode::SkipExisting,
+                page_size: 50,
+                once: false,
+                errors_csv: None,
+            }
+        );
         assert_eq!(args.objects.len(), 6);
     }
 
@@ -227,6 +375,12 @@ mod tests {
         assert_eq!(args.page_size, 200);
         assert!(args.once);
         assert_eq!(args.errors_csv, Some(PathBuf::from("/tmp/e.csv")));
+
+        let args = parse(&["--page-size", "7", "--mode=skip", "--into", "postgresql"]).unwrap();
+        assert_eq!(args.page_size, 7);
+        assert_eq!(args.mode, WriteMode::SkipExisting);
+        assert_eq!(args.into, TargetKind::Postgres);
+        assert_eq!(args.source, SourceKind::Fake);
     }
 
     #[test]
@@ -236,37 +390,174 @@ mod tests {
         let args = parse(&["--source=files=./org"]).unwrap();
         assert_eq!(args.source, SourceKind::Files(Some("./org".into())));
         assert_eq!(
+            parse(&["--source", "files"]).unwrap().source,
+            SourceKind::Files(None)
+        );
+        assert_eq!(
             parse(&["--source=salesforce"]).unwrap().source,
             SourceKind::Salesforce
         );
     }
 
     #[test]
+    fn the_last_of_a_repeated_flag_counts() {
+        let args = parse(&[
+            "--source",
+            "salesforce",
+            "--source",
+            "fake",
+            "--page-size=5",
+        ]);
+        let args = args.unwrap();
+        assert_eq!(args.source, SourceKind::Fake);
+        assert_eq!(args.page_size, 5);
+    }
+
+    #[test]
     fn mistakes_are_explained() {
-        for (args, expected) in [
-            (&["--page-size", "0"][..], "not a positive number"),
-            (&["--page-size"], "--page-size needs a number"),
-            (&["--mode", "merge"], "--mode skip|update"),
-            (&["--source", "csv"], "--source fake|files|salesforce"),
-            (&["--into", "mysql"], "--into memory|postgres"),
-            (&["--dir", "x"], "--dir goes with --source files"),
+        for (args, kind, expected) in [
+            (
+                &["--page-size", "0"][..],
+                ErrorKind::ValueValidation,
+                "invalid value '0' for '--page-size <N>': not a positive number",
+            ),
+            (
+                &["--batch-size", "many"],
+                ErrorKind::ValueValidation,
+                "'--page-size <N>': not a positive number",
+            ),
+            (
+                &["--page-size"],
+                ErrorKind::InvalidValue,
+                "a value is required for '--page-size <N>'",
+            ),
+            (
+                &["--mode", "merge"],
+                ErrorKind::InvalidValue,
+                "invalid value 'merge' for '--mode <MODE>'",
+            ),
+            (
+                &["--source", "csv"],
+                ErrorKind::InvalidValue,
+                "invalid value 'csv' for '--source <SOURCE>'",
+            ),
+            (
+                &["--source", "files="],
+                ErrorKind::InvalidValue,
+                "[possible values: fake, files, files=DIR, salesforce]",
+            ),
+            (
+                &["--into", "mysql"],
+                ErrorKind::InvalidValue,
+                "invalid value 'mysql' for '--into <TARGET>'",
+            ),
+            (
+                &["--dir", "x"],
+                ErrorKind::ArgumentConflict,
+                "--dir goes with --source files",
+            ),
+            (
+                &["--source", "files=a", "--dir", "b"],
+                ErrorKind::ArgumentConflict,
+                "--dir and --source files=DIR both name the directory",
+            ),
             (
                 &["--database-url", "postgres://x"],
-                "goes with --into postgres",
+                ErrorKind::ArgumentConflict,
+                "--database-url goes with --into postgres",
             ),
-            (&["--objects", " , "], "at least one object"),
-            (&["--objects", "Acc-ount"], "Acc-ount"),
-            (&["--once=yes"], "unknown argument"),
-            (&["--verbose"], "unknown argument \"--verbose\""),
+            (
+                &["--objects", " , "],
+                ErrorKind::ValueValidation,
+                "'--objects <Account,Contact,...>': at least one object",
+            ),
+            (
+                &["--objects", "Acc-ount"],
+                ErrorKind::ValueValidation,
+                "Acc-ount",
+            ),
+            (
+                &["--once=yes"],
+                ErrorKind::TooManyValues,
+                "unexpected value 'yes' for '--once'",
+            ),
+            (
+                &["--verbose"],
+                ErrorKind::UnknownArgument,
+                "unexpected argument '--verbose'",
+            ),
         ] {
             let err = parse(args).unwrap_err();
-            assert!(err.contains(expected), "{args:?}: {err}");
+            let text = err.to_string();
+            assert_eq!(err.kind(), kind, "{args:?}: {text}");
+            assert!(text.contains(expected), "{args:?}: {text}");
+            assert!(text.contains("--help"), "{args:?}: {text}");
+            assert_eq!(err.exit_code(), 2, "{args:?}");
         }
     }
 
     #[test]
-    fn help_is_a_flag_not_an_exit() {
-        assert!(parse(&["--help"]).unwrap().help);
-        assert!(parse(&["-h"]).unwrap().help);
+    fn help_and_version_are_not_errors() {
+        for flag in ["--help", "-h"] {
+            let err = parse(&[flag]).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::DisplayHelp, "{flag}");
+            assert_eq!(err.exit_code(), 0);
+        }
+        let err = parse(&["--version"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::DisplayVersion);
+        assert!(err.to_string().contains(env!("CARGO_PKG_VERSION")));
+    }
+
+    #[test]
+    fn help_mentions_every_flag() {
+        let help = Args::command().render_long_help().to_string();
+        for needle in [
+            "--source <SOURCE>",
+            "fake",
+            "files=DIR",
+            "salesforce",
+            "--dir <DIR>",
+            "--into <TARGET>",
+            "memory",
+            "postgres",
+            "--database-url <URL>",
+            "$DATABASE_URL",
+            "--objects <Account,Contact,...>",
+            "Product means Product2",
+            "--mode <MODE>",
+            "skip",
+            "update",
+            "--page-size <N>",
+            "--batch-size",
+            "--once",
+            "--errors-csv <PATH>",
+            "-h, --help",
+            "-V, --version",
+            "[default: 50]",
+        ] {
+            assert!(help.contains(needle), "--help lacks {needle:?}:\n{help}");
+        }
+        for var in [
+            "SF_INSTANCE_URL",
+            "SF_ACCESS_TOKEN",
+            "SF_REFRESH_TOKEN",
+            "SF_CLIENT_ID",
+            "SF_CLIENT_SECRET",
+            "SF_LOGIN_URL",
+        ] {
+            assert!(help.contains(var), "--help lacks {var}:\n{help}");
+        }
+        // `-h` is the summary: every flag, not every explanation.
+        let short = Args::command().render_help().to_string();
+        for flag in [
+            "--source",
+            "--dir",
+            "--into",
+            "--objects",
+            "--page-size",
+            "--once",
+        ] {
+            assert!(short.contains(flag), "-h lacks {flag}:\n{short}");
+        }
     }
 }

@@ -20,6 +20,7 @@ mod target;
 
 use std::process::ExitCode;
 
+use clap::Parser;
 use salesforce_import::{ImportRequest, Importer, JobStatus, WriteMode};
 
 use crate::args::Args;
@@ -29,17 +30,8 @@ use crate::target::Target;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = match Args::parse(std::env::args().skip(1)) {
-        Ok(args) if args.help => {
-            print!("{}", args::HELP);
-            return ExitCode::SUCCESS;
-        }
-        Ok(args) => args,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
+    // Usage mistakes exit with code 2; --help and --version with 0.
+    let args = Args::parse();
     match run(args).await {
         Ok(code) => code,
         Err(e) => {

@@ -166,6 +166,18 @@ async fn salesforce(tenant: &TenantId, env: impl Fn(&str) -> Option<String>) -> 
     })
 }
 
+/// The fake's connected app: its client id, secret and callback URL, its
+/// login host, and a host policy that allows loopback, where it listens.
+fn fake_oauth(fake: &FakeSalesforce) -> salesforce_import::http::SalesforceOAuthBuilder {
+    SalesforceOAuth::builder(
+        fake.client_id(),
+        fake.client_secret().clone(),
+        fake.redirect_uri(),
+    )
+    .login_host(LoginHost::url(fake.login_url()))
+    .host_policy(HostPolicy::salesforce().allow_loopback())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -250,16 +262,4 @@ mod tests {
             .unwrap();
         assert!(stored.is_some_and(|c| c.active));
     }
-}
-
-/// The fake's connected app: its client id, secret and callback URL, its
-/// login host, and a host policy that allows loopback, where it listens.
-fn fake_oauth(fake: &FakeSalesforce) -> salesforce_import::http::SalesforceOAuthBuilder {
-    SalesforceOAuth::builder(
-        fake.client_id(),
-        fake.client_secret().clone(),
-        fake.redirect_uri(),
-    )
-    .login_host(LoginHost::url(fake.login_url()))
-    .host_policy(HostPolicy::salesforce().allow_loopback())
 }
