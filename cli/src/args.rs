@@ -3,16 +3,12 @@
 //! [`Cli`] is what clap derives and reads flag by flag; [`Args`] is what the
 //! flags mean together (`--dir` folded into `--source files`, `--database-url`
 //! only with `--into postgres`), and is what the rest of the command uses.
-//! `Args` is a [`clap::Parser`] itself, so `Args::parse()` and
-//! `Args::try_parse_from(..)` check everything and report mistakes the way
-//! clap does (exit code 2, usage, `--help` hint).
+//! [`Cli::check`] reports a bad combination as a clap error (exit code 2).
 
-use std::ffi::OsStr;
 use std::path::PathBuf;
 
-use clap::builder::{PossibleValue, TypedValueParser};
-use clap::error::{ContextKind, ContextValue, ErrorKind};
-use clap::{Arg, ArgMatches, Command, CommandFactory, FromArgMatches, Parser, ValueEnum};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, ValueEnum};
 use salesforce_import::{SObject, WriteMode};
 
 /// Where the records come from.
@@ -71,13 +67,23 @@ pub(crate) struct Args {
     // A flag given twice: the last one counts.
     args_override_self = true
 )]
-struct Cli {
-    /// Where the records come from
+pub(crate) struct Cli {
+    /// Where the records come from: fake, files, files=DIR or salesforce
+    ///
+    /// fake:        the bundled sample org, served by a fake Salesforce on
+    ///              loopback and read over HTTP after the OAuth flow
+    /// files[=DIR]: sObject Tree / query-result JSON files: the bundled
+    ///              sample org, or the files in DIR (or --dir DIR)
+    /// salesforce:  a real org, from the environment: SF_INSTANCE_URL and
+    ///              SF_ACCESS_TOKEN (e.g. from `sf org display --json`);
+    ///              optional SF_REFRESH_TOKEN with SF_CLIENT_ID (and
+    ///              SF_CLIENT_SECRET) to refresh, SF_LOGIN_URL
     #[arg(
         long,
         value_name = "SOURCE",
-        value_parser = SourceParser,
-        default_value = "fake"
+        value_parser = parse_source,
+        default_value = "fake",
+        verbatim_doc_comment
     )]
     source: SourceKind,
 
@@ -152,8 +158,8 @@ impl From<Mode> for WriteMode {
 
 impl Cli {
     /// What the flags mean together.
-    fn check(self) -> Result<Args, clap::Error> {
-        let conflict = |message: &str| clap::Error::raw(ErrorKind::ArgumentConflict, message);
+    pub(crate) fn check(self) -> Result<Args, clap::Error> {
+        let conflict = |message: &str| Cli::command().error(ErrorKind::ArgumentConflict, message);
         let source = match (self.source, self.dir) {
             (source, None) => source,
             (SourceKind::Files(None), Some(dir)) => SourceKind::Files(Some(dir)),
@@ -180,100 +186,17 @@ impl Cli {
     }
 }
 
-// `Args` is read through `Cli`, then checked: `Args::parse()`,
-// `Args::try_parse_from(..)` and `Args::command()` all work.
-impl CommandFactory for Args {
-    fn command() -> Command {
-        Cli::command()
-    }
-
-    fn command_for_update() -> Command {
-        Cli::command_for_update()
-    }
-}
-
-impl FromArgMatches for Args {
-    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        Cli::from_arg_matches(matches)?.check()
-    }
-
-    /// Reads the whole command line again (nothing here updates in place).
-    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        *self = Args::from_arg_matches(matches)?;
-        Ok(())
-    }
-}
-
-impl Parser for Args {}
-
 /// `--source fake|files|files=DIR|salesforce`.
-#[derive(Debug, Clone, Copy)]
-struct SourceParser;
-
-impl TypedValueParser for SourceParser {
-    type Value = SourceKind;
-
-    fn parse_ref(
-        &self,
-        cmd: &Command,
-        arg: Option<&Arg>,
-        value: &OsStr,
-    ) -> Result<SourceKind, clap::Error> {
-        let source = match value.to_str() {
-            Some("fake") => Some(SourceKind::Fake),
-            Some("files") => Some(SourceKind::Files(None)),
-            Some("salesforce") => Some(SourceKind::Salesforce),
-            Some(v) => v
-                .strip_prefix("files=")
-                .filter(|dir| !dir.is_empty())
-                .map(|dir| SourceKind::Files(Some(dir.into()))),
-            None => None,
-        };
-        source.ok_or_else(|| {
-            // clap's own "invalid value" error, with files=DIR among the
-            // values it lists.
-            let mut err = clap::Error::new(ErrorKind::InvalidValue).with_cmd(cmd);
-            let arg = arg.map_or_else(|| "--source".to_owned(), ToString::to_string);
-            err.insert(ContextKind::InvalidArg, ContextValue::String(arg));
-            err.insert(
-                ContextKind::InvalidValue,
-                ContextValue::String(value.to_string_lossy().into_owned()),
-            );
-            err.insert(
-                ContextKind::ValidValue,
-                ContextValue::Strings(
-                    ["fake", "files", "files=DIR", "salesforce"]
-                        .map(String::from)
-                        .into(),
-                ),
-            );
-            err
-        })
-    }
-
-    // clap's help is not wrapped (no `wrap_help`): lines broken by hand,
-    // continued under the text after "salesforce: ".
-    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        Some(Box::new(
-            [
-                PossibleValue::new("fake").help(
-                    "the bundled sample org, served by a fake Salesforce on\n            \
-                     loopback and read over HTTP after the OAuth flow",
-                ),
-                PossibleValue::new("files").help(
-                    "sObject Tree / query-result JSON files: the bundled\n            \
-                     sample org, or the files in DIR with files=DIR or\n            \
-                     --dir DIR",
-                ),
-                PossibleValue::new("salesforce").help(
-                    "a real org, from the environment: SF_INSTANCE_URL and\n            \
-                     SF_ACCESS_TOKEN (e.g. from `sf org display --json`);\n            \
-                     optional SF_REFRESH_TOKEN with SF_CLIENT_ID (and\n            \
-                     SF_CLIENT_SECRET) to refresh, SF_LOGIN_URL",
-                ),
-            ]
-            .into_iter(),
-        ))
+fn parse_source(value: &str) -> Result<SourceKind, String> {
+    match value {
+        "fake" => Ok(SourceKind::Fake),
+        "files" => Ok(SourceKind::Files(None)),
+        "salesforce" => Ok(SourceKind::Salesforce),
+        v => v
+            .strip_prefix("files=")
+            .filter(|dir| !dir.is_empty())
+            .map(|dir| SourceKind::Files(Some(dir.into())))
+            .ok_or_else(|| "expected fake, files, files=DIR or salesforce".to_owned()),
     }
 }
 
@@ -316,13 +239,16 @@ pub(crate) fn parse_objects(list: &str) -> Result<Vec<SObject>, String> {
 mod tests {
     use super::*;
 
+    use clap::CommandFactory;
+
     fn parse(args: &[&str]) -> Result<Args, clap::Error> {
-        Args::try_parse_from(std::iter::once("salesforce-import").chain(args.iter().copied()))
+        Cli::try_parse_from(std::iter::once("salesforce-import").chain(args.iter().copied()))
+            .and_then(Cli::check)
     }
 
     #[test]
     fn the_command_is_well_formed() {
-        Args::command().debug_assert();
+        Cli::command().debug_assert();
     }
 
     #[test]
@@ -438,13 +364,13 @@ mod tests {
             ),
             (
                 &["--source", "csv"],
-                ErrorKind::InvalidValue,
-                "invalid value 'csv' for '--source <SOURCE>'",
+                ErrorKind::ValueValidation,
+                "invalid value 'csv' for '--source <SOURCE>': expected fake, files, files=DIR or salesforce",
             ),
             (
                 &["--source", "files="],
-                ErrorKind::InvalidValue,
-                "[possible values: fake, files, files=DIR, salesforce]",
+                ErrorKind::ValueValidation,
+                "expected fake, files, files=DIR or salesforce",
             ),
             (
                 &["--into", "mysql"],
@@ -510,7 +436,7 @@ mod tests {
 
     #[test]
     fn help_mentions_every_flag() {
-        let help = Args::command().render_long_help().to_string();
+        let help = Cli::command().render_long_help().to_string();
         for needle in [
             "--source <SOURCE>",
             "fake",
@@ -548,7 +474,7 @@ mod tests {
             assert!(help.contains(var), "--help lacks {var}:\n{help}");
         }
         // `-h` is the summary: every flag, not every explanation.
-        let short = Args::command().render_help().to_string();
+        let short = Cli::command().render_help().to_string();
         for flag in [
             "--source",
             "--dir",

@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use salesforce_import::{ImportRequest, Importer, JobStatus, WriteMode};
 
-use crate::args::Args;
+use crate::args::{Args, Cli};
 use crate::report::{error_log, import_with_progress, print_log, print_summary};
 use crate::source::Source;
 use crate::target::Target;
@@ -31,7 +31,7 @@ use crate::target::Target;
 #[tokio::main]
 async fn main() -> ExitCode {
     // Usage mistakes exit with code 2; --help and --version with 0.
-    let args = Args::parse();
+    let args = Cli::parse().check().unwrap_or_else(|e| e.exit());
     match run(args).await {
         Ok(code) => code,
         Err(e) => {
