@@ -93,22 +93,31 @@ pub enum Error {
     SessionExpired,
 
     /// The Salesforce source failed (bad response, unreadable file).
+    /// Temporary or not as the source said ([`Error::source`] is
+    /// temporary; [`Error::permanent`] makes it permanent).
     #[error("Salesforce source failed: {message}")]
     Source {
         /// What was being done.
         message: Cow<'static, str>,
+        /// Whether trying again later may succeed.
+        temporary: bool,
         /// The cause.
         #[source]
         source: Option<BoxError>,
     },
 
-    /// A store (sink, job store, vault) could not do its work.
+    /// A store (sink, job store, vault) could not do its work. Temporary
+    /// (a lost connection, a timeout, a serialization failure) or permanent
+    /// (a constraint, a permission, a value that cannot be decoded), as the
+    /// store classified it.
     #[error("{store} failed: {message}")]
     Store {
         /// Which store (`"crm sink"`, `"job store"`, `"token vault"`).
         store: &'static str,
         /// What was being done.
         message: Cow<'static, str>,
+        /// Whether trying again later may succeed.
+        temporary: bool,
         /// The cause.
         #[source]
         source: Option<BoxError>,
@@ -137,7 +146,7 @@ pub enum Error {
         /// The HTTP status.
         status: u16,
         /// Salesforce's `errorCode`.
-        code: String,
+        code: ApiErrorCode,
         /// Salesforce's `message`.
         message: String,
     },
@@ -176,8 +185,8 @@ pub enum Error {
     /// A step of the OAuth flow failed (code exchange, refresh, revoke).
     #[error("Salesforce OAuth {step} failed: {message}")]
     OAuth {
-        /// The step (`code exchange`, `token refresh`, `revoke`).
-        step: &'static str,
+        /// The step that failed.
+        step: OAuthStep,
         /// What went wrong; never a token, code or secret.
         message: Cow<'static, str>,
         /// The cause.
@@ -212,7 +221,20 @@ impl Error {
         }
     }
 
-    /// A [`Error::Store`] for a host's own backend.
+    /// A temporary [`Error::Store`] for a host's own backend: one that may
+    /// pass if the call is tried again (a lost connection, a timeout, a
+    /// lock). For one that will not (a constraint, a permission, bad data),
+    /// add [`permanent`](Error::permanent), and the job stops at once
+    /// instead of retrying.
+    ///
+    /// ```
+    /// use salesforce_import::{Error, ErrorKind};
+    /// let io = std::io::Error::other("connection reset");
+    /// assert_eq!(Error::store("crm sink", "writing a page", io).kind(), ErrorKind::Temporary);
+    /// let denied = std::io::Error::other("permission denied for table crm_accounts");
+    /// let err = Error::store("crm sink", "writing a page", denied).permanent();
+    /// assert_eq!(err.kind(), ErrorKind::Permanent);
+    /// ```
     pub fn store(
         store: &'static str,
         message: impl Into<Cow<'static, str>>,
@@ -221,25 +243,159 @@ impl Error {
         Error::Store {
             store,
             message: message.into(),
+            temporary: true,
             source: Some(source.into()),
         }
     }
 
-    /// A [`Error::Source`] for a host's own source.
+    /// A temporary [`Error::Source`] for a host's own source; add
+    /// [`permanent`](Error::permanent) for one that will not pass.
     pub fn source(message: impl Into<Cow<'static, str>>, source: impl Into<BoxError>) -> Error {
         Error::Source {
             message: message.into(),
+            temporary: true,
             source: Some(source.into()),
         }
     }
 
-    /// Whether trying the same call again later may succeed. The engine
-    /// retries these with backoff; everything else stops the job at once.
+    /// The same error, marked as one that trying again will not fix. Only
+    /// [`Error::Store`] and [`Error::Source`] carry the mark; every other
+    /// variant's kind is fixed, and stays as it is.
+    #[must_use]
+    pub fn permanent(mut self) -> Error {
+        if let Error::Store { temporary, .. } | Error::Source { temporary, .. } = &mut self {
+            *temporary = false;
+        }
+        self
+    }
+
+    /// What a caller should do about this error: retry it, wait for the
+    /// API allowance, or stop and say why.
+    ///
+    /// ```
+    /// use salesforce_import::{Error, ErrorKind};
+    /// let limited = Error::RateLimited { message: "TotalRequests Limit exceeded.".into(), retry_after: None };
+    /// assert_eq!(limited.kind(), ErrorKind::RateLimited);
+    /// assert_eq!(Error::config("page size 0").kind(), ErrorKind::Permanent);
+    /// ```
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::Store { temporary, .. } | Error::Source { temporary, .. } => {
+                if *temporary {
+                    ErrorKind::Temporary
+                } else {
+                    ErrorKind::Permanent
+                }
+            }
+            Error::Unreachable { .. } => ErrorKind::Temporary,
+            Error::RateLimited { .. } => ErrorKind::RateLimited,
+            _ => ErrorKind::Permanent,
+        }
+    }
+
+    /// Whether trying the same call again later may succeed
+    /// (`kind() == ErrorKind::Temporary`). The engine retries these with
+    /// backoff; everything else stops the job at once.
     pub fn is_temporary(&self) -> bool {
-        matches!(
-            self,
-            Error::Store { .. } | Error::Source { .. } | Error::Unreachable { .. }
-        )
+        self.kind() == ErrorKind::Temporary
+    }
+}
+
+/// What to do about an [`Error`]: the answer of [`Error::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// Trying the same call again later may succeed: a lost connection, a
+    /// timeout, an HTTP 5xx, a serialization failure or deadlock. The
+    /// engine retries these with backoff, up to its attempts.
+    Temporary,
+    /// Salesforce's API allowance is used up (`REQUEST_LIMIT_EXCEEDED`).
+    /// Retrying now only spends more of it: the job stops with its
+    /// checkpoints, to be resumed once the allowance is back.
+    RateLimited,
+    /// The call will fail the same way again: a constraint, a permission, a
+    /// value that cannot be decoded, a refused request. The job stops at
+    /// once, with the cause in the error's `source()` chain.
+    Permanent,
+}
+
+/// Salesforce's `errorCode` of a refused REST request, read once where the
+/// answer arrives so that nothing matches it as text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ApiErrorCode {
+    /// `INVALID_SESSION_ID`: the access token expired or was revoked.
+    InvalidSessionId,
+    /// `REQUEST_LIMIT_EXCEEDED`: the org's API allowance is used up.
+    RequestLimitExceeded,
+    /// `NOT_FOUND`: no such resource (an object the org does not have).
+    NotFound,
+    /// `INVALID_TYPE`: no such object, or hidden from the user.
+    InvalidType,
+    /// `INVALID_FIELD`: no such field, or hidden from the user.
+    InvalidField,
+    /// `MALFORMED_QUERY`: the SOQL could not be parsed.
+    MalformedQuery,
+    /// Any other code, as Salesforce wrote it.
+    Other(Box<str>),
+}
+
+impl ApiErrorCode {
+    /// The code for Salesforce's text (`"INVALID_TYPE"`).
+    pub fn parse(code: &str) -> ApiErrorCode {
+        match code {
+            "INVALID_SESSION_ID" => ApiErrorCode::InvalidSessionId,
+            "REQUEST_LIMIT_EXCEEDED" => ApiErrorCode::RequestLimitExceeded,
+            "NOT_FOUND" => ApiErrorCode::NotFound,
+            "INVALID_TYPE" => ApiErrorCode::InvalidType,
+            "INVALID_FIELD" => ApiErrorCode::InvalidField,
+            "MALFORMED_QUERY" => ApiErrorCode::MalformedQuery,
+            other => ApiErrorCode::Other(other.into()),
+        }
+    }
+
+    /// Salesforce's text for the code.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ApiErrorCode::InvalidSessionId => "INVALID_SESSION_ID",
+            ApiErrorCode::RequestLimitExceeded => "REQUEST_LIMIT_EXCEEDED",
+            ApiErrorCode::NotFound => "NOT_FOUND",
+            ApiErrorCode::InvalidType => "INVALID_TYPE",
+            ApiErrorCode::InvalidField => "INVALID_FIELD",
+            ApiErrorCode::MalformedQuery => "MALFORMED_QUERY",
+            ApiErrorCode::Other(code) => code,
+        }
+    }
+}
+
+impl fmt::Display for ApiErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The step of the OAuth 2.0 flow an [`Error::OAuth`] comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OAuthStep {
+    /// Trading the callback's authorization code for tokens.
+    CodeExchange,
+    /// Getting a new access token with the refresh token.
+    TokenRefresh,
+    /// Revoking the tokens on disconnect.
+    Revoke,
+    /// Reading the user's identity URL.
+    Identity,
+}
+
+impl fmt::Display for OAuthStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OAuthStep::CodeExchange => "code exchange",
+            OAuthStep::TokenRefresh => "token refresh",
+            OAuthStep::Revoke => "revoke",
+            OAuthStep::Identity => "identity",
+        })
     }
 }
 
@@ -530,6 +686,86 @@ mod tests {
         let err = Error::store("job store", "recording a page", io);
         assert_eq!(err.source().unwrap().to_string(), "disk full");
         assert!(err.is_temporary());
+        let err = err.permanent();
+        assert_eq!(err.kind(), ErrorKind::Permanent);
+        assert_eq!(err.source().unwrap().to_string(), "disk full");
+    }
+
+    #[test]
+    fn each_variant_has_its_kind() {
+        use std::io;
+        let cases = [
+            (Error::config("x"), ErrorKind::Permanent),
+            (
+                Error::store("s", "m", io::Error::other("x")),
+                ErrorKind::Temporary,
+            ),
+            (
+                Error::source("m", io::Error::other("x")),
+                ErrorKind::Temporary,
+            ),
+            (
+                Error::source("m", io::Error::other("x")).permanent(),
+                ErrorKind::Permanent,
+            ),
+            (
+                Error::Unreachable {
+                    request: "q".into(),
+                    problem: "HTTP 503".into(),
+                    source: None,
+                },
+                ErrorKind::Temporary,
+            ),
+            (
+                Error::RateLimited {
+                    message: "limit".into(),
+                    retry_after: None,
+                },
+                ErrorKind::RateLimited,
+            ),
+            (Error::SessionExpired, ErrorKind::Permanent),
+            (
+                Error::RetriesExhausted {
+                    attempts: 5,
+                    source: Box::new(Error::store("s", "m", io::Error::other("x"))),
+                },
+                ErrorKind::Permanent,
+            ),
+            (Error::TokenDecryption, ErrorKind::Permanent),
+        ];
+        for (err, kind) in cases {
+            assert_eq!(err.kind(), kind, "{err}");
+            assert_eq!(err.is_temporary(), kind == ErrorKind::Temporary, "{err}");
+        }
+        // A permanent mark does not change a variant whose kind is fixed.
+        assert_eq!(
+            Error::RateLimited {
+                message: "x".into(),
+                retry_after: None
+            }
+            .permanent()
+            .kind(),
+            ErrorKind::RateLimited
+        );
+    }
+
+    #[test]
+    fn api_codes_round_trip() {
+        for code in [
+            "INVALID_SESSION_ID",
+            "REQUEST_LIMIT_EXCEEDED",
+            "NOT_FOUND",
+            "INVALID_TYPE",
+            "INVALID_FIELD",
+            "MALFORMED_QUERY",
+            "QUERY_TIMEOUT",
+        ] {
+            assert_eq!(ApiErrorCode::parse(code).as_str(), code);
+        }
+        assert_eq!(
+            ApiErrorCode::parse("QUERY_TIMEOUT"),
+            ApiErrorCode::Other("QUERY_TIMEOUT".into())
+        );
     }
 }
 

@@ -73,7 +73,10 @@ pub mod vault;
 
 pub use crm::WriteMode;
 pub use engine::{ImportHandle, ImportRequest, Importer, ImporterBuilder, ProgressEvent};
-pub use error::{BoxError, Error, FieldError, FieldName, Problem, RecordError, Result};
+pub use error::{
+    ApiErrorCode, BoxError, Error, ErrorKind, FieldError, FieldName, OAuthStep, Problem,
+    RecordError, Result,
+};
 pub use id::{CrmId, InvalidSfId, JobId, SfId, TenantId};
 pub use jobs::{InMemoryJobStore, Job, JobStore, LogEntry, ObjectProgress, Severity};
 pub use object::{InvalidSObject, SObject};

@@ -225,7 +225,7 @@ async fn a_bad_code_is_an_oauth_error() {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, Error::OAuth { step: "code exchange", message, .. } if message.starts_with("invalid_grant")),
+        matches!(&err, Error::OAuth { step: salesforce_import::OAuthStep::CodeExchange, message, .. } if message.starts_with("invalid_grant")),
         "{err:?}"
     );
 }

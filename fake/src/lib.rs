@@ -435,6 +435,7 @@ impl FakeSalesforce {
     /// naming the error it redirected with or the status it answered.
     pub async fn approve(&self, authorization_url: &str) -> Result<Approval> {
         let failed = |what: String| Error::Source {
+            temporary: false,
             message: format!("the fake org did not approve: {what}").into(),
             source: None,
         };

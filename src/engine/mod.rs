@@ -507,6 +507,7 @@ impl ImportHandle {
             Err(join) => Err(Error::Store {
                 store: "import task",
                 message: "the import task panicked or was aborted".into(),
+                temporary: false,
                 source: Some(Box::new(join)),
             }),
         }

@@ -176,6 +176,8 @@ pub(crate) async fn process(
         if outcomes.len() != batch.records.len() {
             return Err(Error::Store {
                 store: "crm sink",
+                // The sink broke its contract: trying again will not help.
+                temporary: false,
                 message: format!(
                     "returned {} results for {} records of {object}",
                     outcomes.len(),

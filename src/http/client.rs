@@ -23,7 +23,7 @@ use serde::de::DeserializeOwned;
 
 use super::limits::{LIMIT_INFO, parse_limit_info};
 use super::oauth::SalesforceOAuth;
-use crate::error::{Error, Result};
+use crate::error::{ApiErrorCode, Error, Result};
 use crate::id::TenantId;
 use crate::retry::Backoff;
 use crate::source::ApiUsage;
@@ -172,25 +172,25 @@ impl ApiClient {
             }
             .into());
         }
-        let error = first_error(&body);
+        let error = first_error(&body).map(|e| (ApiErrorCode::parse(&e.code), e.message));
         if status == StatusCode::UNAUTHORIZED
             && error
                 .as_ref()
-                .is_none_or(|e| e.code == "INVALID_SESSION_ID")
+                .is_none_or(|(code, _)| *code == ApiErrorCode::InvalidSessionId)
         {
             return Err(Failure::Expired);
         }
         match error {
-            Some(e) if e.code == "REQUEST_LIMIT_EXCEEDED" => Err(Error::RateLimited {
-                message: e.message,
+            Some((ApiErrorCode::RequestLimitExceeded, message)) => Err(Error::RateLimited {
+                message,
                 retry_after,
             }
             .into()),
-            Some(e) => Err(Error::Api {
+            Some((code, message)) => Err(Error::Api {
                 request: get.name.to_owned(),
                 status: status.as_u16(),
-                code: e.code,
-                message: e.message,
+                code,
+                message,
             }
             .into()),
             None => Err(Error::BadResponse {

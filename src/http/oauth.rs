@@ -19,8 +19,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::allow::{HostPolicy, LoginHost};
 use super::pending::{InMemoryPendingAuthorizations, PendingAuthorization, PendingAuthorizations};
-use super::token::{OAuthHttp, SalesforceTokenResponse, token_error};
-use crate::error::{Error, Result};
+use super::token::{OAuthHttp, SalesforceTokenResponse, is_invalid_grant, token_error};
+use crate::error::{Error, OAuthStep, Result};
 use crate::id::TenantId;
 use crate::retry::{Clock, system_clock};
 use crate::vault::{Connection, ConnectionStatus, TokenVault};
@@ -372,7 +372,7 @@ impl SalesforceOAuth {
             ))
             .request_async(&OAuthHttp(self.http.clone()))
             .await
-            .map_err(|e| token_error("code exchange", e))?;
+            .map_err(|e| token_error(OAuthStep::CodeExchange, e))?;
         // Before anything is sent to it.
         let instance_url = self.policy.check(&tokens.instance_url)?;
         let mut connection = Connection::new(
@@ -455,11 +455,14 @@ impl SalesforceOAuth {
             .exchange_refresh_token(&RefreshToken::new(refresh.expose_secret().to_owned()))
             .request_async(&OAuthHttp(self.http.clone()))
             .await
-            .map_err(|e| match token_error("token refresh", e) {
-                Error::OAuth { message, .. } if message.starts_with("invalid_grant") => {
+            .map_err(|e| {
+                if is_invalid_grant(&e) {
+                    // The refresh token was revoked or expired: the admin
+                    // must connect again.
                     Error::SessionExpired
+                } else {
+                    token_error(OAuthStep::TokenRefresh, e)
                 }
-                other => other,
             })?;
         connection.instance_url = self.policy.check(&tokens.instance_url)?;
         connection.access_token = SecretString::from(tokens.access_token.secret().to_owned());
@@ -525,7 +528,7 @@ impl SalesforceOAuth {
             Ok(())
         } else {
             Err(Error::OAuth {
-                step: "revoke",
+                step: OAuthStep::Revoke,
                 message: format!("HTTP {status}").into(),
                 source: None,
             })

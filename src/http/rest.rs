@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use super::client::{ApiClient, Get};
 use super::oauth::SalesforceOAuth;
-use crate::error::{Error, Result};
+use crate::error::{ApiErrorCode, Error, Result};
 use crate::error::{FieldError, Problem};
 use crate::id::TenantId;
 use crate::object::SObject;
@@ -203,7 +203,10 @@ impl RestSource {
         };
         let described = match self.api.get::<Describe>(tenant, &get).await {
             Ok(answer) => answer.body,
-            Err(Error::Api { code, .. }) if code == "NOT_FOUND" || code == "INVALID_TYPE" => {
+            Err(Error::Api {
+                code: ApiErrorCode::NotFound | ApiErrorCode::InvalidType,
+                ..
+            }) => {
                 return Err(Error::ObjectNotAvailable {
                     object: object.clone(),
                 });
@@ -272,7 +275,10 @@ impl RestSource {
     async fn query(&self, tenant: &TenantId, object: &SObject, get: &Get<'_>) -> Result<Page> {
         let answer = match self.api.get::<QueryResult>(tenant, get).await {
             Ok(answer) => answer,
-            Err(Error::Api { code, .. }) if code == "INVALID_TYPE" => {
+            Err(Error::Api {
+                code: ApiErrorCode::InvalidType,
+                ..
+            }) => {
                 return Err(Error::ObjectNotAvailable {
                     object: object.clone(),
                 });

@@ -10,7 +10,7 @@ use oauth2::{
     AccessToken, AsyncHttpClient, HttpRequest, HttpResponse, RefreshToken, RequestTokenError, Scope,
 };
 
-use crate::error::Error;
+use crate::error::{Error, OAuthStep};
 use serde::{Deserialize, Serialize};
 
 /// Runs oauth2's requests on our reqwest client (oauth2's own `reqwest`
@@ -119,10 +119,18 @@ impl SalesforceTokenResponse {
     }
 }
 
+/// Whether the token endpoint answered `invalid_grant` (for a refresh: the
+/// refresh token was revoked or expired).
+pub(crate) fn is_invalid_grant(
+    err: &RequestTokenError<OAuthHttpError, BasicErrorResponse>,
+) -> bool {
+    matches!(err, RequestTokenError::ServerResponse(r) if matches!(r.error(), BasicErrorResponseType::InvalidGrant))
+}
+
 /// An oauth2 error as ours. Response bodies are never kept: a token
 /// response that fails to parse may still hold a token.
 pub(crate) fn token_error(
-    step: &'static str,
+    step: OAuthStep,
     err: RequestTokenError<OAuthHttpError, BasicErrorResponse>,
 ) -> Error {
     match err {

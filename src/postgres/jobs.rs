@@ -5,9 +5,10 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SubsecRound, Utc};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 
-use super::{Rls, begin, db};
+use super::error::{RowExt, db, store_error};
+use super::{Rls, begin};
 use crate::crm::WriteMode;
 use crate::error::{Error, Problem, Result};
 use crate::id::{CrmId, JobId, SfId, TenantId};
@@ -120,10 +121,12 @@ fn severity_code(s: Severity) -> &'static str {
     }
 }
 
+/// A stored value this crate cannot read: it will not read better later.
 fn corrupt(message: String) -> Error {
     Error::Store {
         store: STORE,
         message: message.into(),
+        temporary: false,
         source: None,
     }
 }
@@ -134,7 +137,8 @@ fn count(n: i64) -> u64 {
 
 fn sf_id(raw: Option<String>) -> Result<Option<SfId>> {
     raw.map(|s| {
-        SfId::parse(&s).map_err(|e| Error::store(STORE, "reading a stored Salesforce id", e))
+        SfId::parse(&s)
+            .map_err(|e| Error::store(STORE, "reading a stored Salesforce id", e).permanent())
     })
     .transpose()
 }
@@ -147,7 +151,10 @@ async fn load_jobs(conn: &mut PgConnection, rows: Vec<sqlx::postgres::PgRow>) ->
     if rows.is_empty() {
         return Ok(Vec::new());
     }
-    let ids: Vec<i64> = rows.iter().map(|r| r.get::<i64, _>("id")).collect();
+    let ids: Vec<i64> = rows
+        .iter()
+        .map(|r| r.col::<i64, _>(STORE, "id"))
+        .collect::<Result<_>>()?;
     let objects = sqlx::query(
         "SELECT job_id, object, state, total, imported, skipped, errors, warnings, checkpoint
          FROM sf_import_job_objects WHERE job_id = ANY($1) ORDER BY job_id, position",
@@ -158,38 +165,38 @@ async fn load_jobs(conn: &mut PgConnection, rows: Vec<sqlx::postgres::PgRow>) ->
     .map_err(db(STORE, "reading job objects"))?;
     let mut by_job: HashMap<i64, Vec<ObjectProgress>> = HashMap::new();
     for o in objects {
-        let mut p = ObjectProgress::pending(SObject::new(o.get::<String, _>("object")));
-        p.state = parse_state(o.get("state"))?;
-        p.total = o.get::<Option<i64>, _>("total").map(count);
-        p.imported = count(o.get("imported"));
-        p.skipped = count(o.get("skipped"));
-        p.errors = count(o.get("errors"));
-        p.warnings = count(o.get("warnings"));
-        p.checkpoint = sf_id(o.get("checkpoint"))?;
-        by_job.entry(o.get("job_id")).or_default().push(p);
+        let mut p = ObjectProgress::pending(SObject::new(o.col::<String, _>(STORE, "object")?));
+        p.state = parse_state(o.col(STORE, "state")?)?;
+        p.total = o.col::<Option<i64>, _>(STORE, "total")?.map(count);
+        p.imported = count(o.col(STORE, "imported")?);
+        p.skipped = count(o.col(STORE, "skipped")?);
+        p.errors = count(o.col(STORE, "errors")?);
+        p.warnings = count(o.col(STORE, "warnings")?);
+        p.checkpoint = sf_id(o.col(STORE, "checkpoint")?)?;
+        by_job.entry(o.col(STORE, "job_id")?).or_default().push(p);
     }
     rows.into_iter()
         .map(|r| {
-            let id: i64 = r.get("id");
-            let mode = match r.get::<&str, _>("mode") {
+            let id: i64 = r.col(STORE, "id")?;
+            let mode = match r.col::<&str, _>(STORE, "mode")? {
                 "update" => WriteMode::Update,
                 _ => WriteMode::SkipExisting,
             };
-            let status: &str = r.get("status");
+            let status: &str = r.col(STORE, "status")?;
             let status = JobStatus::from_code(status)
                 .ok_or_else(|| corrupt(format!("unknown job status {status:?}")))?;
             let new = NewJob::new(
-                TenantId::new(r.get::<String, _>("tenant_id")),
-                r.get::<String, _>("started_by"),
+                TenantId::new(r.col::<String, _>(STORE, "tenant_id")?),
+                r.col::<String, _>(STORE, "started_by")?,
                 Vec::new(),
                 mode,
-                r.get("created_at"),
+                r.col(STORE, "created_at")?,
             );
             let mut job = Job::new(JobId::new(id.to_string()), &new);
             job.status = status;
-            job.started_at = r.get("started_at");
-            job.completed_at = r.get("completed_at");
-            job.message = r.get("message");
+            job.started_at = r.col(STORE, "started_at")?;
+            job.completed_at = r.col(STORE, "completed_at")?;
+            job.message = r.col(STORE, "message")?;
             job.objects = by_job.remove(&id).unwrap_or_default();
             Ok(job)
         })
@@ -350,10 +357,10 @@ impl JobStore for PgJobStore {
                         tenant: tenant.clone(),
                         job: j.id,
                     },
-                    None => Error::store(STORE, "setting a job's status", e),
+                    None => store_error(STORE, "setting a job's status", e),
                 })
             }
-            Err(e) => Err(Error::store(STORE, "setting a job's status", e)),
+            Err(e) => Err(store_error(STORE, "setting a job's status", e)),
         }
     }
 
@@ -455,19 +462,19 @@ impl JobStore for PgJobStore {
             .map_err(db(STORE, "reading the error log"))?;
         rows.into_iter()
             .map(|r| {
-                let severity = match r.get::<&str, _>("severity") {
+                let severity = match r.col::<&str, _>(STORE, "severity")? {
                     "WARNING" => Severity::Warning,
                     _ => Severity::Error,
                 };
-                let problem: sqlx::types::Json<Problem> = r.get("problem");
+                let problem: sqlx::types::Json<Problem> = r.col(STORE, "problem")?;
                 let mut entry = LogEntry::new(
                     severity,
-                    SObject::new(r.get::<String, _>("object")),
-                    sf_id(r.get("sf_id"))?,
-                    r.get::<String, _>("field"),
+                    SObject::new(r.col::<String, _>(STORE, "object")?),
+                    sf_id(r.col(STORE, "sf_id")?)?,
+                    r.col::<String, _>(STORE, "field")?,
                     problem.0,
                 );
-                entry.message = r.get("message");
+                entry.message = r.col(STORE, "message")?;
                 Ok(entry)
             })
             .collect()
@@ -500,10 +507,10 @@ impl JobStore for PgJobStore {
         tx.commit().await.map_err(db(STORE, "resolving ids"))?;
         rows.into_iter()
             .map(|r| {
-                let id = sf_id(Some(r.get("sf_id")))?.expect("Some in, Some out");
+                let id = sf_id(Some(r.col(STORE, "sf_id")?))?.expect("Some in, Some out");
                 Ok((
-                    (SObject::new(r.get::<String, _>("object")), id),
-                    CrmId::new(r.get::<String, _>("crm_id")),
+                    (SObject::new(r.col::<String, _>(STORE, "object")?), id),
+                    CrmId::new(r.col::<String, _>(STORE, "crm_id")?),
                 ))
             })
             .collect()
@@ -544,7 +551,7 @@ async fn insert_log(
         .iter()
         .map(|e| serde_json::to_value(&e.problem))
         .collect::<Result<_, _>>()
-        .map_err(|e| Error::store(STORE, "encoding a log entry", e))?;
+        .map_err(|e| Error::store(STORE, "encoding a log entry", e).permanent())?;
     sqlx::query(
         "INSERT INTO sf_import_job_log (tenant_id, job_id, severity, object, sf_id, field, message, problem)
          SELECT $1, $2, e.severity, e.object, e.sf_id, e.field, e.message, e.problem

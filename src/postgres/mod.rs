@@ -65,14 +65,13 @@
 //! See [`PgCrmSink`] for how a page's writes, its id mappings and its
 //! checkpoint stay consistent across a crash.
 
-use std::borrow::Cow;
-
 use sqlx::migrate::Migrator;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::error::Error;
 use crate::id::TenantId;
+use error::{db, migrate_error};
 
+mod error;
 mod jobs;
 #[cfg(all(feature = "postgres", feature = "http"))]
 mod pending;
@@ -99,9 +98,7 @@ fn migrator(mut m: Migrator) -> Migrator {
 }
 
 async fn run(m: Migrator, pool: &PgPool, what: &'static str) -> crate::error::Result<()> {
-    m.run(pool)
-        .await
-        .map_err(|e| Error::store("postgres", what, e))
+    m.run(pool).await.map_err(|e| migrate_error(what, e))
 }
 
 /// Creates or upgrades the job store, id map, token vault and pending
@@ -168,7 +165,7 @@ pub async fn enable_row_level_security(pool: &PgPool) -> crate::error::Result<()
     sqlx::raw_sql(include_str!("row_level_security.sql"))
         .execute(pool)
         .await
-        .map_err(|e| Error::store("postgres", "enabling row-level security", e))?;
+        .map_err(db("postgres", "enabling row-level security"))?;
     Ok(())
 }
 
@@ -198,15 +195,6 @@ pub(crate) async fn begin(
             .map_err(db(store, "setting the tenant"))?;
     }
     Ok(tx)
-}
-
-/// Wraps a database error as [`Error::Store`].
-pub(crate) fn db(
-    store: &'static str,
-    what: impl Into<Cow<'static, str>>,
-) -> impl FnOnce(sqlx::Error) -> Error {
-    let what = what.into();
-    move |e| Error::store(store, what, e)
 }
 
 #[cfg(test)]

@@ -6,9 +6,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
-use super::db;
+use super::error::{RowExt, db};
 use crate::error::Result;
 use crate::http::{PendingAuthorization, PendingAuthorizations};
 use crate::id::TenantId;
@@ -142,14 +142,14 @@ impl PendingAuthorizations for PgPendingAuthorizations {
         .await
         .map_err(db(STORE, "taking a pending authorization"))?;
         let Some(r) = row else { return Ok(None) };
-        let verifier = self.cipher.decrypt(r.get::<&str, _>("verifier"))?;
+        let verifier = self.cipher.decrypt(r.col::<&str, _>(STORE, "verifier")?)?;
         Ok(Some(PendingAuthorization::new(
-            TenantId::new(r.get::<String, _>("tenant_id")),
-            r.get::<String, _>("requested_by"),
+            TenantId::new(r.col::<String, _>(STORE, "tenant_id")?),
+            r.col::<String, _>(STORE, "requested_by")?,
             verifier,
-            r.get::<String, _>("login_url"),
-            r.get::<DateTime<Utc>, _>("created_at"),
-            r.get::<DateTime<Utc>, _>("expires_at"),
+            r.col::<String, _>(STORE, "login_url")?,
+            r.col::<DateTime<Utc>, _>(STORE, "created_at")?,
+            r.col::<DateTime<Utc>, _>(STORE, "expires_at")?,
         )))
     }
 }

@@ -3,9 +3,10 @@
 
 use async_trait::async_trait;
 use secrecy::SecretString;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
 
-use super::{Rls, begin, db};
+use super::error::{RowExt, db};
+use super::{Rls, begin};
 use crate::error::Result;
 use crate::id::TenantId;
 use crate::vault::{Connection, SealedConnection, TokenCipher, TokenVault};
@@ -76,30 +77,30 @@ impl TokenVault for PgTokenVault {
             .await
             .map_err(db(STORE, "reading a connection"))?;
         let Some(r) = row else { return Ok(None) };
-        let access: Option<String> = r.get("access_token");
+        let access: Option<String> = r.col(STORE, "access_token")?;
         let Some(access) = access else {
             // Deactivated: the row without tokens.
             let mut c = Connection::new(
-                r.get::<String, _>("instance_url"),
+                r.col::<String, _>(STORE, "instance_url")?,
                 SecretString::from(""),
                 None,
-                r.get::<String, _>("connected_by"),
-                r.get("connected_at"),
+                r.col::<String, _>(STORE, "connected_by")?,
+                r.col(STORE, "connected_at")?,
             );
-            c.refreshed_at = r.get("refreshed_at");
-            c.identity_url = r.get("identity_url");
+            c.refreshed_at = r.col(STORE, "refreshed_at")?;
+            c.identity_url = r.col(STORE, "identity_url")?;
             c.active = false;
             return Ok(Some(c));
         };
         let sealed = SealedConnection::new(
-            r.get::<String, _>("instance_url"),
+            r.col::<String, _>(STORE, "instance_url")?,
             access,
-            r.get("refresh_token"),
-            r.get::<String, _>("connected_by"),
-            r.get("connected_at"),
-            r.get("refreshed_at"),
-            r.get("identity_url"),
-            r.get("active"),
+            r.col(STORE, "refresh_token")?,
+            r.col::<String, _>(STORE, "connected_by")?,
+            r.col(STORE, "connected_at")?,
+            r.col(STORE, "refreshed_at")?,
+            r.col(STORE, "identity_url")?,
+            r.col(STORE, "active")?,
         );
         self.cipher.open(&sealed).map(Some)
     }

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
-use crate::error::Error;
+use crate::error::{Error, OAuthStep};
 
 /// An error answer of the router.
 #[derive(Debug)]
@@ -99,7 +99,7 @@ fn status_of(err: &Error) -> StatusCode {
         | Error::HostNotAllowed { .. } => StatusCode::BAD_REQUEST,
         // The code came with the caller's callback.
         Error::OAuth {
-            step: "code exchange",
+            step: OAuthStep::CodeExchange,
             ..
         } => StatusCode::BAD_REQUEST,
         Error::ImportAlreadyRunning { .. } | Error::JobNotResumable { .. } => StatusCode::CONFLICT,
@@ -184,7 +184,7 @@ mod tests {
             ),
             (
                 Error::OAuth {
-                    step: "revoke",
+                    step: OAuthStep::Revoke,
                     message: "down".into(),
                     source: None,
                 },

@@ -178,10 +178,10 @@ impl FileSource {
         let dir = path.as_ref();
         let read = |p: &Path| {
             std::fs::read_to_string(p)
-                .map_err(|e| Error::source(format!("reading {}", p.display()), e))
+                .map_err(|e| Error::source(format!("reading {}", p.display()), e).permanent())
         };
         let mut names: Vec<String> = std::fs::read_dir(dir)
-            .map_err(|e| Error::source(format!("listing {}", dir.display()), e))?
+            .map_err(|e| Error::source(format!("listing {}", dir.display()), e).permanent())?
             .filter_map(|entry| entry.ok())
             .filter(|entry| entry.path().is_file())
             .filter_map(|entry| entry.file_name().into_string().ok())
@@ -204,7 +204,7 @@ impl FileSource {
         for plan in plans {
             let p = dir.join(plan);
             let steps: Vec<Step> = serde_json::from_str(&read(&p)?).map_err(|e| {
-                Error::source(format!("reading sObject Tree plan {}", p.display()), e)
+                Error::source(format!("reading sObject Tree plan {}", p.display()), e).permanent()
             })?;
             for file in steps.iter().flat_map(|s| &s.files) {
                 let p = dir.join(file);
@@ -242,7 +242,7 @@ impl FileSource {
     fn add_json_named(self, label: &str, json: &str, detect: bool) -> Result<FileSource> {
         if detect {
             let doc: Value = serde_json::from_str(json)
-                .map_err(|e| Error::source(format!("reading JSON file {label}"), e))?;
+                .map_err(|e| Error::source(format!("reading JSON file {label}"), e).permanent())?;
             if looks_like_tree(&doc) {
                 return self.add_tree_named(label, json);
             }
@@ -261,8 +261,9 @@ impl FileSource {
         } else {
             serde_json::from_str::<QueryResult>(json).map(|q| q.records)
         };
-        let records =
-            parsed.map_err(|e| Error::source(format!("reading query-result JSON {label}"), e))?;
+        let records = parsed.map_err(|e| {
+            Error::source(format!("reading query-result JSON {label}"), e).permanent()
+        })?;
         for (i, record) in records.into_iter().enumerate() {
             self.loaded.push(Loaded {
                 record,
@@ -276,8 +277,9 @@ impl FileSource {
 
     fn add_tree_named(mut self, label: &str, json: &str) -> Result<FileSource> {
         // Records stay raw JSON (no f64 round trip for numbers).
-        let file: Nested = serde_json::from_str(json)
-            .map_err(|e| Error::source(format!("reading sObject Tree JSON {label}"), e))?;
+        let file: Nested = serde_json::from_str(json).map_err(|e| {
+            Error::source(format!("reading sObject Tree JSON {label}"), e).permanent()
+        })?;
         let mut index = 0;
         for rec in file.records {
             self.add_tree_record(label, &mut index, rec, None)?;
@@ -301,6 +303,7 @@ impl FileSource {
                 format!("reading sObject Tree JSON {label}"),
                 std::io::Error::new(std::io::ErrorKind::InvalidData, msg),
             )
+            .permanent()
         };
         let Some(object) = rec.object().map(|o| o.as_str().to_owned()) else {
             return Err(bad(format!("record {index} has no attributes.type")));
@@ -449,7 +452,7 @@ impl SalesforceSource for FileSource {
             Some(cursor) => cursor
                 .as_str()
                 .parse::<usize>()
-                .map_err(|e| Error::source(format!("reading cursor {cursor:?}"), e))?
+                .map_err(|e| Error::source(format!("reading cursor {cursor:?}"), e).permanent())?
                 .clamp(start, all.len()),
             None => start,
         };

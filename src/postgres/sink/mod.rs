@@ -8,9 +8,10 @@ use sqlx::postgres::PgDatabaseError;
 use sqlx::types::Uuid;
 use sqlx::{PgConnection, PgPool, Row as _};
 
-use super::{Rls, begin, db};
+use super::error::{db, store_error};
+use super::{Rls, begin};
 use crate::crm::{CrmRecord, Link};
-use crate::error::{Error, Problem, RecordError, Result};
+use crate::error::{Problem, RecordError, Result};
 use crate::id::{CrmId, SfId, TenantId};
 use crate::object::SObject;
 use crate::sink::{CrmSink, Relink, WriteAction, WriteBatch, WriteMode, WriteOutcome};
@@ -219,12 +220,15 @@ async fn exec(
         .await?;
     let mut found: HashMap<String, (CrmId, WriteAction)> = HashMap::with_capacity(rows.len());
     for r in written {
-        let action = match (r.get::<bool, _>(2), mode) {
+        let action = match (r.try_get::<bool, _>(2)?, mode) {
             (true, _) => WriteAction::Created,
             (false, WriteMode::Update) => WriteAction::Updated,
             (false, _) => WriteAction::AlreadyPresent,
         };
-        found.insert(r.get(0), (CrmId::new(r.get::<String, _>(1)), action));
+        found.insert(
+            r.try_get(0)?,
+            (CrmId::new(r.try_get::<String, _>(1)?), action),
+        );
     }
     if found.len() < rows.len() {
         // Rows already present (SkipExisting): their ids, in one query.
@@ -240,9 +244,9 @@ async fn exec(
             .await?;
         for r in present {
             found.insert(
-                r.get(0),
+                r.try_get(0)?,
                 (
-                    CrmId::new(r.get::<String, _>(1)),
+                    CrmId::new(r.try_get::<String, _>(1)?),
                     WriteAction::AlreadyPresent,
                 ),
             );
@@ -305,7 +309,7 @@ async fn write_group(
                     todo.push(range.start..mid);
                 }
             }
-            Err(e) => return Err(Error::store(STORE, format!("writing {object} records"), e)),
+            Err(e) => return Err(store_error(STORE, format!("writing {object} records"), e)),
         }
     }
     Ok(out
@@ -476,7 +480,7 @@ impl CrmSink for PgCrmSink {
                             ranges.push(range.start..mid);
                         }
                     }
-                    Err(e) => return Err(Error::store(STORE, "relinking", e)),
+                    Err(e) => return Err(store_error(STORE, "relinking", e)),
                 }
             }
             tx.commit().await.map_err(db(STORE, "relinking"))?;
