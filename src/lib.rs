@@ -32,8 +32,13 @@
 //!
 //! ## Modules
 //!
-//! - [`mapping`]: pure mappers from [`SfRecord`] to typed [`crm`] records,
-//!   with override tables for picklists and countries.
+//! Each port is a folder with its trait in `mod.rs` and its in-memory
+//! backend beside it; layers import only downward (CI checks it with
+//! `scripts/check_layers.py`):
+//!
+//! - [`crm`]: the typed CRM records the mappers produce.
+//! - [`mapping`]: pure mappers from [`SfRecord`] to [`crm`] records, with
+//!   override tables for picklists and countries.
 //! - [`source`], [`sink`], [`jobs`], [`vault`]: the four ports, each with
 //!   an in-memory reference backend.
 //! - [`engine`]: the [`Importer`].
@@ -44,30 +49,60 @@
 //! - `server` (feature `server`): the axum router a host mounts (connect,
 //!   status, disconnect, start and follow imports, history).
 //! - `testkit` (feature `testkit`): the conformance suite every backend
-//!   runs, and `FakeSalesforce`, a fake org over loopback HTTP with faults
-//!   on demand.
+//!   runs, yours included.
+//!
+//! ## Errors
+//!
+//! One [`Error`] type; [`Error::kind`] says what to do about it:
+//! [`ErrorKind::Temporary`] (the engine retries it with backoff),
+//! [`ErrorKind::RateLimited`] (the job stops with its checkpoints, to be
+//! resumed once Salesforce's allowance is back) or [`ErrorKind::Permanent`]
+//! (the job stops at once, with the cause in the `source()` chain). A bad
+//! record is not an `Error` but a [`RecordError`] in the job's log, and the
+//! import goes on.
+//!
+//! ## Features
+//!
+//! | feature | what it adds | dependencies it brings |
+//! |---|---|---|
+//! | *(none)* | the engine, mappers, [`FileSource`], the in-memory sink, job store and token vault, [`vault::TokenCipher`] (Fernet) | fernet (pure Rust), tokio, serde |
+//! | `http` | `http::RestSource`, `http::SalesforceOAuth` (web-server flow with PKCE), `http::HostPolicy`, `http::PendingAuthorizations` | reqwest 0.13 (rustls), oauth2 5, url |
+//! | `postgres` | `postgres::PgJobStore`, `PgTokenVault`, `PgCrmSink` (and with `http`, `PgPendingAuthorizations`) on the host's `PgPool`; migrations; optional row-level security | sqlx 0.9, sha2 |
+//! | `server` | `server::ImportApi`: the axum router, `Authenticate`, `Caller`, the OpenAPI document; implies `http` | axum 0.8, utoipa 5 |
+//! | `testkit` | the conformance suite for your backends; outside the semver promise | none |
+//!
+//! A fake Salesforce org for tests, served over loopback HTTP with faults on
+//! demand, is the separate crate `salesforce-import-fake`, so that a host
+//! running only the conformance suite compiles no HTTP server.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// docs.rs builds with every feature and `--cfg docsrs`: each item says
+// which feature it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod crm;
 pub mod engine;
 mod error;
 #[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod http;
 mod id;
 pub mod jobs;
 pub mod mapping;
 mod object;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
 mod record;
 mod retry;
 #[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub mod server;
 pub mod sink;
 pub mod source;
 mod status;
 #[cfg(any(test, feature = "testkit"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 pub mod vault;
 
