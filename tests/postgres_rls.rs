@@ -94,6 +94,23 @@ fn is_rls_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.code().as_deref() == Some(RLS_VIOLATION))
 }
 
+/// A store's error for a row the policy refused: permanent (the engine
+/// does not retry it), with PostgreSQL's message in its source chain.
+fn assert_permanent_rls_denial(err: &salesforce_import::Error) {
+    assert_eq!(
+        err.kind(),
+        salesforce_import::ErrorKind::Permanent,
+        "a row-level security denial is not retried: {err:?}"
+    );
+    let mut source = std::error::Error::source(err);
+    let mut found = false;
+    while let Some(s) = source {
+        found |= s.to_string().contains("row-level security policy");
+        source = s.source();
+    }
+    assert!(found, "the database's message is in the chain: {err:?}");
+}
+
 /// How many rows of each table `conn` sees, in [`TABLES`] order.
 async fn visible(conn: &mut PgConnection) -> Vec<i64> {
     let mut counts = Vec::new();
@@ -369,10 +386,11 @@ async fn without_the_setting_nothing_is_visible_or_writable() {
     let jobs = PgJobStore::new(app.clone());
     assert!(jobs.history(&tenant, 10).await.unwrap().is_empty());
     let new = fixture::new_job(&unique_tenant(), &[SObject::ACCOUNT], fixture::at(0));
-    assert!(
-        jobs.create_job(&new).await.is_err(),
-        "no job without a tenant"
-    );
+    let refused = jobs
+        .create_job(&new)
+        .await
+        .expect_err("no job without a tenant");
+    assert_permanent_rls_denial(&refused);
     let sink = PgCrmSink::new(app.clone());
     assert_eq!(
         sink.count(&tenant, &SObject::ACCOUNT).await.unwrap(),
@@ -380,10 +398,11 @@ async fn without_the_setting_nothing_is_visible_or_writable() {
     );
     let vault = PgTokenVault::new(app, cipher());
     assert!(vault.get(&empty).await.unwrap().is_none());
-    assert!(
-        vault.put(&tenant, &conn).await.is_err(),
-        "no write without a tenant"
-    );
+    let refused = vault
+        .put(&tenant, &conn)
+        .await
+        .expect_err("no write without a tenant");
+    assert_permanent_rls_denial(&refused);
 }
 
 /// The documented exception: the OAuth state table has no row-level

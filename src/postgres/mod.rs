@@ -98,7 +98,19 @@ fn migrator(mut m: Migrator) -> Migrator {
 }
 
 async fn run(m: Migrator, pool: &PgPool, what: &'static str) -> crate::error::Result<()> {
-    m.run(pool).await.map_err(|e| migrate_error(what, e))
+    // On one connection of its own: sqlx takes a session-level advisory
+    // lock (one per database) and does not release it when a migration
+    // fails, so a pooled connection would go back to the pool still holding
+    // it, and every later `migrate` on any server would wait forever.
+    // Closing the session on failure releases the lock.
+    let mut conn = pool.acquire().await.map_err(db("postgres", what))?;
+    match m.run(&mut *conn).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let _ = conn.close().await;
+            Err(migrate_error(what, e))
+        }
+    }
 }
 
 /// Creates or upgrades the job store, id map, token vault and pending
