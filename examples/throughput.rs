@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use salesforce_import::jobs::{IdKey, NewJob, PageRecord};
+use salesforce_import::jobs::{IdKey, Lease, NewJob, PageRecord};
 use salesforce_import::sink::{Relink, WriteAction, WriteBatch, WriteOutcome};
 use salesforce_import::source::{Cursor, Page, PageRequest};
 use salesforce_import::{
@@ -149,8 +149,9 @@ impl JobStore for NoIdMap {
         s: JobStatus,
         at: chrono::DateTime<chrono::Utc>,
         m: Option<String>,
+        lease: Option<&Lease>,
     ) -> Result<()> {
-        self.0.set_status(t, j, s, at, m).await
+        self.0.set_status(t, j, s, at, m, lease).await
     }
     async fn set_object_state(
         &self,
@@ -158,8 +159,9 @@ impl JobStore for NoIdMap {
         j: &JobId,
         o: &SObject,
         s: ObjectState,
+        lease: Option<&Lease>,
     ) -> Result<()> {
-        self.0.set_object_state(t, j, o, s).await
+        self.0.set_object_state(t, j, o, s, lease).await
     }
     async fn record_page(
         &self,
@@ -167,10 +169,37 @@ impl JobStore for NoIdMap {
         j: &JobId,
         o: &SObject,
         p: &PageRecord,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let mut p = p.clone();
         p.mappings.clear();
-        self.0.record_page(t, j, o, &p).await
+        self.0.record_page(t, j, o, &p, lease).await
+    }
+    async fn acquire_lease(
+        &self,
+        t: &TenantId,
+        j: &JobId,
+        owner: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Lease>> {
+        self.0.acquire_lease(t, j, owner, now, until).await
+    }
+    async fn renew_lease(
+        &self,
+        t: &TenantId,
+        j: &JobId,
+        lease: &Lease,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Lease> {
+        self.0.renew_lease(t, j, lease, until).await
+    }
+    async fn stranded_jobs(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        self.0.stranded_jobs(now, limit).await
     }
     async fn error_log(
         &self,

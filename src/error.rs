@@ -41,6 +41,18 @@ pub enum Error {
         job: JobId,
     },
 
+    /// The tenant's running import was interrupted (its process died; the
+    /// lease lapsed) and the importer was told to report it rather than
+    /// take it over ([`Stranded::Report`](crate::engine::Stranded::Report)):
+    /// resume it, or cancel it.
+    #[error("the import of tenant {tenant} (job {job}) was interrupted and can be resumed")]
+    ImportStranded {
+        /// The tenant.
+        tenant: TenantId,
+        /// The stranded job.
+        job: JobId,
+    },
+
     /// No job with this id exists for this tenant.
     #[error("no import job {job} for tenant {tenant}")]
     JobNotFound {
@@ -59,6 +71,15 @@ pub enum Error {
         status: crate::status::JobStatus,
         /// What was attempted.
         action: &'static str,
+    },
+
+    /// The job's lease is no longer this process's: it expired and another
+    /// process took the job over (or the job ended). Nothing was changed;
+    /// the new owner goes on with the job.
+    #[error("job {job} was taken over by another worker (its lease lapsed)")]
+    LeaseLost {
+        /// The job.
+        job: JobId,
     },
 
     /// The tenant has no active Salesforce connection.

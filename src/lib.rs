@@ -107,13 +107,13 @@ pub mod testkit;
 pub mod vault;
 
 pub use crm::WriteMode;
-pub use engine::{ImportHandle, ImportRequest, Importer, ImporterBuilder, ProgressEvent};
+pub use engine::{ImportHandle, ImportRequest, Importer, ImporterBuilder, ProgressEvent, Stranded};
 pub use error::{
     ApiErrorCode, BoxError, Error, ErrorKind, FieldError, FieldName, OAuthStep, Problem,
     RecordError, Result,
 };
 pub use id::{CrmId, InvalidSfId, JobId, SfId, TenantId};
-pub use jobs::{InMemoryJobStore, Job, JobStore, LogEntry, ObjectProgress, Severity};
+pub use jobs::{InMemoryJobStore, Job, JobStore, Lease, LogEntry, ObjectProgress, Severity};
 pub use object::{InvalidSObject, SObject};
 pub use record::SfRecord;
 pub use sink::{CrmSink, InMemorySink};

@@ -44,6 +44,15 @@ impl JobStatus {
         matches!(self, JobStatus::Pending | JobStatus::InProgress)
     }
 
+    /// Whether the job is over for good: completed (with or without
+    /// errors) or cancelled. A failed job is not final: it can be resumed.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::CompletedWithErrors | JobStatus::Cancelled
+        )
+    }
+
     /// Parses a [`code`](JobStatus::code).
     pub fn from_code(code: &str) -> Option<JobStatus> {
         [

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use salesforce_import::crm::CrmRecord;
-use salesforce_import::jobs::{IdKey, NewJob, PageRecord};
+use salesforce_import::jobs::{IdKey, Lease, NewJob, PageRecord};
 use salesforce_import::sink::{Relink, WriteAction, WriteBatch, WriteMode, WriteOutcome};
 use salesforce_import::{
     CrmId, CrmSink, Error, Job, JobId, JobStatus, JobStore, LogEntry, ObjectState, Problem,
@@ -23,6 +23,22 @@ use salesforce_import::{
 pub struct HostJobs {
     jobs: Mutex<Vec<(Job, Vec<LogEntry>)>>,
     ids: Mutex<HashMap<(TenantId, IdKey), CrmId>>,
+    /// The last fencing token given per job (kept after a release).
+    tokens: Mutex<HashMap<JobId, u64>>,
+}
+
+/// A write fenced by `lease` goes through only while it is the job's lease.
+fn fence(j: &Job, lease: Option<&Lease>) -> Result<()> {
+    match lease {
+        Some(l)
+            if j.lease
+                .as_ref()
+                .is_none_or(|held| held.token != l.token || held.owner != l.owner) =>
+        {
+            Err(Error::LeaseLost { job: j.id.clone() })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn not_found(tenant: &TenantId, job: &JobId) -> Error {
@@ -61,7 +77,11 @@ impl JobStore for HostJobs {
                 job: running.id.clone(),
             });
         }
-        let job = Job::new(JobId::new(format!("host-{}", jobs.len() + 1)), new);
+        let mut job = Job::new(JobId::new(format!("host-{}", jobs.len() + 1)), new);
+        if let Some(lease) = &new.lease {
+            job.lease = Some(Lease::new(lease.owner.clone(), 1, lease.expires_at));
+            self.tokens.lock().unwrap().insert(job.id.clone(), 1);
+        }
         jobs.push((job.clone(), Vec::new()));
         Ok(job)
     }
@@ -90,9 +110,14 @@ impl JobStore for HostJobs {
         status: JobStatus,
         at: DateTime<Utc>,
         message: Option<String>,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         self.with_job(tenant, job, |j, _| {
+            fence(j, lease)?;
             j.status = status;
+            if lease.is_some() && !status.is_running() {
+                j.lease = None;
+            }
             if status == JobStatus::InProgress && j.started_at.is_none() {
                 j.started_at = Some(at);
             }
@@ -108,8 +133,10 @@ impl JobStore for HostJobs {
         job: &JobId,
         object: &SObject,
         state: ObjectState,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         self.with_job(tenant, job, |j, _| {
+            fence(j, lease)?;
             let p = j.objects.iter_mut().find(|p| &p.object == object);
             p.map(|p| p.state = state)
                 .ok_or_else(|| Error::config("no such object in the job"))
@@ -122,8 +149,10 @@ impl JobStore for HostJobs {
         job: &JobId,
         object: &SObject,
         page: &PageRecord,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         self.with_job(tenant, job, |j, log| {
+            fence(j, lease)?;
             let p = j
                 .objects
                 .iter_mut()
@@ -159,6 +188,59 @@ impl JobStore for HostJobs {
             );
         }
         Ok(())
+    }
+
+    async fn acquire_lease(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Lease>> {
+        self.with_job(tenant, job, |j, _| {
+            if j.status.is_final() {
+                return Err(Error::JobNotResumable {
+                    job: j.id.clone(),
+                    status: j.status,
+                    action: "taken over",
+                });
+            }
+            if j.lease.as_ref().is_some_and(|l| !l.is_expired(now)) {
+                return Ok(None);
+            }
+            let mut tokens = self.tokens.lock().unwrap();
+            let token = tokens.entry(j.id.clone()).or_insert(0);
+            *token += 1;
+            let lease = Lease::new(owner, *token, until);
+            j.lease = Some(lease.clone());
+            Ok(Some(lease))
+        })
+    }
+
+    async fn renew_lease(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        lease: &Lease,
+        until: DateTime<Utc>,
+    ) -> Result<Lease> {
+        self.with_job(tenant, job, |j, _| {
+            fence(j, Some(lease))?;
+            let renewed = Lease::new(lease.owner.clone(), lease.token, until);
+            j.lease = Some(renewed.clone());
+            Ok(renewed)
+        })
+    }
+
+    async fn stranded_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        let jobs = self.jobs.lock().unwrap();
+        Ok(jobs
+            .iter()
+            .filter(|(j, _)| j.is_stranded(now))
+            .map(|(j, _)| j.clone())
+            .take(limit)
+            .collect())
     }
 
     async fn error_log(

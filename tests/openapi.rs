@@ -210,7 +210,7 @@ fn the_checker_refuses_undeclared_missing_and_mistyped_properties() {
     let valid = json!({
         "id": "7", "status": "COMPLETED", "started_by": "ada", "created_at": "2026-01-02T03:04:05Z",
         "started_at": null, "completed_at": null, "mode": "update", "message": null,
-        "imported": 1, "skipped": 0, "errors": 0, "warnings": 0,
+        "interrupted": false, "imported": 1, "skipped": 0, "errors": 0, "warnings": 0,
         "objects": [{"object_type": "Account", "label": "Accounts", "state": "DONE", "total": 1,
                      "imported": 1, "skipped": 0, "errors": 0, "warnings": 0}],
     });

@@ -56,7 +56,7 @@ use crate::crm::WriteMode;
 use crate::error::{Error, Result};
 use crate::id::{JobId, TenantId};
 use crate::jobs::NewJob;
-use crate::jobs::{Job, JobStore};
+use crate::jobs::{Job, JobStore, Lease};
 use crate::mapping::{Mappers, Tables};
 use crate::object::SObject;
 use crate::sink::CrmSink;
@@ -64,12 +64,14 @@ use crate::source::SalesforceSource;
 use crate::status::JobStatus;
 use crate::vault::TokenVault;
 
+mod lease;
 mod page;
 mod plan;
 mod progress;
 mod run;
 
 pub use crate::retry::Clock;
+use lease::{HeldLease, LeaseTimes};
 pub use progress::ProgressEvent;
 use progress::{Cancel, Events};
 
@@ -123,6 +125,24 @@ pub struct ImporterBuilder {
     mode: WriteMode,
     backoff: Backoff,
     clock: Clock,
+    lease: LeaseTimes,
+    owner: Option<String>,
+    stranded: Stranded,
+}
+
+/// What [`Importer::start`] does when the tenant's running job is
+/// stranded: its lease lapsed, so the process that ran it is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Stranded {
+    /// Take it over and resume it from its checkpoints (the default): the
+    /// handle returned is the stranded job's, and the new request is not
+    /// started (start it again once that job is done).
+    #[default]
+    TakeOver,
+    /// Leave it and answer [`Error::ImportStranded`], for a host that asks
+    /// its user first.
+    Report,
 }
 
 impl fmt::Debug for ImporterBuilder {
@@ -188,6 +208,33 @@ impl ImporterBuilder {
         self
     }
 
+    /// How long a running job's lease lasts (default 30 s) and how often
+    /// this process renews it (default 10 s; less than the lease). A job
+    /// whose process dies is taken over once its lease lapses: a shorter
+    /// lease recovers sooner, but a process stalled for longer than it
+    /// (a long GC-like pause, a lost database) loses its job.
+    pub fn lease(mut self, lease: Duration, heartbeat: Duration) -> Self {
+        self.lease = LeaseTimes {
+            ttl: lease,
+            heartbeat,
+        };
+        self
+    }
+
+    /// The id this process holds leases under (default: host name, process
+    /// id and a random part). Two processes must never share one.
+    pub fn owner(mut self, owner: impl Into<String>) -> Self {
+        self.owner = Some(owner.into());
+        self
+    }
+
+    /// What [`Importer::start`] does with a stranded job (default
+    /// [`Stranded::TakeOver`]).
+    pub fn on_stranded(mut self, stranded: Stranded) -> Self {
+        self.stranded = stranded;
+        self
+    }
+
     /// Checks the configuration and builds the importer.
     pub fn build(self) -> Result<Importer> {
         if !(1..=10_000).contains(&self.page_size) {
@@ -202,6 +249,18 @@ impl ImporterBuilder {
         if self.backoff.base > self.backoff.max {
             return Err(Error::config("the first backoff wait exceeds the longest"));
         }
+        if self.lease.heartbeat.is_zero() || self.lease.heartbeat >= self.lease.ttl {
+            return Err(Error::config(
+                "the lease heartbeat must be shorter than the lease, and not zero",
+            ));
+        }
+        let owner = match self.owner {
+            Some(owner) if owner.trim().is_empty() => {
+                return Err(Error::config("the lease owner id is empty"));
+            }
+            Some(owner) => owner,
+            None => default_owner(),
+        };
         Ok(Importer {
             inner: Arc::new(Inner {
                 source: self.source,
@@ -214,6 +273,9 @@ impl ImporterBuilder {
                 mode: self.mode,
                 backoff: self.backoff,
                 clock: self.clock,
+                lease: self.lease,
+                owner,
+                stranded: self.stranded,
                 running: Mutex::default(),
             }),
         })
@@ -231,6 +293,9 @@ pub(crate) struct Inner {
     pub(crate) mode: WriteMode,
     pub(crate) backoff: Backoff,
     pub(crate) clock: Clock,
+    pub(crate) lease: LeaseTimes,
+    pub(crate) owner: String,
+    stranded: Stranded,
     /// Jobs this importer runs in this process, for [`Importer::cancel`].
     running: Mutex<HashMap<(TenantId, JobId), Cancel>>,
 }
@@ -274,6 +339,12 @@ impl Importer {
                 max: Duration::from_secs(30),
             },
             clock: crate::retry::system_clock(),
+            lease: LeaseTimes {
+                ttl: Duration::from_secs(30),
+                heartbeat: Duration::from_secs(10),
+            },
+            owner: None,
+            stranded: Stranded::TakeOver,
         }
     }
 
@@ -307,29 +378,116 @@ impl Importer {
                 });
             }
         }
+        let now = (self.inner.clock)();
         let new = NewJob::new(
             tenant.clone(),
             request.started_by,
             objects,
             request.mode.unwrap_or(self.inner.mode),
-            (self.inner.clock)(),
-        );
-        let job = self.inner.jobs.create_job(&new).await?;
-        Ok(self.spawn(job))
+            now,
+        )
+        .leased_to(self.inner.owner.clone(), self.inner.lease.until(now));
+        match self.inner.jobs.create_job(&new).await {
+            Ok(mut job) => {
+                let lease = job.lease.take().ok_or_else(|| {
+                    Error::config("the job store created the job without its lease")
+                })?;
+                Ok(self.spawn(job, lease))
+            }
+            Err(Error::ImportAlreadyRunning { tenant, job }) => {
+                let running = self.inner.jobs.job(&tenant, &job).await?;
+                if !running.is_stranded((self.inner.clock)()) {
+                    return Err(Error::ImportAlreadyRunning { tenant, job });
+                }
+                match self.inner.stranded {
+                    Stranded::Report => Err(Error::ImportStranded { tenant, job }),
+                    Stranded::TakeOver => self.take_over(running).await,
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    /// Continues a job that stopped (crashed while in progress, or failed,
-    /// for instance on Salesforce's rate limit) from its checkpoints.
-    /// Records already written are not written again.
+    /// Takes a job's lease and runs it from its checkpoints; another
+    /// process holding the lease is [`Error::ImportAlreadyRunning`].
+    async fn take_over(&self, job: Job) -> Result<ImportHandle> {
+        let now = (self.inner.clock)();
+        let lease = self
+            .inner
+            .jobs
+            .acquire_lease(
+                &job.tenant,
+                &job.id,
+                &self.inner.owner,
+                now,
+                self.inner.lease.until(now),
+            )
+            .await?;
+        let Some(lease) = lease else {
+            return Err(Error::ImportAlreadyRunning {
+                tenant: job.tenant,
+                job: job.id,
+            });
+        };
+        tracing::info!(tenant = %job.tenant, job = %job.id, token = lease.token, "taking the job over");
+        // Read again under the lease: the checkpoints as the last owner left them.
+        let job = self.inner.jobs.job(&job.tenant, &job.id).await?;
+        Ok(self.spawn(job, lease))
+    }
+
+    /// Takes over and resumes every stranded job the job store shows this
+    /// process (running jobs whose lease lapsed: their process died or was
+    /// stopped during a deploy). Call it at startup, and now and then.
+    /// A job another process takes first is left to it.
     ///
-    /// Resume a pending or in-progress job only when the process that ran it
-    /// is gone (after a restart): the store cannot tell a crashed job from
-    /// one still running elsewhere. A failed job is not resumed while the
-    /// tenant has another import running ([`Error::ImportAlreadyRunning`]).
+    /// A store that isolates tenants per session (PostgreSQL with
+    /// row-level security) shows no other tenant's jobs here: use
+    /// [`recover_tenant`](Importer::recover_tenant) for each tenant.
+    pub async fn recover(&self) -> Result<Vec<ImportHandle>> {
+        let now = (self.inner.clock)();
+        let stranded = self.inner.jobs.stranded_jobs(now, 1_000).await?;
+        self.take_over_all(stranded).await
+    }
+
+    /// [`recover`](Importer::recover) for one tenant.
+    pub async fn recover_tenant(&self, tenant: &TenantId) -> Result<Vec<ImportHandle>> {
+        let now = (self.inner.clock)();
+        let stranded = self
+            .inner
+            .jobs
+            .history(tenant, 20)
+            .await?
+            .into_iter()
+            .filter(|j| j.is_stranded(now))
+            .collect();
+        self.take_over_all(stranded).await
+    }
+
+    async fn take_over_all(&self, stranded: Vec<Job>) -> Result<Vec<ImportHandle>> {
+        let mut handles = Vec::new();
+        for job in stranded {
+            match self.take_over(job).await {
+                Ok(handle) => handles.push(handle),
+                // Taken by another process, or finished meanwhile.
+                Err(Error::ImportAlreadyRunning { .. } | Error::JobNotResumable { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(handles)
+    }
+
+    /// Continues a job that stopped from its checkpoints: a failed one
+    /// (for instance on Salesforce's rate limit), or a stranded one (its
+    /// process died: the lease lapsed). Records already written are not
+    /// written again.
+    ///
+    /// A pending or in-progress job whose lease another process still holds
+    /// is [`Error::ImportAlreadyRunning`]; a failed job is not resumed while
+    /// the tenant has another import running (the same error).
     pub async fn resume(&self, tenant: &TenantId, job: &JobId) -> Result<ImportHandle> {
         let job = self.inner.jobs.job(tenant, job).await?;
         match job.status {
-            JobStatus::Pending | JobStatus::InProgress => Ok(self.spawn(job)),
+            JobStatus::Pending | JobStatus::InProgress => self.take_over(job).await,
             JobStatus::Failed => {
                 let recent = self.inner.jobs.history(tenant, 100).await?;
                 if let Some(other) = recent
@@ -341,7 +499,7 @@ impl Importer {
                         job: other.id.clone(),
                     });
                 }
-                Ok(self.spawn(job))
+                self.take_over(job).await
             }
             status => Err(Error::JobNotResumable {
                 job: job.id,
@@ -393,13 +551,14 @@ impl Importer {
         self.start(tenant, request).await?.wait().await
     }
 
-    fn spawn(&self, job: Job) -> ImportHandle {
+    fn spawn(&self, job: Job, lease: Lease) -> ImportHandle {
         let (events, first) = Events::new();
         let cancel = Cancel::default();
         let runner = run::Runner {
             inner: self.inner.clone(),
             events: events.clone(),
             cancel: cancel.clone(),
+            held: HeldLease::new(lease),
         };
         let id = job.id.clone();
         let tenant = job.tenant.clone();
@@ -427,6 +586,23 @@ impl Importer {
             task,
         }
     }
+}
+
+/// An owner id unique to this process: host, process id, and a random part
+/// (a restarted process on the same host and pid is another owner).
+fn default_owner() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "host".to_owned());
+    let random = std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish();
+    format!("{host}-{}-{random:016x}", std::process::id())
 }
 
 /// A job in [`Inner::running`] until dropped.

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::Inner;
+use super::lease::HeldLease;
 use crate::error::{Error, RecordError, Result};
 use crate::error::{FieldError, Problem};
 use crate::id::CrmId;
@@ -90,6 +91,7 @@ pub(crate) fn decide(
 /// page's counts. Returns how many self-references were deferred.
 pub(crate) async fn process(
     inner: &Inner,
+    held: &HeldLease,
     job: &Job,
     mapper: &dyn Mapper,
     mut page: Page,
@@ -214,7 +216,14 @@ pub(crate) async fn process(
     inner
         .backoff
         .run("record page", || {
-            inner.jobs.record_page(tenant, &job.id, &object, &rec)
+            let lease = held.current();
+            let (object, rec) = (&object, &rec);
+            async move {
+                inner
+                    .jobs
+                    .record_page(tenant, &job.id, object, rec, Some(&lease))
+                    .await
+            }
         })
         .await?;
     tracing::debug!(

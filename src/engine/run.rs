@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use tracing::Instrument;
 
+use super::lease::{Heartbeat, HeldLease};
 use super::progress::{Cancel, Events, ProgressEvent};
 use super::{Inner, page};
 use crate::error::{Error, Result};
@@ -22,6 +23,8 @@ pub(crate) struct Runner {
     pub(crate) inner: Arc<Inner>,
     pub(crate) events: Events,
     pub(crate) cancel: Cancel,
+    /// The job's lease, renewed by the heartbeat; every write carries it.
+    pub(crate) held: Arc<HeldLease>,
 }
 
 /// How an object's import ended, short of an error.
@@ -46,7 +49,21 @@ fn describe(err: &Error) -> String {
 impl Runner {
     pub(crate) async fn run(self, job: Job) -> Result<Job> {
         let span = tracing::info_span!("import.job", tenant = %job.tenant, job = %job.id);
-        self.run_job(job).instrument(span).await
+        let _heartbeat = Heartbeat::start(
+            self.inner.clone(),
+            job.tenant.clone(),
+            job.id.clone(),
+            self.held.clone(),
+            self.cancel.clone(),
+        );
+        let id = job.id.clone();
+        let ended = self.run_job(job).instrument(span).await;
+        if self.held.is_lost() {
+            // Taken over: whatever this run ended with, the job is the new
+            // owner's now, and none of this run's last writes went through.
+            return Err(Error::LeaseLost { job: id });
+        }
+        ended
     }
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
@@ -62,9 +79,13 @@ impl Runner {
         self.inner
             .backoff
             .run("set object state", || {
-                self.inner
-                    .jobs
-                    .set_object_state(&job.tenant, &job.id, object, state)
+                let lease = self.held.current();
+                async move {
+                    self.inner
+                        .jobs
+                        .set_object_state(&job.tenant, &job.id, object, state, Some(&lease))
+                        .await
+                }
             })
             .await
     }
@@ -75,7 +96,19 @@ impl Runner {
         self.inner
             .backoff
             .run("start job", || {
-                jobs.set_status(&job.tenant, &job.id, JobStatus::InProgress, at, None)
+                let lease = self.held.current();
+                let job = &job;
+                async move {
+                    jobs.set_status(
+                        &job.tenant,
+                        &job.id,
+                        JobStatus::InProgress,
+                        at,
+                        None,
+                        Some(&lease),
+                    )
+                    .await
+                }
             })
             .await?;
         tracing::info!(objects = job.objects.len(), "import started");
@@ -121,6 +154,7 @@ impl Runner {
                     unavailable.push(object.to_string());
                     (ObjectState::Unavailable, progress.clone())
                 }
+                Err(e @ Error::LeaseLost { .. }) => return Err(e),
                 Err(e) => {
                     tracing::error!(error = %e, "object failed");
                     failure = Some(format!("{object}: {}", describe(&e)));
@@ -167,7 +201,12 @@ impl Runner {
         self.inner
             .backoff
             .run("finish job", || {
-                jobs.set_status(&job.tenant, &job.id, status, at, message.clone())
+                let (lease, message) = (self.held.current(), message.clone());
+                let job = &job;
+                async move {
+                    jobs.set_status(&job.tenant, &job.id, status, at, message, Some(&lease))
+                        .await
+                }
             })
             .await?;
         let finished = jobs.job(&job.tenant, &job.id).await?;
@@ -249,7 +288,15 @@ impl Runner {
                 }
             };
             let usage = page.api_usage;
-            let work = page::process(&self.inner, job, mapper.as_ref(), page, first, &mut local);
+            let work = page::process(
+                &self.inner,
+                &self.held,
+                job,
+                mapper.as_ref(),
+                page,
+                first,
+                &mut local,
+            );
             let (done, next) = futures::join!(work, prefetch);
             deferred += done?;
             first = false;
@@ -395,9 +442,14 @@ impl Runner {
                 self.inner
                     .backoff
                     .run("record page", || {
-                        self.inner
-                            .jobs
-                            .record_page(tenant, &job.id, &object, &record)
+                        let lease = self.held.current();
+                        let (object, record) = (&object, &record);
+                        async move {
+                            self.inner
+                                .jobs
+                                .record_page(tenant, &job.id, object, record, Some(&lease))
+                                .await
+                        }
                     })
                     .await?;
             }

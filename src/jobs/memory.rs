@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{IdKey, Job, JobStatus, JobStore, NewJob, ObjectProgress, ObjectState, PageRecord};
+use super::{
+    IdKey, Job, JobStatus, JobStore, Lease, NewJob, ObjectProgress, ObjectState, PageRecord,
+};
 use crate::error::{Error, Result};
 use crate::id::{CrmId, JobId, TenantId};
 use crate::jobs::LogEntry;
@@ -32,6 +34,29 @@ struct State {
 struct Row {
     job: Job,
     log: Vec<LogEntry>,
+    /// The last fencing token given: kept when the lease is released, so a
+    /// later acquisition's token is still greater.
+    lease_token: u64,
+}
+
+impl Row {
+    /// Refuses a write that carries a lease other than the job's current one.
+    fn fence(&self, lease: Option<&Lease>) -> Result<()> {
+        match lease {
+            Some(l) if !self.holds(l) => Err(Error::LeaseLost {
+                job: self.job.id.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether `lease` is the current one (renewals change only its end).
+    fn holds(&self, lease: &Lease) -> bool {
+        self.job
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.token == lease.token && l.owner == lease.owner)
+    }
 }
 
 impl InMemoryJobStore {
@@ -95,10 +120,14 @@ impl JobStore for InMemoryJobStore {
         }
         s.next_id += 1;
         let seq = s.next_id;
-        let job = Job::new(JobId::new(format!("job-{seq}")), new);
+        let mut job = Job::new(JobId::new(format!("job-{seq}")), new);
+        if let Some(lease) = &mut job.lease {
+            lease.token = 1;
+        }
         s.jobs.insert(
             (new.tenant.clone(), seq),
             Row {
+                lease_token: u64::from(job.lease.is_some()),
                 job: job.clone(),
                 log: Vec::new(),
             },
@@ -132,10 +161,15 @@ impl JobStore for InMemoryJobStore {
         status: JobStatus,
         at: DateTime<Utc>,
         message: Option<String>,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let mut s = self.lock();
         let row = s.row(tenant, job)?;
+        row.fence(lease)?;
         row.job.status = status;
+        if lease.is_some() && !status.is_running() {
+            row.job.lease = None;
+        }
         if status == JobStatus::InProgress && row.job.started_at.is_none() {
             row.job.started_at = Some(at);
         }
@@ -154,9 +188,12 @@ impl JobStore for InMemoryJobStore {
         job: &JobId,
         object: &SObject,
         state: ObjectState,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let mut s = self.lock();
-        object_mut(&mut s.row(tenant, job)?.job, object)?.state = state;
+        let row = s.row(tenant, job)?;
+        row.fence(lease)?;
+        object_mut(&mut row.job, object)?.state = state;
         Ok(())
     }
 
@@ -166,10 +203,12 @@ impl JobStore for InMemoryJobStore {
         job: &JobId,
         object: &SObject,
         page: &PageRecord,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let mut s = self.lock();
         // Validate before changing anything: all or nothing.
         let row = s.row(tenant, job)?;
+        row.fence(lease)?;
         let progress = object_mut(&mut row.job, object)?;
         if page.total.is_some() {
             progress.total = page.total;
@@ -189,6 +228,62 @@ impl JobStore for InMemoryJobStore {
             );
         }
         Ok(())
+    }
+
+    async fn acquire_lease(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Lease>> {
+        let mut s = self.lock();
+        let row = s.row(tenant, job)?;
+        if row.job.status.is_final() {
+            return Err(Error::JobNotResumable {
+                job: job.clone(),
+                status: row.job.status,
+                action: "taken over",
+            });
+        }
+        if row.job.lease.as_ref().is_some_and(|l| !l.is_expired(now)) {
+            return Ok(None);
+        }
+        row.lease_token += 1;
+        let lease = Lease::new(owner, row.lease_token, until);
+        row.job.lease = Some(lease.clone());
+        Ok(Some(lease))
+    }
+
+    async fn renew_lease(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        lease: &Lease,
+        until: DateTime<Utc>,
+    ) -> Result<Lease> {
+        let mut s = self.lock();
+        let row = s.row(tenant, job)?;
+        if !row.holds(lease) {
+            return Err(Error::LeaseLost { job: job.clone() });
+        }
+        let renewed = Lease::new(lease.owner.clone(), lease.token, until);
+        row.job.lease = Some(renewed.clone());
+        Ok(renewed)
+    }
+
+    async fn stranded_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        let s = self.lock();
+        let mut jobs: Vec<Job> = s
+            .jobs
+            .values()
+            .filter(|row| row.job.is_stranded(now))
+            .map(|row| row.job.clone())
+            .collect();
+        jobs.sort_by_key(|j| j.created_at);
+        jobs.truncate(limit);
+        Ok(jobs)
     }
 
     async fn error_log(

@@ -105,6 +105,10 @@ pub struct Job {
     pub objects: Vec<ObjectProgress>,
     /// Why it failed or was stopped.
     pub message: Option<String>,
+    /// Who runs it and until when, while someone does. A running job whose
+    /// lease expired (or that never had one) is
+    /// [stranded](Job::is_stranded).
+    pub lease: Option<Lease>,
 }
 
 impl Job {
@@ -136,7 +140,15 @@ impl Job {
                 .map(ObjectProgress::pending)
                 .collect(),
             message: None,
+            lease: new.lease.clone(),
         }
+    }
+
+    /// Whether the job is running (pending or in progress) but nobody holds
+    /// its lease at `now`: the process that ran it died or was stopped, and
+    /// another may take it over ([`JobStore::acquire_lease`]) and resume it.
+    pub fn is_stranded(&self, now: DateTime<Utc>) -> bool {
+        self.status.is_running() && self.lease.as_ref().is_none_or(|l| l.is_expired(now))
     }
 
     /// The progress of one object.
@@ -165,6 +177,42 @@ impl Job {
     }
 }
 
+/// The right to run one job, held by one owner until it expires, renewed by
+/// a heartbeat while the job runs.
+///
+/// The `token` fences stale owners: the store gives every acquisition of a
+/// job's lease a token greater than any before it, and refuses a write
+/// that carries another token ([`Error::LeaseLost`](crate::Error::LeaseLost)).
+/// A process that stalled past its lease and wakes up after another took
+/// the job over can no longer change it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Lease {
+    /// Who holds it: an id unique to one process (see
+    /// [`ImporterBuilder::owner`](crate::ImporterBuilder::owner)).
+    pub owner: String,
+    /// The fencing token of this acquisition.
+    pub token: u64,
+    /// When it lapses unless renewed.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Lease {
+    /// A lease, as a store outside this crate reads it back.
+    pub fn new(owner: impl Into<String>, token: u64, expires_at: DateTime<Utc>) -> Lease {
+        Lease {
+            owner: owner.into(),
+            token,
+            expires_at,
+        }
+    }
+
+    /// Whether it has lapsed at `now`.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now
+    }
+}
+
 /// What a new job is created with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -179,6 +227,9 @@ pub struct NewJob {
     pub mode: WriteMode,
     /// Now.
     pub created_at: DateTime<Utc>,
+    /// The lease the job is created with (token 1), so that it is never
+    /// running without an owner; `None` creates it unowned.
+    pub lease: Option<Lease>,
 }
 
 impl NewJob {
@@ -196,7 +247,15 @@ impl NewJob {
             objects,
             mode,
             created_at,
+            lease: None,
         }
+    }
+
+    /// The same job, created leased to `owner` until `expires_at` (the
+    /// store gives the lease token 1).
+    pub fn leased_to(mut self, owner: impl Into<String>, expires_at: DateTime<Utc>) -> NewJob {
+        self.lease = Some(Lease::new(owner, 1, expires_at));
+        self
     }
 }
 
@@ -239,8 +298,17 @@ pub type IdKey = (SObject, SfId);
 /// - the id map is unique per (tenant, object, Salesforce id), and
 ///   [`resolve_ids`](JobStore::resolve_ids) answers a whole page in one call;
 /// - everything is scoped to the tenant: another tenant's job is
-///   [`Error::JobNotFound`](crate::Error::JobNotFound).
-#[cfg_attr(test, mockall::automock)]
+///   [`Error::JobNotFound`](crate::Error::JobNotFound);
+/// - a job's lease has one holder at a time: [`acquire_lease`](JobStore::acquire_lease)
+///   succeeds for one caller only while the lease is held and unexpired,
+///   and for exactly one of several racing callers once it expired; each
+///   acquisition gets a fencing token greater than every earlier one of the
+///   job; a write that carries a lease ([`set_status`](JobStore::set_status),
+///   [`set_object_state`](JobStore::set_object_state),
+///   [`record_page`](JobStore::record_page) with `Some(lease)`) fails with
+///   [`Error::LeaseLost`](crate::Error::LeaseLost), changing nothing, unless
+///   that lease is the job's current one. `None` is an unfenced write (an
+///   administrator's).
 #[async_trait]
 pub trait JobStore: fmt::Debug + Send + Sync + 'static {
     /// Creates a pending job, unless the tenant already has a running one.
@@ -253,7 +321,11 @@ pub trait JobStore: fmt::Debug + Send + Sync + 'static {
     async fn history(&self, tenant: &TenantId, limit: usize) -> Result<Vec<Job>>;
 
     /// Sets a job's status (and `started_at` on the first `InProgress`,
-    /// `completed_at` on a final status) and its message.
+    /// `completed_at` on a final status) and its message; fenced by `lease`
+    /// when given. The lease holder setting a status that is not running
+    /// (finished, failed, cancelled) releases the lease; an unfenced write
+    /// (an administrator cancelling a job) leaves it, so a process still
+    /// running the job records its last page and state before it stops.
     async fn set_status(
         &self,
         tenant: &TenantId,
@@ -261,25 +333,61 @@ pub trait JobStore: fmt::Debug + Send + Sync + 'static {
         status: JobStatus,
         at: DateTime<Utc>,
         message: Option<String>,
+        lease: Option<&Lease>,
     ) -> Result<()>;
 
-    /// Sets one object's state.
+    /// Sets one object's state; fenced by `lease` when given.
     async fn set_object_state(
         &self,
         tenant: &TenantId,
         job: &JobId,
         object: &SObject,
         state: ObjectState,
+        lease: Option<&Lease>,
     ) -> Result<()>;
 
-    /// Records one page of one object, atomically.
+    /// Records one page of one object, atomically; fenced by `lease` when
+    /// given.
     async fn record_page(
         &self,
         tenant: &TenantId,
         job: &JobId,
         object: &SObject,
         page: &PageRecord,
+        lease: Option<&Lease>,
     ) -> Result<()>;
+
+    /// Takes the job's lease for `owner` until `until`, when nobody holds
+    /// it at `now` (never leased, released, or expired). Returns the new
+    /// lease, with a fencing token greater than any before it, or `None`
+    /// when another owner holds an unexpired lease. A job with a final
+    /// status ([`JobStatus::is_final`]) is [`Error::JobNotResumable`](crate::Error::JobNotResumable).
+    async fn acquire_lease(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Lease>>;
+
+    /// Extends `lease` to `until` while it is still the job's lease (even if
+    /// it expired, as long as nobody took it over); otherwise
+    /// [`Error::LeaseLost`](crate::Error::LeaseLost).
+    async fn renew_lease(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        lease: &Lease,
+        until: DateTime<Utc>,
+    ) -> Result<Lease>;
+
+    /// Running jobs whose lease lapsed at `now` (or that have none), over
+    /// every tenant the store can see, oldest first, at most `limit`: what
+    /// [`Importer::recover`](crate::Importer::recover) takes over. A store
+    /// that enforces tenant isolation per session (PostgreSQL with
+    /// row-level security) sees none; recover per tenant there.
+    async fn stranded_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>>;
 
     /// The job's error log, oldest first.
     async fn error_log(

@@ -13,7 +13,7 @@ use crate::crm::WriteMode;
 use crate::error::{Error, Problem, Result};
 use crate::id::{CrmId, JobId, SfId, TenantId};
 use crate::jobs::{
-    IdKey, Job, JobStatus, JobStore, NewJob, ObjectProgress, ObjectState, PageRecord,
+    IdKey, Job, JobStatus, JobStore, Lease, NewJob, ObjectProgress, ObjectState, PageRecord,
 };
 use crate::jobs::{LogEntry, Severity};
 use crate::object::SObject;
@@ -143,8 +143,11 @@ fn sf_id(raw: Option<String>) -> Result<Option<SfId>> {
     .transpose()
 }
 
-const JOB_COLUMNS: &str =
-    "id, tenant_id, status, started_by, mode, created_at, started_at, completed_at, message";
+const JOB_COLUMNS: &str = "id, tenant_id, status, started_by, mode, created_at, started_at, \
+     completed_at, message, lease_owner, lease_token, lease_expires_at";
+
+/// The statuses a job is over in for good (`JobStatus::is_final`).
+const FINAL: &str = "('COMPLETED', 'COMPLETED_WITH_ERRORS', 'CANCELLED')";
 
 /// Reads jobs (rows of `JOB_COLUMNS`) with their objects: two queries in all.
 async fn load_jobs(conn: &mut PgConnection, rows: Vec<sqlx::postgres::PgRow>) -> Result<Vec<Job>> {
@@ -197,10 +200,66 @@ async fn load_jobs(conn: &mut PgConnection, rows: Vec<sqlx::postgres::PgRow>) ->
             job.started_at = r.col(STORE, "started_at")?;
             job.completed_at = r.col(STORE, "completed_at")?;
             job.message = r.col(STORE, "message")?;
+            let owner: Option<String> = r.col(STORE, "lease_owner")?;
+            let expires: Option<DateTime<Utc>> = r.col(STORE, "lease_expires_at")?;
+            job.lease = match (owner, expires) {
+                (Some(owner), Some(expires)) => Some(Lease::new(
+                    owner,
+                    count(r.col(STORE, "lease_token")?),
+                    expires,
+                )),
+                _ => None,
+            };
             job.objects = by_job.remove(&id).unwrap_or_default();
             Ok(job)
         })
         .collect()
+}
+
+fn token(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+/// Refuses a write that carries a lease other than the job's current one.
+/// `FOR SHARE` holds off a takeover (an `UPDATE` of the row) until the
+/// write commits, so a page is recorded under the lease it was checked
+/// against.
+async fn fence(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    job: &JobId,
+    id: i64,
+    lease: Option<&Lease>,
+) -> Result<()> {
+    let Some(lease) = lease else {
+        return Ok(());
+    };
+    let held = sqlx::query(
+        "SELECT 1 FROM sf_import_jobs
+         WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND lease_token = $4
+         FOR SHARE",
+    )
+    .bind(tenant.as_str())
+    .bind(id)
+    .bind(&lease.owner)
+    .bind(token(lease.token))
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(db(STORE, "checking a job's lease"))?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(refused(conn, tenant, job, id).await),
+    }
+}
+
+/// Why a fenced statement touched no row: the job is not there, or its
+/// lease is another's.
+async fn refused(conn: &mut PgConnection, tenant: &TenantId, job: &JobId, id: i64) -> Error {
+    match job_exists(conn, tenant, id).await {
+        Ok(true) => Error::LeaseLost { job: job.clone() },
+        Ok(false) => not_found(tenant, job),
+        Err(e) => e,
+    }
 }
 
 /// Whether the job exists for the tenant (to tell a missing job from a
@@ -230,8 +289,9 @@ impl JobStore for PgJobStore {
             let mut tx = begin(&self.pool, &new.tenant, self.rls, STORE).await?;
             let created: Option<i64> = sqlx::query_scalar(
                 "WITH job AS (
-                     INSERT INTO sf_import_jobs (tenant_id, status, started_by, mode, created_at)
-                     VALUES ($1, 'PENDING', $2, $3, $4)
+                     INSERT INTO sf_import_jobs (tenant_id, status, started_by, mode, created_at,
+                                                 lease_owner, lease_token, lease_expires_at)
+                     VALUES ($1, 'PENDING', $2, $3, $4, $6, CASE WHEN $6 IS NULL THEN 0 ELSE 1 END, $7)
                      ON CONFLICT (tenant_id) WHERE status IN ('PENDING', 'IN_PROGRESS') DO NOTHING
                      RETURNING id
                  ), objects AS (
@@ -246,6 +306,8 @@ impl JobStore for PgJobStore {
             .bind(mode_code(new.mode))
             .bind(new.created_at)
             .bind(&objects)
+            .bind(new.lease.as_ref().map(|l| l.owner.as_str()))
+            .bind(new.lease.as_ref().map(|l| l.expires_at))
             .fetch_optional(&mut *tx)
             .await
             .map_err(db(STORE, "creating a job"))?;
@@ -254,6 +316,10 @@ impl JobStore for PgJobStore {
                 // As read back: PostgreSQL keeps microseconds.
                 let mut job = Job::new(JobId::new(id.to_string()), new);
                 job.created_at = job.created_at.trunc_subsecs(6);
+                if let Some(lease) = &mut job.lease {
+                    lease.token = 1;
+                    lease.expires_at = lease.expires_at.trunc_subsecs(6);
+                }
                 return Ok(job);
             }
             let running: Option<i64> = sqlx::query_scalar(
@@ -320,26 +386,36 @@ impl JobStore for PgJobStore {
         status: JobStatus,
         at: DateTime<Utc>,
         message: Option<String>,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let id = job_key(tenant, job)?;
         let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        // The holder's own end of the run releases the lease (the token
+        // stays); an administrator's unfenced write leaves it.
         let res = sqlx::query(
             "UPDATE sf_import_jobs SET
                  status = $3,
                  started_at = CASE WHEN $3 = 'IN_PROGRESS' THEN COALESCE(started_at, $4) ELSE started_at END,
                  completed_at = CASE WHEN $3 IN ('PENDING', 'IN_PROGRESS') THEN NULL ELSE $4 END,
-                 message = $5
-             WHERE tenant_id = $1 AND id = $2",
+                 message = $5,
+                 lease_owner = CASE WHEN $6::text IS NOT NULL AND $3 NOT IN ('PENDING', 'IN_PROGRESS')
+                                    THEN NULL ELSE lease_owner END,
+                 lease_expires_at = CASE WHEN $6::text IS NOT NULL AND $3 NOT IN ('PENDING', 'IN_PROGRESS')
+                                    THEN NULL ELSE lease_expires_at END
+             WHERE tenant_id = $1 AND id = $2
+               AND ($6::text IS NULL OR (lease_owner = $6 AND lease_token = $7))",
         )
         .bind(tenant.as_str())
         .bind(id)
         .bind(status.code())
         .bind(at)
         .bind(message)
+        .bind(lease.map(|l| l.owner.as_str()))
+        .bind(lease.map(|l| token(l.token)))
         .execute(&mut *tx)
         .await;
         match res {
-            Ok(r) if r.rows_affected() == 0 => Err(not_found(tenant, job)),
+            Ok(r) if r.rows_affected() == 0 => Err(refused(&mut tx, tenant, job, id).await),
             Ok(_) => tx
                 .commit()
                 .await
@@ -370,9 +446,11 @@ impl JobStore for PgJobStore {
         job: &JobId,
         object: &SObject,
         state: ObjectState,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let id = job_key(tenant, job)?;
         let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        fence(&mut tx, tenant, job, id, lease).await?;
         let res = sqlx::query(
             "UPDATE sf_import_job_objects SET state = $4
              WHERE tenant_id = $1 AND job_id = $2 AND object = $3",
@@ -398,9 +476,11 @@ impl JobStore for PgJobStore {
         job: &JobId,
         object: &SObject,
         page: &PageRecord,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let id = job_key(tenant, job)?;
         let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        fence(&mut tx, tenant, job, id, lease).await?;
         let updated = sqlx::query(
             "UPDATE sf_import_job_objects SET
                  total = COALESCE($4, total),
@@ -432,6 +512,118 @@ impl JobStore for PgJobStore {
             insert_mappings(&mut tx, tenant, id, object, &page.mappings).await?;
         }
         tx.commit().await.map_err(db(STORE, "recording a page"))
+    }
+
+    async fn acquire_lease(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<Lease>> {
+        let id = job_key(tenant, job)?;
+        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        // Of two racing takeovers, the second waits for the first's row
+        // lock and then finds the lease held: exactly one wins.
+        let taken: Option<(i64, DateTime<Utc>)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "UPDATE sf_import_jobs
+             SET lease_owner = $3, lease_token = lease_token + 1, lease_expires_at = $5
+             WHERE tenant_id = $1 AND id = $2 AND status NOT IN {FINAL}
+               AND (lease_owner IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= $4)
+             RETURNING lease_token, lease_expires_at"
+        )))
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(owner)
+        .bind(now)
+        .bind(until)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db(STORE, "taking a job's lease"))?;
+        if let Some((token, expires_at)) = taken {
+            tx.commit()
+                .await
+                .map_err(db(STORE, "taking a job's lease"))?;
+            return Ok(Some(Lease::new(owner, count(token), expires_at)));
+        }
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM sf_import_jobs WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db(STORE, "taking a job's lease"))?;
+        match status.as_deref().map(JobStatus::from_code) {
+            None => Err(not_found(tenant, job)),
+            Some(Some(status)) if status.is_final() => Err(Error::JobNotResumable {
+                job: job.clone(),
+                status,
+                action: "taken over",
+            }),
+            Some(Some(_)) => Ok(None),
+            Some(None) => Err(corrupt(format!("unknown job status {status:?}"))),
+        }
+    }
+
+    async fn renew_lease(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        lease: &Lease,
+        until: DateTime<Utc>,
+    ) -> Result<Lease> {
+        let id = job_key(tenant, job)?;
+        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        let renewed: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "UPDATE sf_import_jobs SET lease_expires_at = $5
+             WHERE tenant_id = $1 AND id = $2 AND lease_owner = $3 AND lease_token = $4
+             RETURNING lease_expires_at",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(&lease.owner)
+        .bind(token(lease.token))
+        .bind(until)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db(STORE, "renewing a job's lease"))?;
+        match renewed {
+            Some(expires_at) => {
+                tx.commit()
+                    .await
+                    .map_err(db(STORE, "renewing a job's lease"))?;
+                Ok(Lease::new(lease.owner.clone(), lease.token, expires_at))
+            }
+            None => Err(refused(&mut tx, tenant, job, id).await),
+        }
+    }
+
+    async fn stranded_jobs(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Job>> {
+        // The one read over every tenant (recovery after a restart). Under
+        // row-level security it sees no rows: recover per tenant there.
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db(STORE, "listing stranded jobs"))?;
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM sf_import_jobs
+             WHERE status IN ('PENDING', 'IN_PROGRESS')
+               AND (lease_expires_at IS NULL OR lease_expires_at <= $1)
+             ORDER BY created_at, id LIMIT $2"
+        )))
+        .bind(now)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(STORE, "listing stranded jobs"))?;
+        let jobs = load_jobs(&mut tx, rows).await?;
+        tx.commit()
+            .await
+            .map_err(db(STORE, "listing stranded jobs"))?;
+        Ok(jobs)
     }
 
     async fn error_log(

@@ -102,7 +102,10 @@ fn status_of(err: &Error) -> StatusCode {
             step: OAuthStep::CodeExchange,
             ..
         } => StatusCode::BAD_REQUEST,
-        Error::ImportAlreadyRunning { .. } | Error::JobNotResumable { .. } => StatusCode::CONFLICT,
+        Error::ImportAlreadyRunning { .. }
+        | Error::ImportStranded { .. }
+        | Error::JobNotResumable { .. }
+        | Error::LeaseLost { .. } => StatusCode::CONFLICT,
         Error::JobNotFound { .. } => StatusCode::NOT_FOUND,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Source { .. }

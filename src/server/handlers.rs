@@ -20,6 +20,7 @@ use crate::crm::WriteMode;
 use crate::engine::ImportRequest;
 use crate::error::Error;
 use crate::id::JobId;
+use crate::jobs::Job;
 use crate::object::SObject;
 use crate::status::JobStatus;
 
@@ -337,7 +338,7 @@ pub(super) async fn cancel(
 ) -> Api<Json<JobView>> {
     caller.require_admin()?;
     let id = JobId::new(id);
-    check_job(&api, &caller, &id, "cancelled", |s| s.is_running()).await?;
+    check_job(&api, &caller, &id, "cancelled", |j| j.status.is_running()).await?;
     if !api.importer.cancel(&caller.tenant, &id) {
         // Not running in this process: left over from a crash (or run by
         // another server, which stops at its next page when it sees this).
@@ -348,6 +349,8 @@ pub(super) async fn cancel(
                 JobStatus::Cancelled,
                 chrono::Utc::now(),
                 Some(format!("cancelled by {}", caller.user)),
+                // An administrator's write: not fenced by a lease.
+                None,
             )
             .await?;
     }
@@ -360,8 +363,8 @@ pub(super) async fn cancel(
     path = "/import/{id}/resume",
     tag = "imports",
     operation_id = "resume",
-    summary = "Resume a failed job (admin)",
-    description = "Continues a job that stopped with an error (Salesforce's API limit reached, Salesforce or the database unreachable) from its checkpoints, in the background. Records already imported are not written again.",
+    summary = "Resume a failed or interrupted job (admin)",
+    description = "Continues a job that stopped with an error (Salesforce's API limit reached, Salesforce or the database unreachable), or one whose server died while running it (`interrupted`), from its checkpoints, in the background. Records already imported are not written again.",
     security(("host_session" = [])),
     params(("id" = String, Path, description = "The job's id")),
     responses(
@@ -370,7 +373,7 @@ pub(super) async fn cancel(
         (status = 401, description = "No session", body = ErrorBody),
         (status = 403, description = "The caller is not an admin", body = ErrorBody),
         (status = 404, description = "No such job in the caller's organization", body = ErrorBody),
-        (status = 409, description = "The job did not fail, or another import is running", body = ErrorBody),
+        (status = 409, description = "The job neither failed nor was interrupted, or another import is running", body = ErrorBody),
         (status = 500, description = "The job store or token vault failed", body = ErrorBody),
     )
 )]
@@ -381,9 +384,12 @@ pub(super) async fn resume(
 ) -> Api<(StatusCode, Json<JobView>)> {
     caller.require_admin()?;
     let id = JobId::new(id);
-    // Only a failed job: a pending or in-progress one may be running on
-    // another server (a crashed one is cancelled, then started again).
-    check_job(&api, &caller, &id, "resumed", |s| s == JobStatus::Failed).await?;
+    // A failed job, or a stranded one (its process is gone: the lease
+    // lapsed). One still leased runs on another server: 409.
+    check_job(&api, &caller, &id, "resumed", |j| {
+        j.status == JobStatus::Failed || j.is_stranded(chrono::Utc::now())
+    })
+    .await?;
     require_connected(&api, &caller).await?;
     let handle = api.importer.resume(&caller.tenant, &id).await?;
     let job = api.jobs.job(&caller.tenant, handle.job_id()).await?;
@@ -409,10 +415,10 @@ async fn check_job(
     caller: &Caller,
     id: &JobId,
     action: &'static str,
-    allowed: impl Fn(JobStatus) -> bool,
+    allowed: impl Fn(&Job) -> bool,
 ) -> Api<()> {
     let job = api.jobs.job(&caller.tenant, id).await?;
-    if allowed(job.status) {
+    if allowed(&job) {
         Ok(())
     } else {
         Err(Error::JobNotResumable {

@@ -17,7 +17,7 @@
 //! | `GET` | `/import/history` | | the newest 50 jobs |
 //! | `GET` | `/import/{id}` | | the job, with `error_log` |
 //! | `POST` | `/import/{id}/cancel` | | the job |
-//! | `POST` | `/import/{id}/resume` | | 202 and the job: a failed job continues from its checkpoints |
+//! | `POST` | `/import/{id}/resume` | | 202 and the job: a failed or interrupted job continues from its checkpoints |
 //! | `GET` | `/openapi.json` | | this API's OpenAPI 3.1 document (no session needed) |
 //!
 //! A job is `{id, status, started_by, created_at, started_at,

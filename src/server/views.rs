@@ -73,6 +73,10 @@ pub(crate) struct JobView {
     pub(crate) mode: ModeView,
     /// Why it failed or was cancelled.
     pub(crate) message: Option<String>,
+    /// Running, but the process that ran it is gone (a crash or a deploy:
+    /// its lease lapsed). A server takes it over at its next start or
+    /// recovery, or `POST /import/{id}/resume` does now.
+    pub(crate) interrupted: bool,
     /// Records written, all objects together.
     pub(crate) imported: u64,
     /// Records imported before and left alone.
@@ -206,6 +210,7 @@ impl From<Severity> for SeverityView {
 impl JobView {
     pub(crate) fn new(job: Job) -> JobView {
         JobView {
+            interrupted: job.is_stranded(Utc::now()),
             imported: job.imported(),
             skipped: job.skipped(),
             errors: job.errors(),

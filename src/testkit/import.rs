@@ -40,6 +40,7 @@ pub async fn ids_written_then_recorded_resolve(sink: &dyn CrmSink, jobs: &dyn Jo
         &job.id,
         &SObject::ACCOUNT,
         &fixture::page(4, mappings, ids.last().cloned()),
+        None,
     )
     .await
     .expect("record_page");
@@ -144,6 +145,7 @@ pub async fn rewrite_after_lost_page_is_idempotent(sink: &dyn CrmSink, jobs: &dy
         &job.id,
         &SObject::CONTACT,
         &fixture::page(3, mappings, ids.last().cloned()),
+        None,
     )
     .await
     .expect("record_page");

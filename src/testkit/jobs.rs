@@ -28,7 +28,7 @@ async fn get(store: &dyn JobStore, tenant: &TenantId, job: &JobId) -> Job {
 
 async fn set(store: &dyn JobStore, tenant: &TenantId, job: &JobId, status: JobStatus, secs: i64) {
     store
-        .set_status(tenant, job, status, fixture::at(secs), None)
+        .set_status(tenant, job, status, fixture::at(secs), None, None)
         .await
         .unwrap_or_else(|e| panic!("set_status({job}, {status}) failed: {e}"));
 }
@@ -225,6 +225,7 @@ pub async fn set_status_timestamps(store: &dyn JobStore) {
             JobStatus::Failed,
             fixture::at(9),
             Some("boom".to_owned()),
+            None,
         )
         .await
         .expect("set_status Failed");
@@ -275,7 +276,13 @@ pub async fn set_object_state(store: &dyn JobStore) {
     let tenant = unique_tenant();
     let job = create(store, &tenant, 0).await;
     store
-        .set_object_state(&tenant, &job.id, &SObject::CONTACT, ObjectState::Importing)
+        .set_object_state(
+            &tenant,
+            &job.id,
+            &SObject::CONTACT,
+            ObjectState::Importing,
+            None,
+        )
         .await
         .expect("set_object_state");
     let j = get(store, &tenant, &job.id).await;
@@ -291,7 +298,7 @@ pub async fn set_object_state(store: &dyn JobStore) {
     );
     for state in [ObjectState::Done, ObjectState::Unavailable] {
         store
-            .set_object_state(&tenant, &job.id, &SObject::ACCOUNT, state)
+            .set_object_state(&tenant, &job.id, &SObject::ACCOUNT, state, None)
             .await
             .expect("set_object_state");
         assert_eq!(
@@ -305,7 +312,7 @@ pub async fn set_object_state(store: &dyn JobStore) {
         );
     }
     let res = store
-        .set_object_state(&tenant, &job.id, &SObject::QUOTE, ObjectState::Done)
+        .set_object_state(&tenant, &job.id, &SObject::QUOTE, ObjectState::Done, None)
         .await;
     assert!(
         res.is_err(),
@@ -334,7 +341,7 @@ pub async fn record_page_accumulates(store: &dyn JobStore) {
         checkpoint: Some(ids[2].clone()),
     };
     store
-        .record_page(&tenant, &job.id, &obj, &page1)
+        .record_page(&tenant, &job.id, &obj, &page1, None)
         .await
         .expect("record_page 1");
     let page2 = PageRecord {
@@ -348,7 +355,7 @@ pub async fn record_page_accumulates(store: &dyn JobStore) {
         checkpoint: Some(ids[5].clone()),
     };
     store
-        .record_page(&tenant, &job.id, &obj, &page2)
+        .record_page(&tenant, &job.id, &obj, &page2, None)
         .await
         .expect("record_page 2");
 
@@ -399,7 +406,13 @@ pub async fn record_page_accumulates(store: &dyn JobStore) {
 
     // A page without a checkpoint keeps the last one.
     store
-        .record_page(&tenant, &job.id, &obj, &fixture::page(0, vec![], None))
+        .record_page(
+            &tenant,
+            &job.id,
+            &obj,
+            &fixture::page(0, vec![], None),
+            None,
+        )
         .await
         .expect("empty page");
     let j = get(store, &tenant, &job.id).await;
@@ -426,7 +439,7 @@ pub async fn record_page_unknown_object_changes_nothing(store: &dyn JobStore) {
         checkpoint: Some(id.clone()),
         ..PageRecord::default()
     };
-    let res = store.record_page(&tenant, &job.id, &obj, &page).await;
+    let res = store.record_page(&tenant, &job.id, &obj, &page, None).await;
     assert!(
         res.is_err(),
         "record_page for an object the job does not import must fail"
@@ -467,6 +480,7 @@ pub async fn resolve_ids_scoping(store: &dyn JobStore) {
             &job.id,
             &SObject::ACCOUNT,
             &fixture::page(1, vec![(id.clone(), CrmId::new("c-1"))], None),
+            None,
         )
         .await
         .expect("record_page");
@@ -515,6 +529,7 @@ pub async fn resolve_ids_scoping(store: &dyn JobStore) {
             &rerun.id,
             &SObject::ACCOUNT,
             &fixture::page(1, vec![(id.clone(), CrmId::new("c-1"))], Some(id.clone())),
+            None,
         )
         .await
         .expect("record_page of a mapping recorded before (a re-run) must succeed");
@@ -544,7 +559,7 @@ pub async fn resolve_ids_many_keys(store: &dyn JobStore) {
             .collect::<Vec<_>>();
         let page = fixture::page(mappings.len() as u64, mappings, chunk.last().cloned());
         store
-            .record_page(&tenant, &job.id, &SObject::CONTACT, &page)
+            .record_page(&tenant, &job.id, &SObject::CONTACT, &page, None)
             .await
             .expect("record_page");
     }
@@ -581,7 +596,7 @@ pub async fn error_log_paging(store: &dyn JobStore) {
             ..PageRecord::default()
         };
         store
-            .record_page(&tenant, &job.id, &obj, &page)
+            .record_page(&tenant, &job.id, &obj, &page, None)
             .await
             .expect("record_page");
     }
@@ -672,7 +687,7 @@ pub async fn other_tenants_job_not_found(store: &dyn JobStore) {
     assert_not_found(store.job(&b, id).await, &b, id, "job()");
     assert_not_found(
         store
-            .set_status(&b, id, JobStatus::Cancelled, fixture::at(1), None)
+            .set_status(&b, id, JobStatus::Cancelled, fixture::at(1), None, None)
             .await,
         &b,
         id,
@@ -680,7 +695,7 @@ pub async fn other_tenants_job_not_found(store: &dyn JobStore) {
     );
     assert_not_found(
         store
-            .set_object_state(&b, id, &SObject::ACCOUNT, ObjectState::Done)
+            .set_object_state(&b, id, &SObject::ACCOUNT, ObjectState::Done, None)
             .await,
         &b,
         id,
@@ -694,7 +709,9 @@ pub async fn other_tenants_job_not_found(store: &dyn JobStore) {
         ..PageRecord::default()
     };
     assert_not_found(
-        store.record_page(&b, id, &SObject::ACCOUNT, &page).await,
+        store
+            .record_page(&b, id, &SObject::ACCOUNT, &page, None)
+            .await,
         &b,
         id,
         "record_page",
@@ -727,4 +744,369 @@ pub async fn other_tenants_job_not_found(store: &dyn JobStore) {
         &never,
         "job() of an unknown id",
     );
+}
+
+// --- leases ----------------------------------------------------------------
+
+/// A job created leased to `owner` until `at(expires)`.
+async fn create_leased(store: &dyn JobStore, tenant: &TenantId, owner: &str, expires: i64) -> Job {
+    let new =
+        fixture::new_job(tenant, &OBJECTS, fixture::at(0)).leased_to(owner, fixture::at(expires));
+    let job = store
+        .create_job(&new)
+        .await
+        .unwrap_or_else(|e| panic!("create_job with a lease failed: {e}"));
+    let lease = job
+        .lease
+        .as_ref()
+        .expect("a job created with a lease carries it");
+    assert_eq!(lease.owner, owner, "the job's lease is its creator's");
+    assert_eq!(lease.token, 1, "a job's first lease has token 1");
+    job
+}
+
+fn assert_lease_lost<T: std::fmt::Debug>(res: crate::error::Result<T>, call: &str) {
+    assert!(
+        matches!(res, Err(Error::LeaseLost { .. })),
+        "{call} with a lease another owner took over must be Error::LeaseLost, got {res:?}"
+    );
+}
+
+/// While its lease is held and unexpired, a job cannot be taken; once it
+/// lapsed, the next owner gets it with a greater token, and the old
+/// owner's renewal is refused.
+pub async fn lease_has_one_holder(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let job = create_leased(store, &tenant, "worker-a", 30).await;
+    let held = job.lease.clone().unwrap();
+    let taken = store
+        .acquire_lease(
+            &tenant,
+            &job.id,
+            "worker-b",
+            fixture::at(10),
+            fixture::at(40),
+        )
+        .await
+        .expect("acquire_lease");
+    assert_eq!(
+        taken, None,
+        "an unexpired lease of another owner cannot be taken"
+    );
+    assert!(
+        !get(store, &tenant, &job.id)
+            .await
+            .is_stranded(fixture::at(10)),
+        "a job with a live lease is not stranded"
+    );
+    let renewed = store
+        .renew_lease(&tenant, &job.id, &held, fixture::at(60))
+        .await
+        .expect("the holder renews its lease");
+    assert_eq!(renewed.token, held.token, "a renewal keeps the token");
+    assert_eq!(
+        renewed.expires_at,
+        fixture::at(60),
+        "a renewal moves the end"
+    );
+    assert_eq!(
+        store
+            .acquire_lease(
+                &tenant,
+                &job.id,
+                "worker-b",
+                fixture::at(50),
+                fixture::at(80)
+            )
+            .await
+            .expect("acquire_lease"),
+        None,
+        "the renewed lease holds until its new end"
+    );
+    assert!(
+        get(store, &tenant, &job.id)
+            .await
+            .is_stranded(fixture::at(61))
+    );
+    let b = store
+        .acquire_lease(
+            &tenant,
+            &job.id,
+            "worker-b",
+            fixture::at(61),
+            fixture::at(91),
+        )
+        .await
+        .expect("acquire_lease")
+        .expect("a lapsed lease can be taken over");
+    assert_eq!(b.owner, "worker-b");
+    assert!(b.token > held.token, "a takeover gets a greater token");
+    assert_eq!(
+        get(store, &tenant, &job.id).await.lease.as_ref(),
+        Some(&b),
+        "the job shows its new lease"
+    );
+    assert_lease_lost(
+        store
+            .renew_lease(&tenant, &job.id, &renewed, fixture::at(120))
+            .await,
+        "renew_lease",
+    );
+}
+
+/// Of several owners racing for a lapsed lease, exactly one gets it.
+pub async fn expired_lease_taken_over_once(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let job = create_leased(store, &tenant, "worker-dead", 5).await;
+    let owners: Vec<String> = (0..8).map(|i| format!("worker-{i}")).collect();
+    let attempts = owners.iter().map(|owner| {
+        store.acquire_lease(&tenant, &job.id, owner, fixture::at(10), fixture::at(40))
+    });
+    let won: Vec<_> = join_all(attempts)
+        .await
+        .into_iter()
+        .filter_map(|r| r.expect("acquire_lease"))
+        .collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "exactly one of 8 racing owners takes the lease, got {won:?}"
+    );
+    assert_eq!(
+        get(store, &tenant, &job.id).await.lease.as_ref(),
+        Some(&won[0]),
+        "the winner's lease is the job's"
+    );
+}
+
+/// An owner that lost its lease (another took the job over) cannot record
+/// a page, set an object's state or the job's status: each is
+/// `Error::LeaseLost` and changes nothing. The new owner's writes go through.
+pub async fn stale_owner_cannot_write(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let job = create_leased(store, &tenant, "worker-a", 30).await;
+    let stale = job.lease.clone().unwrap();
+    let fresh = store
+        .acquire_lease(
+            &tenant,
+            &job.id,
+            "worker-b",
+            fixture::at(31),
+            fixture::at(61),
+        )
+        .await
+        .expect("acquire_lease")
+        .expect("the lapsed lease is taken over");
+    let sf = fixture::sf_id(&SObject::ACCOUNT, 1);
+    let page = fixture::page(1, vec![(sf.clone(), CrmId::new("crm-1"))], Some(sf.clone()));
+    assert_lease_lost(
+        store
+            .record_page(&tenant, &job.id, &SObject::ACCOUNT, &page, Some(&stale))
+            .await,
+        "record_page",
+    );
+    assert_lease_lost(
+        store
+            .set_object_state(
+                &tenant,
+                &job.id,
+                &SObject::ACCOUNT,
+                ObjectState::Done,
+                Some(&stale),
+            )
+            .await,
+        "set_object_state",
+    );
+    assert_lease_lost(
+        store
+            .set_status(
+                &tenant,
+                &job.id,
+                JobStatus::Completed,
+                fixture::at(40),
+                None,
+                Some(&stale),
+            )
+            .await,
+        "set_status",
+    );
+    let after = get(store, &tenant, &job.id).await;
+    assert_eq!(
+        after.status,
+        JobStatus::Pending,
+        "the stale owner changed the status"
+    );
+    let account = after.object(&SObject::ACCOUNT).unwrap();
+    assert_eq!(
+        (account.imported, account.state, account.checkpoint.clone()),
+        (0, ObjectState::Pending, None),
+        "the stale owner changed the object's progress"
+    );
+    let known = store
+        .resolve_ids(&tenant, &[(SObject::ACCOUNT, sf.clone())])
+        .await
+        .expect("resolve_ids");
+    assert!(
+        known.is_empty(),
+        "the stale owner's page recorded id mappings"
+    );
+
+    store
+        .record_page(&tenant, &job.id, &SObject::ACCOUNT, &page, Some(&fresh))
+        .await
+        .expect("the new owner records its page");
+    store
+        .set_status(
+            &tenant,
+            &job.id,
+            JobStatus::InProgress,
+            fixture::at(41),
+            None,
+            Some(&fresh),
+        )
+        .await
+        .expect("the new owner sets the status");
+    assert_eq!(
+        get(store, &tenant, &job.id)
+            .await
+            .object(&SObject::ACCOUNT)
+            .unwrap()
+            .imported,
+        1
+    );
+}
+
+/// The holder ending the run (finished, failed, cancelled) releases the
+/// lease: a failed job can be taken again (with a greater token), a
+/// completed one cannot (`Error::JobNotResumable`). An unfenced status
+/// write (an administrator's) leaves the lease to its holder.
+pub async fn ending_the_run_releases_the_lease(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let job = create_leased(store, &tenant, "worker-a", 30).await;
+    let a = job.lease.clone().unwrap();
+    store
+        .set_status(
+            &tenant,
+            &job.id,
+            JobStatus::Failed,
+            fixture::at(5),
+            Some("limit".into()),
+            Some(&a),
+        )
+        .await
+        .expect("the holder fails the job");
+    assert_eq!(
+        get(store, &tenant, &job.id).await.lease,
+        None,
+        "failing the job released its lease"
+    );
+    let b = store
+        .acquire_lease(
+            &tenant,
+            &job.id,
+            "worker-b",
+            fixture::at(6),
+            fixture::at(36),
+        )
+        .await
+        .expect("acquire_lease")
+        .expect("a failed job's lease is free at once");
+    assert!(b.token > a.token, "tokens grow across a release");
+    store
+        .set_status(
+            &tenant,
+            &job.id,
+            JobStatus::Completed,
+            fixture::at(7),
+            None,
+            Some(&b),
+        )
+        .await
+        .expect("the holder completes the job");
+    assert_eq!(get(store, &tenant, &job.id).await.lease, None);
+    let again = store
+        .acquire_lease(
+            &tenant,
+            &job.id,
+            "worker-c",
+            fixture::at(8),
+            fixture::at(38),
+        )
+        .await;
+    assert!(
+        matches!(again, Err(Error::JobNotResumable { .. })),
+        "a completed job's lease cannot be taken, got {again:?}"
+    );
+
+    let other = unique_tenant();
+    let job = create_leased(store, &other, "worker-a", 30).await;
+    set(store, &other, &job.id, JobStatus::Cancelled, 5).await;
+    assert_eq!(
+        get(store, &other, &job.id).await.lease,
+        job.lease,
+        "an unfenced status write leaves the lease to the process still running the job"
+    );
+}
+
+/// `stranded_jobs` lists a running job whose lease lapsed (and one never
+/// leased), not one whose lease is live, nor a finished one.
+pub async fn stranded_jobs_lists_lapsed_leases(store: &dyn JobStore) {
+    let now = fixture::at(100);
+    let (lapsed, live, unleased, done) = (
+        unique_tenant(),
+        unique_tenant(),
+        unique_tenant(),
+        unique_tenant(),
+    );
+    let lapsed_job = create_leased(store, &lapsed, "worker-dead", 50).await;
+    let live_job = create_leased(store, &live, "worker-alive", 200).await;
+    let unleased_job = create(store, &unleased, 0).await;
+    let done_job = create_leased(store, &done, "worker-a", 50).await;
+    let lease = done_job.lease.clone().unwrap();
+    store
+        .set_status(
+            &done,
+            &done_job.id,
+            JobStatus::Completed,
+            fixture::at(40),
+            None,
+            Some(&lease),
+        )
+        .await
+        .expect("set_status");
+    // Jobs of other tests (other tenants) may be listed too: look at ours.
+    let listed = store
+        .stranded_jobs(now, 100_000)
+        .await
+        .expect("stranded_jobs");
+    let has = |t: &TenantId, j: &JobId| listed.iter().any(|x| &x.tenant == t && &x.id == j);
+    assert!(
+        !has(&live, &live_job.id),
+        "a job with a live lease is not stranded"
+    );
+    assert!(!has(&done, &done_job.id), "a finished job is not stranded");
+    assert!(
+        listed.iter().all(|j| j.is_stranded(now)),
+        "stranded_jobs listed a job that is not stranded"
+    );
+    if listed.is_empty() {
+        // A store that isolates tenants per session (row-level security)
+        // lists none across tenants, as the contract allows; the jobs are
+        // still stranded, tenant by tenant, which is how they are recovered.
+        for (t, j) in [(&lapsed, &lapsed_job.id), (&unleased, &unleased_job.id)] {
+            assert!(
+                get(store, t, j).await.is_stranded(now),
+                "{j} is stranded in its tenant"
+            );
+        }
+    } else {
+        assert!(
+            has(&lapsed, &lapsed_job.id),
+            "a running job whose lease lapsed is stranded"
+        );
+        assert!(
+            has(&unleased, &unleased_job.id),
+            "a running job never leased is stranded"
+        );
+    }
 }

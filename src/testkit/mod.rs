@@ -167,6 +167,11 @@ macro_rules! __testkit_job_store_checks {
             error_log_paging,
             history_newest_first,
             other_tenants_job_not_found,
+            lease_has_one_holder,
+            expired_lease_taken_over_once,
+            stale_owner_cannot_write,
+            ending_the_run_releases_the_lease,
+            stranded_jobs_lists_lapsed_leases,
         }
     };
 }

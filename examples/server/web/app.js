@@ -50,10 +50,12 @@ const STATE_TEXT = {
 };
 
 // A status badge: readable text, the code in data-status.
-function badge(status, attrs = {}) {
+function badge(status, attrs = {}, interrupted = false) {
   return el("span", { class: "badge " + status.toLowerCase(), dataset: { status }, ...attrs },
-    STATUS_TEXT[status] || status);
+    interrupted ? INTERRUPTED_TEXT : STATUS_TEXT[status] || status);
 }
+// A running job whose server is gone (its lease lapsed).
+const INTERRUPTED_TEXT = "Interrupted \u2014 resuming";
 
 function fmtDate(iso) {
   return iso ? new Date(iso).toLocaleString() : "";
@@ -220,7 +222,7 @@ async function poll() {
 function renderJob(job) {
   $("progress").hidden = false;
   const status_badge = $("job-status");
-  status_badge.textContent = STATUS_TEXT[job.status] || job.status;
+  status_badge.textContent = job.interrupted ? INTERRUPTED_TEXT : STATUS_TEXT[job.status] || job.status;
   status_badge.dataset.status = job.status;
   status_badge.className = "badge " + job.status.toLowerCase();
   $("job-message").textContent = job.message || "";
@@ -252,7 +254,8 @@ async function loadHistory() {
       el("td", {}, fmtDate(job.created_at)),
       el("td", {}, job.started_by),
       el("td", {}, job.objects.map((o) => o.label).join(", ")),
-      el("td", {}, badge(job.status), job.status === "FAILED" ? resumeButton(job) : ""),
+      el("td", {}, badge(job.status, {}, job.interrupted),
+        job.status === "FAILED" || job.interrupted ? resumeButton(job) : ""),
       el("td", { class: "num" }, String(job.imported)),
       el("td", { class: "num" }, String(job.skipped)),
       el("td", { class: "num" }, String(job.errors)));
@@ -281,7 +284,7 @@ function updateHistoryRow(job) {
   const row = [...document.querySelectorAll("tr.job")].find((r) => r.dataset.job === job.id);
   if (!row) return;
   const cells = row.children;
-  cells[3].replaceChildren(badge(job.status));
+  cells[3].replaceChildren(badge(job.status, {}, job.interrupted));
   cells[4].textContent = String(job.imported);
   cells[5].textContent = String(job.skipped);
   cells[6].textContent = String(job.errors);

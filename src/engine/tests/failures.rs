@@ -289,18 +289,18 @@ async fn cancel_stops_after_the_page_in_hand() {
 
 /// An import of 9 records in pages of 3 whose sink pauses on its first
 /// write, so a test can act mid-import.
-struct Gated {
-    imp: Importer,
-    source: Arc<VecSource>,
+pub(super) struct Gated {
+    pub(super) imp: Importer,
+    pub(super) source: Arc<VecSource>,
     /// What the sink wrote.
-    memory: InMemorySink,
+    pub(super) memory: InMemorySink,
     /// Notified when page 1 is being written.
-    reached: Arc<tokio::sync::Notify>,
+    pub(super) reached: Arc<tokio::sync::Notify>,
     /// Permits for the paused write to go on.
-    proceed: Arc<Semaphore>,
+    pub(super) proceed: Arc<Semaphore>,
 }
 
-fn gated_import(jobs: Arc<InMemoryJobStore>) -> Gated {
+pub(super) fn gated_import(jobs: Arc<InMemoryJobStore>) -> Gated {
     let sink = GatedSink {
         inner: InMemorySink::new(),
         reached: Arc::new(tokio::sync::Notify::new()),
@@ -374,9 +374,16 @@ async fn a_job_cancelled_in_the_store_by_another_process_stops() {
         .unwrap();
     reached.notified().await;
     // Another server (or an admin after a crash) marks the job cancelled.
-    jobs.set_status(&t, handle.job_id(), JobStatus::Cancelled, Utc::now(), None)
-        .await
-        .unwrap();
+    jobs.set_status(
+        &t,
+        handle.job_id(),
+        JobStatus::Cancelled,
+        Utc::now(),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
     proceed.add_permits(100);
     let job = handle.wait().await.unwrap();
     assert_eq!(job.status, JobStatus::Cancelled);

@@ -5,6 +5,7 @@
 mod decide;
 mod failures;
 mod jobs;
+mod leases;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -21,7 +22,7 @@ use super::*;
 use crate::crm::{CrmRecord, CustomRecord, Link};
 use crate::error::{Problem, RecordError};
 use crate::id::{CrmId, SfId};
-use crate::jobs::{IdKey, PageRecord};
+use crate::jobs::{IdKey, Lease, PageRecord};
 use crate::jobs::{InMemoryJobStore, LogEntry, Severity};
 use crate::mapping::{AccountMapper, LookupSpec, Mapped, Mapper, Reader};
 use crate::record::SfRecord;
@@ -198,8 +199,9 @@ impl JobStore for Hooked {
         s: JobStatus,
         at: DateTime<Utc>,
         m: Option<String>,
+        lease: Option<&Lease>,
     ) -> Result<()> {
-        self.inner.set_status(t, j, s, at, m).await
+        self.inner.set_status(t, j, s, at, m, lease).await
     }
     async fn set_object_state(
         &self,
@@ -207,8 +209,9 @@ impl JobStore for Hooked {
         j: &JobId,
         o: &SObject,
         s: ObjectState,
+        lease: Option<&Lease>,
     ) -> Result<()> {
-        self.inner.set_object_state(t, j, o, s).await
+        self.inner.set_object_state(t, j, o, s, lease).await
     }
     async fn record_page(
         &self,
@@ -216,6 +219,7 @@ impl JobStore for Hooked {
         j: &JobId,
         o: &SObject,
         p: &PageRecord,
+        lease: Option<&Lease>,
     ) -> Result<()> {
         let call = self.record.fetch_add(1, Ordering::SeqCst) + 1;
         if self.crash_on_record == Some(call) {
@@ -223,7 +227,33 @@ impl JobStore for Hooked {
                 "simulated crash after the sink wrote the page",
             ));
         }
-        self.inner.record_page(t, j, o, p).await
+        self.inner.record_page(t, j, o, p, lease).await
+    }
+    async fn acquire_lease(
+        &self,
+        t: &TenantId,
+        j: &JobId,
+        owner: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Lease>> {
+        self.inner.acquire_lease(t, j, owner, now, until).await
+    }
+    async fn renew_lease(
+        &self,
+        t: &TenantId,
+        j: &JobId,
+        lease: &Lease,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Lease> {
+        self.inner.renew_lease(t, j, lease, until).await
+    }
+    async fn stranded_jobs(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        self.inner.stranded_jobs(now, limit).await
     }
     async fn error_log(
         &self,
