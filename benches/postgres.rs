@@ -1,7 +1,9 @@
 //! The PostgreSQL write path: `PgCrmSink::write_batch` of new accounts, a
 //! page of 2 000 in one call (one `INSERT ... UNNEST` in one transaction)
 //! against one record per call (what a per-record sink does), in records
-//! per second. Needs `DATABASE_URL`; deletes its rows afterwards.
+//! per second; and what the lease costs each page: `PgJobStore::record_page`
+//! of a 2 000-record page fenced by the job's lease against the same page
+//! unfenced. Needs `DATABASE_URL`; deletes its rows afterwards.
 //!
 //! `DATABASE_URL=postgres://... cargo bench --features postgres --bench postgres`
 
@@ -9,9 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use salesforce_import::crm::{Account, Address, CrmRecord};
-use salesforce_import::postgres::{self, PgCrmSink};
+use salesforce_import::jobs::{JobStore, NewJob, PageRecord};
+use salesforce_import::postgres::{self, PgCrmSink, PgJobStore};
 use salesforce_import::sink::{CrmSink, WriteBatch, WriteMode, WriteRecord};
-use salesforce_import::{SObject, SfId, TenantId};
+use salesforce_import::{CrmId, SObject, SfId, TenantId};
 
 static TENANT: AtomicU64 = AtomicU64::new(0);
 
@@ -89,5 +92,86 @@ fn write_path(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, write_path);
+/// `record_page` of one 2 000-record page (counts, checkpoint, 2 000 id
+/// mappings), with and without the lease: the fence is one `SELECT ... FOR
+/// SHARE` of the job's row in the page's transaction.
+fn lease_fence(c: &mut Criterion) {
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        eprintln!("skipped: the postgres bench needs DATABASE_URL");
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let jobs = rt.block_on(async {
+        let pool = sqlx::PgPool::connect(&url).await.expect("connect");
+        postgres::migrate(&pool).await.expect("migrate");
+        PgJobStore::new(pool)
+    });
+    let page = |n: u64| {
+        let mut p = PageRecord::default();
+        p.imported = 2_000;
+        p.mappings = (1..=2_000u64)
+            .map(|i| {
+                let id = SfId::parse(&format!("001{:06}{i:06}", n % 1_000_000)).expect("an id");
+                (id, CrmId::new(format!("crm-{i}")))
+            })
+            .collect();
+        p.checkpoint = p.mappings.last().map(|(id, _)| id.clone());
+        p
+    };
+    let new_job = |t: &TenantId| {
+        let now = chrono::Utc::now();
+        NewJob::new(
+            t.clone(),
+            "bench",
+            vec![SObject::ACCOUNT],
+            WriteMode::SkipExisting,
+            now,
+        )
+        .leased_to("bench", now + chrono::Duration::hours(1))
+    };
+    let mut group = c.benchmark_group("pg_record_page");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(2_000));
+    let counter = AtomicU64::new(0);
+    for fenced in [false, true] {
+        let name = if fenced {
+            "fenced_by_lease"
+        } else {
+            "unfenced"
+        };
+        group.bench_function(BenchmarkId::new(name, 2_000), |b| {
+            b.to_async(&rt).iter(|| async {
+                let t = tenant();
+                let job = jobs.create_job(&new_job(&t)).await.expect("create");
+                let lease = job.lease.clone().expect("leased");
+                let p = page(counter.fetch_add(1, Ordering::Relaxed));
+                let fence = fenced.then_some(&lease);
+                jobs.record_page(&t, &job.id, &SObject::ACCOUNT, &p, fence)
+                    .await
+                    .expect("record");
+            })
+        });
+    }
+    group.finish();
+    rt.block_on(async {
+        for table in [
+            "sf_import_id_map",
+            "sf_import_job_objects",
+            "sf_import_jobs",
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE tenant_id LIKE $1"
+            )))
+            .bind(format!("bench-{}-%", std::process::id()))
+            .execute(jobs.pool())
+            .await
+            .expect("clean up");
+        }
+    });
+}
+
+criterion_group!(benches, write_path, lease_fence);
 criterion_main!(benches);
