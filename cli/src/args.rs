@@ -9,7 +9,11 @@ use std::path::PathBuf;
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, ValueEnum};
-use salesforce_import::{SObject, WriteMode};
+use salesforce_import::{JobId, SObject, TenantId, WriteMode};
+
+/// The tenant imported into when `--tenant` is not given: one fixed name,
+/// so that runs without it share their records, jobs and id map.
+pub(crate) const DEFAULT_TENANT: &str = "sample";
 
 /// Where the records come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,23 +39,55 @@ pub(crate) enum TargetKind {
         alias = "postgresql",
         help = "PostgreSQL at --database-url or $DATABASE_URL: the\n          \
                 reference CRM schema and the job store, migrated\n          \
-                first; a fresh tenant per run"
+                first; kept between runs (see --tenant, --resume)"
     )]
     Postgres,
+}
+
+/// `--resume [JOB]`: which job to continue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// The tenant's newest job that can be resumed (failed, or left
+    /// pending or in progress by a process that stopped).
+    Newest,
+    /// This job.
+    Job(JobId),
 }
 
 /// The parsed and checked command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Args {
     pub source: SourceKind,
+    /// With `--source salesforce`: accept a loopback `http://` instance
+    /// and login URL (a local emulator or test double).
+    pub allow_loopback: bool,
     pub into: TargetKind,
     /// `None`: `$DATABASE_URL`, read when the target opens.
     pub database_url: Option<String>,
-    pub objects: Vec<SObject>,
-    pub mode: WriteMode,
+    pub tenant: TenantId,
+    /// Continue a job instead of starting one (`--into postgres` only).
+    pub resume: Option<Resume>,
+    /// `None`: all six (for a new job), the job's own (for `--resume`).
+    pub objects: Option<Vec<SObject>>,
+    /// `None`: skip (for a new job), the job's own (for `--resume`).
+    pub mode: Option<WriteMode>,
     pub page_size: usize,
     pub once: bool,
     pub errors_csv: Option<PathBuf>,
+}
+
+impl Args {
+    /// The objects a new job imports.
+    pub(crate) fn objects(&self) -> Vec<SObject> {
+        self.objects
+            .clone()
+            .unwrap_or_else(|| SObject::SELECTABLE.to_vec())
+    }
+
+    /// The write mode of a new job.
+    pub(crate) fn mode(&self) -> WriteMode {
+        self.mode.unwrap_or(WriteMode::SkipExisting)
+    }
 }
 
 /// The flags one by one, as clap reads them. The doc comments are the
@@ -77,7 +113,9 @@ pub(crate) struct Cli {
     /// salesforce:  a real org, from the environment: SF_INSTANCE_URL and
     ///              SF_ACCESS_TOKEN (e.g. from `sf org display --json`);
     ///              optional SF_REFRESH_TOKEN with SF_CLIENT_ID (and
-    ///              SF_CLIENT_SECRET) to refresh, SF_LOGIN_URL
+    ///              SF_CLIENT_SECRET) to refresh, SF_LOGIN_URL;
+    ///              https on Salesforce's domains only (see
+    ///              --allow-loopback)
     #[arg(
         long,
         value_name = "SOURCE",
@@ -91,6 +129,15 @@ pub(crate) struct Cli {
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 
+    /// For testing only: with --source salesforce, accept a loopback URL
+    ///
+    /// SF_INSTANCE_URL and SF_LOGIN_URL may then be http:// or https://
+    /// on 127.0.0.1, [::1] or localhost, any port: a local Salesforce
+    /// emulator or test double. Off by default: only https on
+    /// Salesforce's domains is accepted. Never for a real org.
+    #[arg(long, verbatim_doc_comment)]
+    allow_loopback: bool,
+
     /// Where the records go
     #[arg(long, value_name = "TARGET", value_enum, default_value_t = TargetKind::Memory)]
     into: TargetKind,
@@ -98,6 +145,38 @@ pub(crate) struct Cli {
     /// The database for --into postgres [default: $DATABASE_URL]
     #[arg(long, value_name = "URL")]
     database_url: Option<String>,
+
+    /// The tenant to import into, the same on every run
+    ///
+    /// The tenant's records, import jobs and Salesforce-to-CRM id map are
+    /// kept in PostgreSQL between runs: a second run into the same tenant
+    /// skips (--mode skip) or updates (--mode update) what the first one
+    /// imported, and --resume continues its unfinished job.
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_parser = parse_tenant,
+        default_value = DEFAULT_TENANT,
+        verbatim_doc_comment
+    )]
+    tenant: TenantId,
+
+    /// Continue the tenant's unfinished job: JOB, or the newest one
+    ///
+    /// Continues job JOB, or without JOB the tenant's newest job that is
+    /// FAILED, or PENDING or IN_PROGRESS left by a process that stopped,
+    /// from each object's checkpoint, with the objects and mode it was
+    /// started with (--objects and --mode, if given, must match them).
+    /// Needs --into postgres (the in-memory store starts empty). No
+    /// demonstration re-run after it.
+    #[arg(
+        long,
+        value_name = "JOB",
+        num_args = 0..=1,
+        value_parser = parse_job,
+        verbatim_doc_comment
+    )]
+    resume: Option<Option<JobId>>,
 
     /// What to import [default: all six]
     ///
@@ -115,9 +194,9 @@ pub(crate) struct Cli {
     )]
     objects: Option<::std::vec::Vec<SObject>>,
 
-    /// Records imported before: skip them or update them
-    #[arg(long, value_enum, default_value_t = Mode::Skip)]
-    mode: Mode,
+    /// Records imported before: skip them or update them [default: skip]
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
 
     /// Records a page
     #[arg(
@@ -173,12 +252,29 @@ impl Cli {
         if self.database_url.is_some() && self.into != TargetKind::Postgres {
             return Err(conflict("--database-url goes with --into postgres"));
         }
+        if self.allow_loopback && source != SourceKind::Salesforce {
+            return Err(conflict(
+                "--allow-loopback goes with --source salesforce \
+                 (--source fake always listens on loopback)",
+            ));
+        }
+        if self.resume.is_some() && self.into != TargetKind::Postgres {
+            return Err(conflict(
+                "--resume goes with --into postgres: the in-memory store starts empty \
+                 in every run and has no job to resume",
+            ));
+        }
         Ok(Args {
             source,
+            allow_loopback: self.allow_loopback,
             into: self.into,
             database_url: self.database_url,
-            objects: self.objects.unwrap_or_else(|| SObject::SELECTABLE.to_vec()),
-            mode: self.mode.into(),
+            tenant: self.tenant,
+            resume: self
+                .resume
+                .map(|job| job.map_or(Resume::Newest, Resume::Job)),
+            objects: self.objects,
+            mode: self.mode.map(WriteMode::from),
             page_size: self.page_size,
             once: self.once,
             errors_csv: self.errors_csv,
@@ -198,6 +294,30 @@ fn parse_source(value: &str) -> Result<SourceKind, String> {
             .map(|dir| SourceKind::Files(Some(dir.into())))
             .ok_or_else(|| "expected fake, files, files=DIR or salesforce".to_owned()),
     }
+}
+
+/// `--tenant NAME`: not empty, no spaces or control characters.
+fn parse_tenant(value: &str) -> Result<TenantId, String> {
+    if value.is_empty() {
+        return Err("a tenant name is needed".to_owned());
+    }
+    if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("no spaces or control characters in a tenant name".to_owned());
+    }
+    if value.chars().count() > 200 {
+        return Err("at most 200 characters".to_owned());
+    }
+    Ok(TenantId::new(value))
+}
+
+/// `--resume JOB`: a job id as the job store shows it (a number for
+/// PostgreSQL; the store says whether it knows it).
+fn parse_job(value: &str) -> Result<JobId, String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err("a job id is needed (or leave the value out: the newest job)".to_owned());
+    }
+    Ok(JobId::new(value))
 }
 
 /// `--page-size N`: a whole number above zero.
@@ -258,16 +378,25 @@ mod tests {
             args,
             Args {
                 source: SourceKind::Fake,
+                allow_loopback: false,
                 into: TargetKind::Memory,
                 database_url: None,
-                objects: SObject::SELECTABLE.to_vec(),
-                mode: WriteMode::SkipExisting,
+                tenant: TenantId::new("sample"),
+                resume: None,
+                objects: None,
+                mode: None,
                 page_size: 50,
                 once: false,
                 errors_csv: None,
             }
         );
-        assert_eq!(args.objects.len(), 6);
+        assert_eq!(args.objects(), SObject::SELECTABLE.to_vec());
+        assert_eq!(args.objects().len(), 6);
+        assert_eq!(args.mode(), WriteMode::SkipExisting);
+        // The same fixed tenant into PostgreSQL: never a timestamp.
+        let args = parse(&["--into", "postgres"]).unwrap();
+        assert_eq!(args.tenant, TenantId::new(DEFAULT_TENANT));
+        assert_eq!(args.resume, None);
     }
 
     #[test]
@@ -280,6 +409,10 @@ mod tests {
             "--into=postgres",
             "--database-url",
             "postgres://db/x",
+            "--tenant",
+            "acme-prod",
+            "--resume",
+            "42",
             "--objects",
             "account, Contact,product,Account",
             "--mode",
@@ -293,18 +426,22 @@ mod tests {
         assert_eq!(args.source, SourceKind::Files(Some("/tmp/org".into())));
         assert_eq!(args.into, TargetKind::Postgres);
         assert_eq!(args.database_url.as_deref(), Some("postgres://db/x"));
+        assert_eq!(args.tenant, TenantId::new("acme-prod"));
+        assert_eq!(args.resume, Some(Resume::Job(JobId::new("42"))));
+        assert!(!args.allow_loopback);
         assert_eq!(
-            args.objects,
+            args.objects(),
             [SObject::ACCOUNT, SObject::CONTACT, SObject::PRODUCT2]
         );
-        assert_eq!(args.mode, WriteMode::Update);
+        assert_eq!(args.mode, Some(WriteMode::Update));
+        assert_eq!(args.mode(), WriteMode::Update);
         assert_eq!(args.page_size, 200);
         assert!(args.once);
         assert_eq!(args.errors_csv, Some(PathBuf::from("/tmp/e.csv")));
 
         let args = parse(&["--page-size", "7", "--mode=skip", "--into", "postgresql"]).unwrap();
         assert_eq!(args.page_size, 7);
-        assert_eq!(args.mode, WriteMode::SkipExisting);
+        assert_eq!(args.mode, Some(WriteMode::SkipExisting));
         assert_eq!(args.into, TargetKind::Postgres);
         assert_eq!(args.source, SourceKind::Fake);
     }
@@ -323,6 +460,53 @@ mod tests {
             parse(&["--source=salesforce"]).unwrap().source,
             SourceKind::Salesforce
         );
+    }
+
+    #[test]
+    fn resume_takes_an_optional_job() {
+        let resume = |args: &[&str]| parse(args).unwrap().resume;
+        assert_eq!(
+            resume(&["--into", "postgres", "--resume"]),
+            Some(Resume::Newest)
+        );
+        assert_eq!(
+            resume(&["--resume", "--into", "postgres"]),
+            Some(Resume::Newest)
+        );
+        assert_eq!(
+            resume(&["--into=postgres", "--resume=17"]),
+            Some(Resume::Job(JobId::new("17")))
+        );
+        assert_eq!(
+            resume(&["--into", "postgres", "--resume", " 17 "]),
+            Some(Resume::Job(JobId::new("17")))
+        );
+        let args = parse(&["--into", "postgres", "--resume", "--once", "--tenant=acme"]).unwrap();
+        assert_eq!(args.resume, Some(Resume::Newest));
+        assert!(args.once);
+        assert_eq!(args.tenant, TenantId::new("acme"));
+        // Given only when asked: a resumed job keeps its own.
+        assert_eq!(args.objects, None);
+        assert_eq!(args.mode, None);
+    }
+
+    #[test]
+    fn tenants_are_names() {
+        let tenant = |name: &str| parse(&["--tenant", name]).unwrap().tenant;
+        assert_eq!(tenant("acme"), TenantId::new("acme"));
+        assert_eq!(
+            tenant("7c9e6679-7425-40de-944b-e07fc1f90ae7"),
+            TenantId::new("7c9e6679-7425-40de-944b-e07fc1f90ae7")
+        );
+        assert_eq!(tenant("ACME_eu.1"), TenantId::new("ACME_eu.1"));
+    }
+
+    #[test]
+    fn loopback_is_allowed_only_for_salesforce() {
+        let args = parse(&["--source", "salesforce", "--allow-loopback"]).unwrap();
+        assert_eq!(args.source, SourceKind::Salesforce);
+        assert!(args.allow_loopback);
+        assert!(!parse(&["--source", "salesforce"]).unwrap().allow_loopback);
     }
 
     #[test]
@@ -393,6 +577,51 @@ mod tests {
                 "--database-url goes with --into postgres",
             ),
             (
+                &["--resume"],
+                ErrorKind::ArgumentConflict,
+                "--resume goes with --into postgres: the in-memory store starts empty",
+            ),
+            (
+                &["--into", "memory", "--resume", "3"],
+                ErrorKind::ArgumentConflict,
+                "--resume goes with --into postgres",
+            ),
+            (
+                &["--into", "postgres", "--resume="],
+                ErrorKind::ValueValidation,
+                "'--resume [<JOB>]': a job id is needed",
+            ),
+            (
+                &["--allow-loopback"],
+                ErrorKind::ArgumentConflict,
+                "--allow-loopback goes with --source salesforce",
+            ),
+            (
+                &["--source", "files", "--allow-loopback"],
+                ErrorKind::ArgumentConflict,
+                "--allow-loopback goes with --source salesforce",
+            ),
+            (
+                &["--source", "salesforce", "--allow-loopback=yes"],
+                ErrorKind::TooManyValues,
+                "unexpected value 'yes' for '--allow-loopback'",
+            ),
+            (
+                &["--tenant", ""],
+                ErrorKind::ValueValidation,
+                "invalid value '' for '--tenant <NAME>': a tenant name is needed",
+            ),
+            (
+                &["--tenant", "acme corp"],
+                ErrorKind::ValueValidation,
+                "no spaces or control characters",
+            ),
+            (
+                &["--tenant"],
+                ErrorKind::InvalidValue,
+                "a value is required for '--tenant <NAME>'",
+            ),
+            (
                 &["--objects", " , "],
                 ErrorKind::ValueValidation,
                 "'--objects <Account,Contact,...>': at least one object",
@@ -457,6 +686,14 @@ mod tests {
             "--batch-size",
             "--once",
             "--errors-csv <PATH>",
+            "--tenant <NAME>",
+            "[default: sample]",
+            "--resume [<JOB>]",
+            "FAILED",
+            "--allow-loopback",
+            "For testing only",
+            "127.0.0.1",
+            "[default: skip]",
             "-h, --help",
             "-V, --version",
             "[default: 50]",
@@ -482,6 +719,9 @@ mod tests {
             "--objects",
             "--page-size",
             "--once",
+            "--tenant",
+            "--resume",
+            "--allow-loopback",
         ] {
             assert!(short.contains(flag), "-h lacks {flag}:\n{short}");
         }

@@ -9,18 +9,43 @@ use std::time::Duration;
 use futures::StreamExt;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use salesforce_import::{
-    Error, ImportRequest, Importer, Job, JobStore, LogEntry, ObjectProgress, ProgressEvent, Result,
-    Severity, TenantId,
+    Error, ImportHandle, ImportRequest, Importer, Job, JobStore, LogEntry, ObjectProgress,
+    ObjectState, ProgressEvent, Result, SObject, Severity, TenantId, WriteMode,
 };
 
-/// Runs `request`, drawing one bar per object (counts and rate), and
-/// returns the finished job.
+/// Runs `request` as a new job, drawing one bar per object (counts and
+/// rate), and returns the finished job.
 pub(crate) async fn import_with_progress(
     importer: &Importer,
     tenant: &TenantId,
     request: ImportRequest,
 ) -> Result<Job> {
     let plan = importer.plan(&request.objects)?;
+    let handle = importer.start(tenant, request).await?;
+    follow(handle, &plan, &[]).await
+}
+
+/// Continues `job` (as the store holds it) from its checkpoints: calls
+/// `started` once the importer has taken the job over, then draws one bar
+/// per object from where each stopped, and returns the finished job.
+pub(crate) async fn resume_with_progress(
+    importer: &Importer,
+    job: &Job,
+    started: impl FnOnce(),
+) -> Result<Job> {
+    let handle = importer.resume(&job.tenant, &job.id).await?;
+    started();
+    let plan: Vec<SObject> = job.objects.iter().map(|o| o.object.clone()).collect();
+    follow(handle, &plan, &job.objects).await
+}
+
+/// Draws the bars of a running job until it ends. `before`: the objects'
+/// progress when a resumed job starts again (empty for a new job).
+async fn follow(
+    mut handle: ImportHandle,
+    plan: &[SObject],
+    before: &[ObjectProgress],
+) -> Result<Job> {
     let multi = MultiProgress::new();
     let style =
         ProgressStyle::with_template("{prefix:>15} [{bar:30.cyan/blue}] {pos:>4}/{len:4} {msg}")
@@ -35,8 +60,37 @@ pub(crate) async fn import_with_progress(
             (o.clone(), bar)
         })
         .collect();
+    for progress in before {
+        let Some(bar) = bars.get(&progress.object) else {
+            continue;
+        };
+        bar.set_length(progress.total.unwrap_or(progress.processed()));
+        bar.set_position(progress.processed());
+        match progress.state {
+            // A resumed job does not import these again.
+            ObjectState::Done | ObjectState::Unavailable => bar.finish_with_message(format!(
+                "{:?} before: {}",
+                progress.state,
+                counts(progress, 0, Duration::ZERO)
+            )),
+            _ if progress.checkpoint.is_some() => bar.set_message("waiting to continue"),
+            _ => {}
+        }
+    }
 
-    let mut handle = importer.start(tenant, request).await?;
+    // Records processed before this run, left out of the rates.
+    let earlier: HashMap<SObject, u64> = before
+        .iter()
+        .map(|p| (p.object.clone(), p.processed()))
+        .collect();
+    let counts_now = |p: &ObjectProgress, bar: &ProgressBar| {
+        counts(
+            p,
+            earlier.get(&p.object).copied().unwrap_or(0),
+            bar.elapsed(),
+        )
+    };
+
     let mut events = handle.events();
     let mut api_usage = None;
     while let Some(event) = events.next().await {
@@ -52,14 +106,13 @@ pub(crate) async fn import_with_progress(
                 if let Some(bar) = bars.get(&progress.object) {
                     bar.set_length(progress.total.unwrap_or(progress.processed()));
                     bar.set_position(progress.processed());
-                    bar.set_message(counts(&progress, bar.elapsed()));
+                    bar.set_message(counts_now(&progress, bar));
                 }
             }
             ProgressEvent::ApiUsage { usage } => api_usage = Some(usage),
             ProgressEvent::ObjectFinished { progress } => {
                 if let Some(bar) = bars.get(&progress.object) {
-                    let message =
-                        format!("{:?}: {}", progress.state, counts(&progress, bar.elapsed()));
+                    let message = format!("{:?}: {}", progress.state, counts_now(&progress, bar));
                     bar.finish_with_message(message);
                 }
             }
@@ -74,8 +127,9 @@ pub(crate) async fn import_with_progress(
 
 /// "90 imported, 0 skipped, 0 errors, 1520 records/s". The time is
 /// measured here, as events arrive, so a rate over less than a tenth of a
-/// second would mostly measure the event queue: it is left out.
-fn counts(p: &ObjectProgress, elapsed: Duration) -> String {
+/// second would mostly measure the event queue: it is left out. `earlier`:
+/// records a resumed job had processed before, not part of the rate.
+fn counts(p: &ObjectProgress, earlier: u64, elapsed: Duration) -> String {
     let counts = format!(
         "{} imported, {} skipped, {} errors",
         p.imported, p.skipped, p.errors
@@ -83,14 +137,60 @@ fn counts(p: &ObjectProgress, elapsed: Duration) -> String {
     if elapsed < Duration::from_millis(100) {
         return counts;
     }
-    let rate = p.processed() as f64 / elapsed.as_secs_f64();
+    let rate = p.processed().saturating_sub(earlier) as f64 / elapsed.as_secs_f64();
     format!("{counts}, {rate:.0} records/s")
 }
 
-pub(crate) fn print_summary(job: &Job) {
+/// What resuming `job` does, object by object: "Resuming job 7 of tenant
+/// acme (FAILED, started by ..., mode skip)", then each object's state and
+/// where it continues (after its checkpoint, from the start, or not at
+/// all).
+pub(crate) fn describe_resume(job: &Job) -> String {
+    let mode = match job.mode {
+        WriteMode::Update => "update",
+        _ => "skip",
+    };
+    let mut text = format!(
+        "Resuming job {} of tenant {} ({}, created {} by {}, --mode {mode}).",
+        job.id,
+        job.tenant,
+        job.status,
+        job.created_at.format("%Y-%m-%d %H:%M:%S UTC"),
+        job.started_by,
+    );
+    if let Some(message) = &job.message {
+        text.push_str(&format!("\nIt stopped with: {message}"));
+    }
+    for p in &job.objects {
+        let from = match (p.state, &p.checkpoint) {
+            (ObjectState::Done, _) => "done: not imported again".to_owned(),
+            (ObjectState::Unavailable, _) => "not in the org: not tried again".to_owned(),
+            (_, Some(id)) => format!("continues after {id}"),
+            (_, None) => "from the start".to_owned(),
+        };
+        text.push_str(&format!(
+            "\n  {:<16} {:<10} {:>7} processed  {from}",
+            p.object.to_string(),
+            format!("{:?}", p.state),
+            p.processed(),
+        ));
+    }
+    text
+}
+
+/// `resumed`: the job ran before this process (its start time is not
+/// this run's, so no rate).
+pub(crate) fn print_summary(job: &Job, resumed: bool) {
+    let mode = match job.mode {
+        WriteMode::Update => "updating records imported before",
+        _ => "skipping records imported before",
+    };
     println!(
-        "\nJob {} ({}) started by {}",
-        job.id, job.status, job.started_by
+        "\nJob {} ({}) started by {}, {mode}{}",
+        job.id,
+        job.status,
+        job.started_by,
+        if resumed { ", resumed" } else { "" }
     );
     println!(
         "{:<16} {:>8} {:>9} {:>8} {:>7} {:>9}",
@@ -115,7 +215,7 @@ pub(crate) fn print_summary(job: &Job) {
         job.skipped(),
         job.errors()
     );
-    if let (Some(start), Some(end)) = (job.started_at, job.completed_at) {
+    if let (false, Some(start), Some(end)) = (resumed, job.started_at, job.completed_at) {
         let secs = (end - start).as_seconds_f64();
         let processed: u64 = job.objects.iter().map(ObjectProgress::processed).sum();
         if secs > 0.0 {
@@ -261,6 +361,56 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "plain,\"a,b\",\"say \"\"hi\"\"\",\"two\nlines\",\r\n"
         );
+    }
+
+    #[test]
+    fn a_resume_says_where_each_object_continues() {
+        use salesforce_import::jobs::NewJob;
+        use salesforce_import::{JobId, JobStatus};
+
+        let new = NewJob::new(
+            TenantId::new("acme"),
+            "ada@example.com",
+            vec![
+                SObject::ACCOUNT,
+                SObject::CONTACT,
+                SObject::ORDER,
+                SObject::QUOTE,
+            ],
+            WriteMode::Update,
+            chrono::Utc::now(),
+        );
+        let mut job = Job::new(JobId::new("7"), &new);
+        job.status = JobStatus::Failed;
+        job.message = Some("Contact: Salesforce API request limit reached".into());
+        job.objects[0].state = ObjectState::Done;
+        job.objects[0].imported = 90;
+        job.objects[1].state = ObjectState::Failed;
+        job.objects[1].imported = 40;
+        job.objects[1].checkpoint = Some("0035g0000000163AAA".parse().unwrap());
+        job.objects[2].state = ObjectState::Unavailable;
+        let text = describe_resume(&job);
+        assert!(
+            text.starts_with("Resuming job 7 of tenant acme (FAILED, created "),
+            "{text}"
+        );
+        assert!(
+            text.contains("by ada@example.com, --mode update)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("It stopped with: Contact: Salesforce API"),
+            "{text}"
+        );
+        let lines: Vec<&str> = text.lines().skip(2).collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        assert!(lines[0].contains("Account") && lines[0].contains("Done"));
+        assert!(lines[0].contains("90 processed") && lines[0].ends_with("not imported again"));
+        assert!(
+            lines[1].contains("Failed") && lines[1].ends_with("continues after 0035g0000000163AAA")
+        );
+        assert!(lines[2].contains("Unavailable") && lines[2].ends_with("not tried again"));
+        assert!(lines[3].contains("Pending") && lines[3].ends_with("from the start"));
     }
 
     #[test]

@@ -27,11 +27,28 @@ pub(crate) struct Source {
 }
 
 impl Source {
-    pub(crate) async fn open(kind: &SourceKind, tenant: &TenantId) -> Result<Source> {
+    /// `allow_loopback`: `--allow-loopback` (only `--source salesforce`
+    /// reads it; the fake always listens on loopback).
+    pub(crate) async fn open(
+        kind: &SourceKind,
+        allow_loopback: bool,
+        tenant: &TenantId,
+    ) -> Result<Source> {
         match kind {
             SourceKind::Fake => fake(tenant).await,
             SourceKind::Files(dir) => files(dir.as_deref()),
-            SourceKind::Salesforce => salesforce(tenant, |name| std::env::var(name).ok()).await,
+            SourceKind::Salesforce => {
+                let policy = if allow_loopback {
+                    eprintln!(
+                        "warning: --allow-loopback: loopback http:// URLs are accepted \
+                         (for local emulators and test doubles only)"
+                    );
+                    HostPolicy::salesforce().allow_loopback()
+                } else {
+                    HostPolicy::salesforce()
+                };
+                salesforce(tenant, policy, |name| std::env::var(name).ok()).await
+            }
         }
     }
 
@@ -102,9 +119,14 @@ async fn fake(tenant: &TenantId) -> Result<Source> {
 }
 
 /// A real org, from credentials in the environment (`env` looks them up).
-/// The instance URL must pass the default [`HostPolicy`]: https on
-/// Salesforce's domains, no loopback.
-async fn salesforce(tenant: &TenantId, env: impl Fn(&str) -> Option<String>) -> Result<Source> {
+/// The instance and login URLs must pass `policy`: by default
+/// ([`HostPolicy::salesforce`]) https on Salesforce's domains, no loopback;
+/// with `--allow-loopback`, loopback too (a local emulator or test double).
+async fn salesforce(
+    tenant: &TenantId,
+    policy: HostPolicy,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Source> {
     let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
     let (instance, access) = match (var("SF_INSTANCE_URL"), var("SF_ACCESS_TOKEN")) {
         (Some(i), Some(a)) => (i, SecretString::from(a)),
@@ -130,8 +152,7 @@ async fn salesforce(tenant: &TenantId, env: impl Fn(&str) -> Option<String>) -> 
             "SF_REFRESH_TOKEN is set: the refresh also needs SF_CLIENT_ID (the connected app's consumer key)",
         ));
     }
-    let policy = HostPolicy::salesforce();
-    let instance = policy.check(&instance)?;
+    let instance = check_host(policy, "SF_INSTANCE_URL", &instance)?;
 
     let vault = Arc::new(InMemoryTokenVault::new());
     vault
@@ -154,7 +175,7 @@ async fn salesforce(tenant: &TenantId, env: impl Fn(&str) -> Option<String>) -> 
     )
     .host_policy(policy);
     if let Some(login) = var("SF_LOGIN_URL") {
-        policy.check(&login)?;
+        check_host(policy, "SF_LOGIN_URL", &login)?;
         oauth = oauth.login_host(LoginHost::url(login));
     }
     let rest = RestSource::builder(Arc::new(oauth.build(vault.clone())?)).build()?;
@@ -163,6 +184,24 @@ async fn salesforce(tenant: &TenantId, env: impl Fn(&str) -> Option<String>) -> 
         vault: Some(vault),
         description: format!("the Salesforce org at {instance}"),
         _server: None,
+    })
+}
+
+/// `url` (from the environment variable `var`) checked against `policy`.
+/// A loopback URL refused only because loopback is off says so, and names
+/// the flag that accepts it.
+fn check_host(policy: HostPolicy, var: &str, url: &str) -> Result<String> {
+    policy.check(url).map_err(|e| {
+        let loopback = HostPolicy::salesforce().allow_loopback().check(url).is_ok();
+        if loopback && !policy.allows_loopback() {
+            Error::config(format!(
+                "{var}: {e}; a loopback (local) address is refused by default: for a \
+                 local Salesforce emulator or test double, pass --allow-loopback \
+                 (for testing only)"
+            ))
+        } else {
+            e
+        }
     })
 }
 
@@ -191,7 +230,7 @@ mod tests {
     }
 
     async fn error(vars: &[(&str, &str)]) -> String {
-        match salesforce(&TenantId::new("t"), env(vars)).await {
+        match salesforce(&TenantId::new("t"), HostPolicy::salesforce(), env(vars)).await {
             Ok(_) => panic!("{vars:?} opened a source"),
             Err(e) => e.to_string(),
         }
@@ -240,9 +279,69 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn loopback_is_refused_unless_allowed() {
+        for url in [
+            "http://127.0.0.1:8080",
+            "http://localhost:9",
+            "https://[::1]:443",
+        ] {
+            let vars = [
+                ("SF_INSTANCE_URL", url),
+                ("SF_ACCESS_TOKEN", "00Dxx!secret-token"),
+            ];
+            let e = error(&vars).await;
+            assert!(
+                e.contains("SF_INSTANCE_URL")
+                    && e.contains("loopback")
+                    && e.contains("--allow-loopback")
+                    && !e.contains("secret-token"),
+                "{e}"
+            );
+            let source = salesforce(
+                &TenantId::new("t"),
+                HostPolicy::salesforce().allow_loopback(),
+                env(&vars),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+            assert!(source.description.contains("the Salesforce org at"));
+        }
+        // A login URL on loopback is named too.
+        let e = error(&[
+            ("SF_INSTANCE_URL", "https://acme.my.salesforce.com"),
+            ("SF_ACCESS_TOKEN", "00Dxx!secret-token"),
+            ("SF_LOGIN_URL", "http://127.0.0.1:1"),
+        ])
+        .await;
+        assert!(
+            e.contains("SF_LOGIN_URL") && e.contains("--allow-loopback"),
+            "{e}"
+        );
+        // Allowing loopback allows nothing else.
+        let e = match salesforce(
+            &TenantId::new("t"),
+            HostPolicy::salesforce().allow_loopback(),
+            env(&[
+                ("SF_INSTANCE_URL", "http://10.0.0.1:8080"),
+                ("SF_ACCESS_TOKEN", "00Dxx!secret-token"),
+            ]),
+        )
+        .await
+        {
+            Ok(_) => panic!("a private address opened a source"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            e.contains("http://10.0.0.1:8080") && !e.contains("--allow-loopback"),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_salesforce_host_opens_without_a_request() {
         let source = salesforce(
             &TenantId::new("t"),
+            HostPolicy::salesforce(),
             env(&[
                 ("SF_INSTANCE_URL", "https://acme.my.salesforce.com/"),
                 ("SF_ACCESS_TOKEN", "00Dxx!secret-token"),

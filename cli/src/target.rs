@@ -1,5 +1,7 @@
 //! Where the records go: the in-memory CRM, or PostgreSQL (the reference
-//! CRM schema and the job store, migrated first; a fresh tenant per run).
+//! CRM schema and the job store, migrated first). Both into `--tenant`,
+//! the same on every run: in PostgreSQL a second run finds the first one's
+//! records, jobs and id map.
 
 use std::sync::Arc;
 
@@ -32,7 +34,7 @@ impl Target {
                 let sink = Arc::new(InMemorySink::new());
                 Ok(Target {
                     name: "the in-memory CRM",
-                    tenant: TenantId::new("sample-tenant"),
+                    tenant: args.tenant.clone(),
                     sink: sink.clone(),
                     jobs: Arc::new(InMemoryJobStore::new()),
                     store: Store::Memory(sink),
@@ -52,10 +54,9 @@ impl Target {
                 postgres::migrate(&pool).await?;
                 postgres::migrate_crm(&pool).await?;
                 let sink = Arc::new(PgCrmSink::new(pool.clone()));
-                let started = chrono::Utc::now().format("%Y%m%d-%H%M%S%.3f");
                 Ok(Target {
                     name: "PostgreSQL",
-                    tenant: TenantId::new(format!("sample-{started}")),
+                    tenant: args.tenant.clone(),
                     sink: sink.clone(),
                     jobs: Arc::new(PgJobStore::new(pool)),
                     store: Store::Postgres(sink),
