@@ -14,8 +14,9 @@ none of its own layer but itself, none above):
     5  engine, http            the importer; the REST source and OAuth flow
     6  postgres                the PostgreSQL backends (implements http's
                                PendingAuthorizations too)
-    7  server                  the HTTP API
-    8  testkit                 the conformance suite
+    7  workers                 imports as tasks of a PostgreSQL queue
+    8  server                  the HTTP API
+    9  testkit                 the conformance suite
 
 `crate::Name` where `Name` is a re-export of the crate root hides the real
 graph, so it is refused: write `crate::module::Name`. `$crate::` in macros
@@ -41,8 +42,9 @@ LAYERS = {
     "source": 4, "sink": 4, "vault": 4, "jobs": 4,
     "engine": 5, "http": 5,
     "postgres": 6,
-    "server": 7,
-    "testkit": 8,
+    "workers": 7,
+    "server": 8,
+    "testkit": 9,
 }
 
 SRC = Path("src")

@@ -50,6 +50,8 @@
 //!   status, disconnect, start and follow imports, history).
 //! - `testkit` (feature `testkit`): the conformance suite every backend
 //!   runs, yours included.
+//! - `workers` (feature `apalis`): imports as tasks of a PostgreSQL-backed
+//!   queue, run by any number of worker processes.
 //!
 //! ## Errors
 //!
@@ -69,6 +71,7 @@
 //! | `http` | `http::RestSource`, `http::SalesforceOAuth` (web-server flow with PKCE), `http::HostPolicy`, `http::PendingAuthorizations` | reqwest 0.13 (rustls), oauth2 5, url |
 //! | `postgres` | `postgres::PgJobStore`, `PgTokenVault`, `PgCrmSink` (and with `http`, `PgPendingAuthorizations`) on the host's `PgPool`; migrations; optional row-level security | sqlx 0.9, sha2 |
 //! | `server` | `server::ImportApi`: the axum router, `Authenticate`, `Caller`, the OpenAPI document; implies `http` | axum 0.8, utoipa 5 |
+//! | `apalis` | `workers::ImportQueue`, `workers::Worker`: imports queued in PostgreSQL and run by worker processes; implies `postgres` | apalis 1.0, apalis-postgres 1.0 |
 //! | `testkit` | the conformance suite for your backends; outside the semver promise | none |
 //!
 //! A fake Salesforce org for tests, served over loopback HTTP with faults on
@@ -105,6 +108,9 @@ mod status;
 #[cfg_attr(docsrs, doc(cfg(feature = "testkit")))]
 pub mod testkit;
 pub mod vault;
+#[cfg(feature = "apalis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "apalis")))]
+pub mod workers;
 
 pub use crm::WriteMode;
 pub use engine::{ImportHandle, ImportRequest, Importer, ImporterBuilder, ProgressEvent, Stranded};

@@ -408,6 +408,45 @@ impl Importer {
         }
     }
 
+    /// Plans and records a job without running it: pending and unleased,
+    /// for another process to run with [`resume`](Importer::resume) (a
+    /// queue worker; see the `workers` module, feature `apalis`). Fails as
+    /// [`start`](Importer::start) does, except that a running job of the
+    /// tenant is always [`Error::ImportAlreadyRunning`]. Until someone
+    /// takes its lease the job counts as [stranded](Job::is_stranded):
+    /// [`recover`](Importer::recover) may run it too, and whichever takes
+    /// the lease first runs it, once.
+    pub async fn create(&self, tenant: &TenantId, request: ImportRequest) -> Result<Job> {
+        let objects = self.plan(&request.objects)?;
+        if let Some(vault) = &self.inner.vault {
+            let connected = vault.get(tenant).await?.is_some_and(|c| c.active);
+            if !connected {
+                return Err(Error::NotConnected {
+                    tenant: tenant.clone(),
+                });
+            }
+        }
+        let new = NewJob::new(
+            tenant.clone(),
+            request.started_by,
+            objects,
+            request.mode.unwrap_or(self.inner.mode),
+            (self.inner.clock)(),
+        );
+        self.inner.jobs.create_job(&new).await
+    }
+
+    /// How long a lease this importer takes lasts (see
+    /// [`ImporterBuilder::lease`]).
+    pub fn lease_ttl(&self) -> Duration {
+        self.inner.lease.ttl
+    }
+
+    /// The job store.
+    pub fn job_store(&self) -> &Arc<dyn JobStore> {
+        &self.inner.jobs
+    }
+
     /// Takes a job's lease and runs it from its checkpoints; another
     /// process holding the lease is [`Error::ImportAlreadyRunning`].
     async fn take_over(&self, job: Job) -> Result<ImportHandle> {

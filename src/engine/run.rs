@@ -57,13 +57,16 @@ impl Runner {
             self.cancel.clone(),
         );
         let id = job.id.clone();
-        let ended = self.run_job(job).instrument(span).await;
-        if self.held.is_lost() {
-            // Taken over: whatever this run ended with, the job is the new
-            // owner's now, and none of this run's last writes went through.
-            return Err(Error::LeaseLost { job: id });
+        match self.run_job(job).instrument(span).await {
+            // The final status went through under this run's lease: the job
+            // was ours to the end (a heartbeat after that write finds the
+            // lease released, and is no takeover).
+            Ok(job) => Ok(job),
+            // Taken over: the job is the new owner's now, and none of this
+            // run's writes after the takeover went through.
+            Err(_) if self.held.is_lost() => Err(Error::LeaseLost { job: id }),
+            Err(e) => Err(e),
         }
-        ended
     }
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {

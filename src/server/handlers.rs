@@ -227,6 +227,13 @@ pub(super) async fn start_import(
     // The import goes on in the background; the handle is not needed to
     // follow it (the job store has the progress) nor to cancel it
     // (`Importer::cancel`).
+    #[cfg(feature = "apalis")]
+    if let Some(queue) = &api.queue {
+        let job = queue
+            .enqueue(&api.importer, &caller.tenant, request)
+            .await?;
+        return Ok((StatusCode::ACCEPTED, Json(JobView::new(job))));
+    }
     let handle = api.importer.start(&caller.tenant, request).await?;
     let job = api.jobs.job(&caller.tenant, handle.job_id()).await?;
     Ok((StatusCode::ACCEPTED, Json(JobView::new(job))))
@@ -391,6 +398,13 @@ pub(super) async fn resume(
     })
     .await?;
     require_connected(&api, &caller).await?;
+    #[cfg(feature = "apalis")]
+    if let Some(queue) = &api.queue {
+        let task = crate::workers::ImportTask::new(caller.tenant.clone(), id.clone());
+        queue.push(task).await?;
+        let job = api.jobs.job(&caller.tenant, &id).await?;
+        return Ok((StatusCode::ACCEPTED, Json(JobView::new(job))));
+    }
     let handle = api.importer.resume(&caller.tenant, &id).await?;
     let job = api.jobs.job(&caller.tenant, handle.job_id()).await?;
     Ok((StatusCode::ACCEPTED, Json(JobView::new(job))))

@@ -80,6 +80,10 @@ pub(crate) struct Shared {
     oauth: Arc<SalesforceOAuth>,
     auth: Arc<dyn Authenticate>,
     history: usize,
+    /// Where `POST /import` and resume queue jobs instead of running them
+    /// here (feature `apalis`).
+    #[cfg(feature = "apalis")]
+    queue: Option<crate::workers::ImportQueue>,
 }
 
 /// The import API: build it once, mount [`router`](ImportApi::router)
@@ -108,9 +112,23 @@ pub struct ImportApiBuilder {
     oauth: Arc<SalesforceOAuth>,
     auth: Arc<dyn Authenticate>,
     history: usize,
+    #[cfg(feature = "apalis")]
+    queue: Option<crate::workers::ImportQueue>,
 }
 
 impl ImportApiBuilder {
+    /// Queues imports (`POST /import`, `POST /import/{id}/resume`) on
+    /// `queue` for worker processes to run, instead of running them in
+    /// this process; the answer is the same pending job. Cancelling a
+    /// queued or running job marks it cancelled in the job store; the
+    /// worker running it stops at its next page.
+    #[cfg(feature = "apalis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "apalis")))]
+    pub fn with_queue(mut self, queue: crate::workers::ImportQueue) -> Self {
+        self.queue = Some(queue);
+        self
+    }
+
     /// How many jobs the history lists (default 50).
     pub fn history_limit(mut self, jobs: usize) -> Self {
         self.history = jobs.max(1);
@@ -126,6 +144,8 @@ impl ImportApiBuilder {
                 oauth: self.oauth,
                 auth: self.auth,
                 history: self.history,
+                #[cfg(feature = "apalis")]
+                queue: self.queue,
             }),
         }
     }
@@ -147,6 +167,8 @@ impl ImportApi {
             oauth,
             auth,
             history: HISTORY,
+            #[cfg(feature = "apalis")]
+            queue: None,
         }
     }
 

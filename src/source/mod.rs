@@ -42,8 +42,10 @@ use crate::object::SObject;
 use crate::record::SfRecord;
 
 mod file;
+mod limit;
 mod sample;
 pub use file::FileSource;
+pub use limit::{PerOrgLimit, SALESFORCE_CONCURRENT_REQUESTS};
 
 /// An opaque position inside a query, returned by one page and handed back
 /// to fetch the next (a REST `nextRecordsUrl`, an offset into a file).
