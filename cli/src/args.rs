@@ -132,7 +132,7 @@ pub(crate) struct Cli {
     /// For testing only: with --source salesforce, accept a loopback URL
     ///
     /// SF_INSTANCE_URL and SF_LOGIN_URL may then be http:// or https://
-    /// on 127.0.0.1, [::1] or localhost, any port: a local Salesforce
+    /// on `127.0.0.1`, `[::1]` or `localhost`, any port: a local Salesforce
     /// emulator or test double. Off by default: only https on
     /// Salesforce's domains is accepted. Never for a real org.
     #[arg(long, verbatim_doc_comment)]
