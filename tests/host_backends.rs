@@ -114,6 +114,9 @@ impl JobStore for HostJobs {
     ) -> Result<()> {
         self.with_job(tenant, job, |j, _| {
             fence(j, lease)?;
+            if lease.is_some() && j.status.is_final() && j.status != status {
+                return Err(Error::LeaseLost { job: j.id.clone() });
+            }
             j.status = status;
             if lease.is_some() && !status.is_running() {
                 j.lease = None;

@@ -61,6 +61,23 @@ impl HeldLease {
     pub(crate) fn is_lost(&self) -> bool {
         self.lost.load(Ordering::Relaxed)
     }
+
+    /// Before a write to the CRM, which the job store cannot fence: refuses
+    /// once the job was taken over, or once the lease, as last renewed,
+    /// has run out (the heartbeat could not reach the store, and another
+    /// process may own the job by now). Such a process stops instead of
+    /// writing values older than the new owner's.
+    pub(crate) fn check(
+        &self,
+        job: &JobId,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), Error> {
+        if self.is_lost() || self.current().is_expired(now) {
+            self.lost.store(true, Ordering::Relaxed);
+            return Err(Error::LeaseLost { job: job.clone() });
+        }
+        Ok(())
+    }
 }
 
 /// Renews the lease every `heartbeat` until dropped. When the store says

@@ -173,7 +173,10 @@ pub(crate) async fn process(
         let batch = WriteBatch::new(object.clone(), job.mode, records);
         let outcomes = inner
             .backoff
-            .run("write batch", || inner.sink.write_batch(tenant, &batch))
+            .run("write batch", || async {
+                held.check(&job.id, (inner.clock)())?;
+                inner.sink.write_batch(tenant, &batch).await
+            })
             .await?;
         if outcomes.len() != batch.records.len() {
             return Err(Error::Store {

@@ -56,7 +56,7 @@ impl Runner {
             self.held.clone(),
             self.cancel.clone(),
         );
-        let id = job.id.clone();
+        let (id, tenant) = (job.id.clone(), job.tenant.clone());
         match self.run_job(job).instrument(span).await {
             // The final status went through under this run's lease: the job
             // was ours to the end (a heartbeat after that write finds the
@@ -65,7 +65,29 @@ impl Runner {
             // Taken over: the job is the new owner's now, and none of this
             // run's writes after the takeover went through.
             Err(_) if self.held.is_lost() => Err(Error::LeaseLost { job: id }),
-            Err(e) => Err(e),
+            Err(e) => {
+                // The run broke on a write of its own bookkeeping (the job
+                // store failed past its retries). Say so and release the
+                // lease if the store answers now: the job is FAILED and
+                // resumable at once, not stranded until its lease lapses.
+                let lease = self.held.current();
+                let ended = self
+                    .inner
+                    .jobs
+                    .set_status(
+                        &tenant,
+                        &id,
+                        JobStatus::Failed,
+                        self.now(),
+                        Some(describe(&e)),
+                        Some(&lease),
+                    )
+                    .await;
+                if let Err(also) = ended {
+                    tracing::warn!(error = %also, "could not mark the broken job failed; it is stranded until its lease lapses");
+                }
+                Err(e)
+            }
         }
     }
 
@@ -415,7 +437,10 @@ impl Runner {
                 let results = self
                     .inner
                     .backoff
-                    .run("relink", || self.inner.sink.relink(tenant, &object, &links))
+                    .run("relink", || async {
+                        self.held.check(&job.id, self.now())?;
+                        self.inner.sink.relink(tenant, &object, &links).await
+                    })
                     .await?;
                 for (link, result) in links.iter().zip(results) {
                     match result {

@@ -166,6 +166,11 @@ impl JobStore for InMemoryJobStore {
         let mut s = self.lock();
         let row = s.row(tenant, job)?;
         row.fence(lease)?;
+        if lease.is_some() && row.job.status.is_final() && row.job.status != status {
+            // Cancelled by an administrator (or finished) meanwhile: the
+            // holder's write does not undo it.
+            return Err(Error::LeaseLost { job: job.clone() });
+        }
         row.job.status = status;
         if lease.is_some() && !status.is_running() {
             row.job.lease = None;

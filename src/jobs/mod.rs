@@ -322,7 +322,9 @@ pub trait JobStore: fmt::Debug + Send + Sync + 'static {
 
     /// Sets a job's status (and `started_at` on the first `InProgress`,
     /// `completed_at` on a final status) and its message; fenced by `lease`
-    /// when given. The lease holder setting a status that is not running
+    /// when given: the holder cannot change a final status (an
+    /// administrator cancelled the job meanwhile) into another, which is
+    /// [`Error::LeaseLost`](crate::Error::LeaseLost) too. The lease holder setting a status that is not running
     /// (finished, failed, cancelled) releases the lease; an unfenced write
     /// (an administrator cancelling a job) leaves it, so a process still
     /// running the job records its last page and state before it stops.

@@ -403,7 +403,9 @@ impl JobStore for PgJobStore {
                  lease_expires_at = CASE WHEN $6::text IS NOT NULL AND $3 NOT IN ('PENDING', 'IN_PROGRESS')
                                     THEN NULL ELSE lease_expires_at END
              WHERE tenant_id = $1 AND id = $2
-               AND ($6::text IS NULL OR (lease_owner = $6 AND lease_token = $7))",
+               AND ($6::text IS NULL OR (lease_owner = $6 AND lease_token = $7
+                    AND (status NOT IN ('COMPLETED', 'COMPLETED_WITH_ERRORS', 'CANCELLED')
+                         OR status = $3)))",
         )
         .bind(tenant.as_str())
         .bind(id)

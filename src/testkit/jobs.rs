@@ -1110,3 +1110,42 @@ pub async fn stranded_jobs_lists_lapsed_leases(store: &dyn JobStore) {
         );
     }
 }
+
+/// An administrator cancelling a running job (an unfenced write) is not
+/// undone by the process still holding the lease: its write of another
+/// status is `Error::LeaseLost`; writing the same final status is allowed
+/// (it winds the job down) and releases the lease.
+pub async fn holder_cannot_undo_a_cancel(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let job = create_leased(store, &tenant, "worker-a", 30).await;
+    let lease = job.lease.clone().unwrap();
+    set(store, &tenant, &job.id, JobStatus::Cancelled, 5).await;
+    for status in [JobStatus::InProgress, JobStatus::Completed] {
+        assert_lease_lost(
+            store
+                .set_status(&tenant, &job.id, status, fixture::at(6), None, Some(&lease))
+                .await,
+            "set_status over an administrator's cancel",
+        );
+    }
+    assert_eq!(
+        get(store, &tenant, &job.id).await.status,
+        JobStatus::Cancelled
+    );
+    store
+        .set_status(
+            &tenant,
+            &job.id,
+            JobStatus::Cancelled,
+            fixture::at(7),
+            None,
+            Some(&lease),
+        )
+        .await
+        .expect("the holder winds the cancelled job down");
+    assert_eq!(
+        get(store, &tenant, &job.id).await.lease,
+        None,
+        "and releases its lease"
+    );
+}

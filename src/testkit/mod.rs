@@ -172,6 +172,7 @@ macro_rules! __testkit_job_store_checks {
             stale_owner_cannot_write,
             ending_the_run_releases_the_lease,
             stranded_jobs_lists_lapsed_leases,
+            holder_cannot_undo_a_cancel,
         }
     };
 }

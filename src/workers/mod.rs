@@ -465,8 +465,19 @@ async fn run_job(shared: &Shared, task: &ImportTask) -> Result<()> {
                 // Another owner holds the lease: a worker that died (its
                 // lease lapses soon) or one still running the job.
                 if tokio::time::Instant::now() >= deadline {
-                    tracing::warn!(%tenant, job = %id, "the job's lease is held and renewed by another process: left to it");
-                    return Ok(());
+                    // Left to that process for now, but not forgotten: a
+                    // temporary failure puts the task back on the queue, so
+                    // if that process dies later the job is still taken over.
+                    tracing::warn!(%tenant, job = %id, "the job's lease is held and renewed by another process: retrying later");
+                    return Err(Error::Store {
+                        store: "import queue",
+                        message: format!(
+                            "job {id} is leased to another live process; the task is retried later"
+                        )
+                        .into(),
+                        temporary: true,
+                        source: None,
+                    });
                 }
                 let now = chrono::Utc::now();
                 let wait = job

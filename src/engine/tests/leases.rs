@@ -276,3 +276,75 @@ fn a_heartbeat_as_long_as_the_lease_is_refused() {
     assert!(matches!(build(30, 0), Err(Error::Config { .. })));
     assert!(build(30, 10).is_ok());
 }
+
+/// A sink that moves the clock a minute on after its first write: the
+/// process stalled past its lease (the heartbeat could not renew it).
+#[derive(Debug)]
+struct StallingSink {
+    inner: InMemorySink,
+    offset: Arc<std::sync::atomic::AtomicI64>,
+}
+
+#[async_trait]
+impl CrmSink for StallingSink {
+    async fn write_batch(
+        &self,
+        t: &TenantId,
+        b: &crate::sink::WriteBatch,
+    ) -> Result<Vec<Result<WriteOutcome, RecordError>>> {
+        let out = self.inner.write_batch(t, b).await;
+        self.offset.fetch_add(60, Ordering::SeqCst);
+        out
+    }
+    async fn relink(
+        &self,
+        t: &TenantId,
+        o: &SObject,
+        l: &[crate::sink::Relink],
+    ) -> Result<Vec<Result<(), RecordError>>> {
+        self.inner.relink(t, o, l).await
+    }
+}
+
+/// Once its lease has run out as last renewed, a process writes nothing
+/// more to the CRM (the job store cannot fence those writes): another
+/// process may own the job and have written newer values.
+#[tokio::test]
+async fn a_run_whose_lease_ran_out_writes_nothing_more_to_the_crm() {
+    let t = tenant();
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let offset = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let base = (clock())();
+    let clock_offset = offset.clone();
+    let sink = StallingSink {
+        inner: InMemorySink::new(),
+        offset: offset.clone(),
+    };
+    let memory = sink.inner.clone();
+    let imp = importer(
+        Arc::new(VecSource::default().with(parent_obj(), parents(9))),
+        Arc::new(sink),
+        jobs.clone(),
+    )
+    .page_size(3)
+    .clock(Arc::new(move || {
+        base + chrono::Duration::seconds(clock_offset.load(Ordering::SeqCst))
+    }))
+    .build()
+    .unwrap();
+    let err = imp
+        .run(&t, ImportRequest::new("ada", [parent_obj()]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::LeaseLost { .. }), "{err:?}");
+    assert_eq!(
+        memory.count(&t, &parent_obj()),
+        3,
+        "only the page written before the stall"
+    );
+    let job = &jobs.history(&t, 1).await.unwrap()[0];
+    assert!(
+        job.is_stranded(base + chrono::Duration::seconds(60)),
+        "left for another process to take over"
+    );
+}
