@@ -15,7 +15,9 @@ use async_trait::async_trait;
 use axum::http::request::Parts;
 use reqwest::StatusCode;
 use salesforce_import::http::RestSource;
-use salesforce_import::server::{Authenticate, Caller, ImportApi};
+use salesforce_import::server::{
+    Authenticate, Caller, ImportApi, REQUESTED_WITH, REQUESTED_WITH_VALUE,
+};
 use salesforce_import::{
     Importer, InMemoryJobStore, InMemorySink, InMemoryTokenVault, JobStore, SObject, TenantId,
     TokenVault,
@@ -75,6 +77,11 @@ const EVE: As = As {
 };
 
 async fn app_with(history: usize) -> App {
+    app_built(history, &[]).await
+}
+
+/// The app, its router letting pages of `origins` change things too.
+async fn app_built(history: usize, origins: &[&str]) -> App {
     let redirect = "http://127.0.0.1:9/callback";
     let fake = FakeSalesforce::builder()
         .org(FakeOrg::sample())
@@ -97,9 +104,12 @@ async fn app_with(history: usize) -> App {
         .page_size(50)
         .build()
         .unwrap();
-    let api = ImportApi::builder(importer, jobs, oauth, Arc::new(HeaderAuth))
-        .history_limit(history)
-        .build();
+    let mut builder =
+        ImportApi::builder(importer, jobs, oauth, Arc::new(HeaderAuth)).history_limit(history);
+    for origin in origins {
+        builder = builder.allow_origin(origin);
+    }
+    let api = builder.build();
     let router = axum::Router::new().nest("/api/salesforce", api.router());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/salesforce", listener.local_addr().unwrap());
@@ -120,12 +130,31 @@ async fn app() -> App {
 }
 
 impl App {
+    /// A request as the admin page sends it: state-changing ones carry
+    /// `X-Requested-With` (and no `Origin`, as a non-browser client).
     fn request(
         &self,
         method: reqwest::Method,
         path: &str,
         who: Option<As>,
     ) -> reqwest::RequestBuilder {
+        let marked = method != reqwest::Method::GET;
+        let req = self.raw(method, path, who);
+        if marked {
+            req.header(REQUESTED_WITH, REQUESTED_WITH_VALUE)
+        } else {
+            req
+        }
+    }
+
+    /// The page's origin: the server's own (`http://127.0.0.1:port`).
+    fn origin(&self) -> String {
+        let url = reqwest::Url::parse(&self.base).unwrap();
+        url.origin().ascii_serialization()
+    }
+
+    /// A request with the session and nothing else.
+    fn raw(&self, method: reqwest::Method, path: &str, who: Option<As>) -> reqwest::RequestBuilder {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(who) = who {
             req = req
@@ -580,4 +609,247 @@ async fn a_job_stopped_by_the_api_limit_is_resumed_to_the_end() {
     // Only a failed job resumes.
     let (status, body) = app.call("POST", &resume, Some(ADA), None).await;
     assert_error(status, &body, StatusCode::CONFLICT, "cannot be resumed");
+}
+
+/// Sends `req`, holds the answer to the document; status, headers, body.
+async fn send(
+    req: reqwest::RequestBuilder,
+    method: &str,
+    path: &str,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let res = req.send().await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let text = res.text().await.unwrap();
+    let body = if text.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    };
+    SPEC.check(method, path, status.as_u16(), &body);
+    (status, headers, body)
+}
+
+#[tokio::test]
+async fn cross_site_requests_are_refused_and_change_nothing() {
+    let app = app().await;
+    app.connect(ADA).await;
+    // A long import, running while another site's forms try their luck.
+    app.fake.faults().set_latency(Duration::from_millis(100));
+    let start = json!({"object_types": ["Account", "Contact", "Opportunity"]});
+    let (status, job) = app.call("POST", "/import", Some(ADA), Some(start)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let cancel = format!("/import/{id}/cancel");
+    let resume = format!("/import/{id}/resume");
+    let forms: [(&str, &str, &str); 6] = [
+        ("POST", "/connect", ""),
+        ("POST", "/callback", "code=c&state=s"),
+        ("DELETE", "/disconnect", ""),
+        ("POST", "/import", "object_types=Account"),
+        ("POST", &cancel, ""),
+        ("POST", &resume, ""),
+    ];
+    for (method, path, form) in forms {
+        let verb = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        // A form of another site: the browser sends the session and its
+        // Origin, and cannot add a header.
+        let req = app
+            .raw(verb.clone(), path, Some(ADA))
+            .header("origin", "http://evil.example")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        let (status, _, body) = send(req, method, path).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "cross-origin");
+        // The same without Origin (a browser or proxy that drops it).
+        let req = app
+            .raw(verb.clone(), path, Some(ADA))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        let (status, _, body) = send(req, method, path).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "X-Requested-With");
+        // The header from a foreign origin (a script there, had CORS let it).
+        let req = app
+            .request(verb.clone(), path, Some(ADA))
+            .header("origin", "http://evil.example")
+            .header("content-type", "text/plain")
+            .body(form.to_owned());
+        let (status, _, body) = send(req, method, path).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "cross-origin");
+        // Refused before the session is looked at.
+        let req = app
+            .raw(verb, path, None)
+            .header("origin", "http://evil.example");
+        let (status, _, body) = send(req, method, path).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "cross-origin");
+    }
+    // Nothing changed: still connected, nothing revoked, the job runs on,
+    // no other job.
+    let (_, status) = app.call("GET", "/status", Some(ADA), None).await;
+    assert_eq!(status["connected"], true, "{status}");
+    assert_eq!(app.fake.revocations(), 0);
+    let (_, job) = app
+        .call("GET", &format!("/import/{id}"), Some(ADA), None)
+        .await;
+    assert!(
+        matches!(job["status"].as_str(), Some("PENDING" | "IN_PROGRESS")),
+        "{job}"
+    );
+    let (_, history) = app.call("GET", "/import/history", Some(ADA), None).await;
+    assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
+
+    // From the page's own origin, with the header: as before.
+    let origin = app.origin();
+    let page = |method: reqwest::Method, path: &str| {
+        app.request(method, path, Some(ADA))
+            .header("origin", origin.as_str())
+    };
+    let (status, _, body) = send(page(reqwest::Method::POST, &cancel), "POST", &cancel).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    app.fake.faults().set_latency(Duration::ZERO);
+    let job = app.wait_for_end(ADA, &id).await;
+    assert_eq!(job["status"], "CANCELLED", "{job}");
+    let (status, _, body) = send(page(reqwest::Method::POST, &resume), "POST", &resume).await;
+    assert_error(status, &body, StatusCode::CONFLICT, "cannot be resumed");
+    let start = json!({"object_types": ["Products"]});
+    let (status, _, body) = send(
+        page(reqwest::Method::POST, "/import").json(&start),
+        "POST",
+        "/import",
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    app.wait_for_end(ADA, body["id"].as_str().unwrap()).await;
+    let (status, _, body) = send(page(reqwest::Method::POST, "/connect"), "POST", "/connect").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let approval = app
+        .fake
+        .approve(body["authorization_url"].as_str().unwrap())
+        .await
+        .unwrap();
+    let callback = json!({"code": approval.code, "state": approval.state});
+    let (status, _, body) = send(
+        page(reqwest::Method::POST, "/callback").json(&callback),
+        "POST",
+        "/callback",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _, body) = send(
+        page(reqwest::Method::DELETE, "/disconnect"),
+        "DELETE",
+        "/disconnect",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["was_connected"], true);
+}
+
+#[tokio::test]
+async fn an_origin_the_host_allows_may_change_things() {
+    let app = app_built(50, &["https://CRM.example.com/"]).await;
+    let req = app
+        .request(reqwest::Method::POST, "/connect", Some(ADA))
+        .header("origin", "https://crm.example.com");
+    let (status, _, body) = send(req, "POST", "/connect").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let req = app
+        .request(reqwest::Method::POST, "/connect", Some(ADA))
+        .header("origin", "https://crm.example.com.evil.example");
+    let (status, _, body) = send(req, "POST", "/connect").await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "cross-origin");
+}
+
+#[tokio::test]
+async fn long_input_is_not_echoed_back() {
+    let app = app().await;
+    app.connect(ADA).await;
+    let huge = "A".repeat(1 << 20);
+    let start = json!({"object_types": [huge.clone()]});
+    let (status, body) = app.call("POST", "/import", Some(ADA), Some(start)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "unknown object type",
+    );
+    assert!(
+        body.to_string().len() < 400,
+        "{} bytes",
+        body.to_string().len()
+    );
+    let start = json!({"object_types": ["Account"], "mode": huge.clone()});
+    let (status, body) = app.call("POST", "/import", Some(ADA), Some(start)).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "unknown mode");
+    assert!(
+        body.to_string().len() < 400,
+        "{} bytes",
+        body.to_string().len()
+    );
+    // serde's messages quote the input too.
+    let start = json!({"object_types": ["Account"], huge.clone(): 1});
+    let (status, body) = app.call("POST", "/import", Some(ADA), Some(start)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.to_string().len() < 400,
+        "{} bytes",
+        body.to_string().len()
+    );
+    // A long job id in the path: 60 KB reaches the router, which answers
+    // briefly.
+    let path = format!("/import/{}", "7".repeat(60_000));
+    let (status, body) = app.call("GET", &path, Some(ADA), None).await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "no import job");
+    assert!(
+        body.to_string().len() < 400,
+        "{} bytes",
+        body.to_string().len()
+    );
+    // An id that is not UTF-8 names no job: the JSON 404, not axum's
+    // plain-text 400.
+    for (method, path) in [("GET", "/import/%FF"), ("POST", "/import/%FF/cancel")] {
+        let (status, body) = app.call(method, path, Some(ADA), None).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "no import job");
+    }
+    // 1 MiB is more than a URI can hold (64 KiB): the HTTP server refuses
+    // it itself, briefly.
+    let (status, reply) = raw_get(&app.base, &"7".repeat(1 << 20)).await;
+    assert!(status.starts_with("HTTP/1.1 4"), "{status}");
+    assert!(reply < 400, "{status}: {reply} bytes");
+}
+
+/// `GET {base}/import/{id}` over a bare TCP connection (no client would
+/// send such a URI); the status line and how many bytes came back.
+async fn raw_get(base: &str, id: &str) -> (String, usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = reqwest::Url::parse(base).unwrap();
+    let addr = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let request = format!(
+        "GET {}/import/{id} HTTP/1.1\r\nhost: {addr}\r\nx-user: a\r\nx-tenant: acme\r\n\r\n",
+        url.path()
+    );
+    // The server may stop reading (and close) before all of it is sent.
+    let _ = stream.write_all(request.as_bytes()).await;
+    let mut reply = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut reply)).await;
+    let text = String::from_utf8_lossy(&reply);
+    let status = text.lines().next().unwrap_or_default().to_owned();
+    (status, reply.len())
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_405_with_allow_and_the_json_error() {
+    let app = app().await;
+    for (method, path, allow) in [
+        ("PUT", "/status", "GET,HEAD"),
+        ("GET", "/connect", "POST"),
+        ("POST", "/disconnect", "DELETE"),
+        ("PATCH", "/import/1/cancel", "POST"),
+    ] {
+        let verb = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let (status, headers, body) = send(app.request(verb, path, Some(ADA)), method, path).await;
+        assert_error(status, &body, StatusCode::METHOD_NOT_ALLOWED, "Allow");
+        assert_eq!(headers["allow"], allow, "{method} {path}");
+    }
 }

@@ -877,6 +877,8 @@ async fn router_with_a_queue_enqueues_instead_of_running() {
     let http = reqwest::Client::new();
     let start = || {
         http.post(format!("{base}/import"))
+            // The router's cross-site request forgery defence.
+            .header("x-requested-with", "salesforce-import")
             .json(&serde_json::json!({"object_types": ["Account", "Contact", "Opportunity", "Product2", "Order", "Quote"]}))
             .send()
     };

@@ -19,6 +19,13 @@
 //! Everyone who opens the page is the demo admin of the tenant `demo`: a
 //! real host implements `Authenticate` over its own sessions. The server
 //! listens on 127.0.0.1 only.
+//!
+//! Every response carries a Content-Security-Policy (scripts, styles and
+//! requests from this origin only; no framing), `X-Frame-Options: DENY`,
+//! `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer`;
+//! API responses are `Cache-Control: no-store`. Log events (info and up;
+//! `SF_IMPORT_LOG=debug` for more) go to stderr, the causes of 500s
+//! included.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,8 +33,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::Router;
-use axum::http::header::CONTENT_TYPE;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
 use axum::http::request::Parts;
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use axum::routing::get;
 use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
 use salesforce_import::server::{Authenticate, Caller, ImportApi};
@@ -40,6 +54,100 @@ use secrecy::SecretString;
 const INDEX: &str = include_str!("web/index.html");
 const APP_JS: &str = include_str!("web/app.js");
 const STYLE: &str = include_str!("web/style.css");
+
+/// The page's policy: its script and stylesheet are files of this origin
+/// (no inline script or style), the API is on this origin, the favicon is
+/// the empty `data:` URL, and no site may frame it.
+const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Adds the security headers to every response; API answers are not cached.
+async fn security_headers(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let mut res = next.run(req).await;
+    let headers = res.headers_mut();
+    headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    let cache = if api { "no-store" } else { "no-cache" };
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static(cache));
+    res
+}
+
+/// A minimal tracing subscriber: one line per event on stderr (the crate
+/// logs through `tracing`; a real host installs its own subscriber).
+mod log {
+    use std::fmt::Write as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Level, Metadata, Subscriber};
+
+    pub struct Stderr {
+        max: Level,
+        next_id: AtomicU64,
+    }
+
+    impl Stderr {
+        /// Info and up, or the level `SF_IMPORT_LOG` names.
+        pub fn install() {
+            let max = std::env::var("SF_IMPORT_LOG")
+                .ok()
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(Level::INFO);
+            let subscriber = Stderr {
+                max,
+                next_id: AtomicU64::new(1),
+            };
+            let _ = tracing::subscriber::set_global_default(subscriber);
+        }
+    }
+
+    struct Line<'a>(&'a mut String);
+
+    impl Visit for Line<'_> {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" {
+                let _ = write!(self.0, " {value:?}");
+            } else {
+                let _ = write!(self.0, " {}={value:?}", field.name());
+            }
+        }
+        fn record_str(&mut self, field: &Field, value: &str) {
+            if field.name() == "message" {
+                let _ = write!(self.0, " {value}");
+            } else {
+                let _ = write!(self.0, " {}={value}", field.name());
+            }
+        }
+    }
+
+    impl Subscriber for Stderr {
+        fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+            *metadata.level() <= self.max
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(self.next_id.fetch_add(1, Ordering::Relaxed))
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let meta = event.metadata();
+            let mut line = format!(
+                "{} {:>5} {}:",
+                chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),
+                meta.level(),
+                meta.target()
+            );
+            event.record(&mut Line(&mut line));
+            eprintln!("{line}");
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+}
 
 /// Everyone is the demo tenant's admin (an example, on 127.0.0.1 only).
 #[derive(Debug)]
@@ -103,6 +211,7 @@ fn parse_args() -> Result<Args, String> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = parse_args()?;
+    log::Stderr::install();
     // Salesforce accepts plain http callbacks on localhost only.
     // Bound first, so that `--port 0` (any free port) gives the real port
     // for the callback URL.
@@ -177,7 +286,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route(
             "/static/style.css",
             get(|| async { ([(CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }),
-        );
+        )
+        .layer(middleware::from_fn(security_headers));
 
     println!("Open http://127.0.0.1:{port}/");
     axum::serve(listener, app)

@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 
 use crate::error::{Error, OAuthStep};
+use crate::id::{JobId, TenantId};
 
 /// An error answer of the router.
 #[derive(Debug)]
@@ -38,11 +39,31 @@ fn always_true() -> Object {
         .build()
 }
 
+/// The most characters of a caller's input an error message repeats.
+const ECHO: usize = 100;
+
+/// The longest error message (the backstop for messages that quote the
+/// caller's input in ways [`clip`] does not see, such as serde's).
+const MESSAGE: usize = 300;
+
+/// `value`, cut to [`ECHO`] characters with an ellipsis: what an error
+/// message may repeat of the caller's input.
+pub(crate) fn clip(value: &str) -> String {
+    clip_to(value, ECHO)
+}
+
+fn clip_to(value: &str, max: usize) -> String {
+    match value.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &value[..end]),
+        None => value.to_owned(),
+    }
+}
+
 impl ApiError {
     pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
-            message: message.into(),
+            message: clip_to(&message.into(), MESSAGE),
         }
     }
 
@@ -60,6 +81,13 @@ impl ApiError {
 
     pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, message)
+    }
+
+    pub(crate) fn method_not_allowed() -> ApiError {
+        ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "this endpoint does not take that method; the Allow header lists the ones it takes",
+        )
     }
 }
 
@@ -84,9 +112,33 @@ impl From<Error> for ApiError {
             StatusCode::INTERNAL_SERVER_ERROR => {
                 "the import service failed; the details are in the server's log".to_owned()
             }
-            _ => err.to_string(),
+            _ => echo_clipped(err).to_string(),
         };
-        ApiError { status, message }
+        ApiError::new(status, message)
+    }
+}
+
+/// The error with what the caller sent (a job id from the path) clipped.
+fn echo_clipped(err: Error) -> Error {
+    match err {
+        Error::JobNotFound { tenant, job } => Error::JobNotFound {
+            tenant: TenantId::new(clip(tenant.as_str())),
+            job: JobId::new(clip(job.as_str())),
+        },
+        Error::JobNotResumable {
+            job,
+            status,
+            action,
+        } => Error::JobNotResumable {
+            job: JobId::new(clip(job.as_str())),
+            status,
+            action,
+        },
+        Error::HostNotAllowed { url, reason } => Error::HostNotAllowed {
+            url: clip(&url),
+            reason,
+        },
+        other => other,
     }
 }
 
@@ -147,7 +199,22 @@ fn from_rejection(rejection: JsonRejection) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::id::{JobId, TenantId};
+
+    #[test]
+    fn echoed_input_is_clipped() {
+        let long = "x".repeat(1 << 20);
+        let (status, message) = answer(Error::JobNotFound {
+            tenant: TenantId::new("acme"),
+            job: JobId::new(long.clone()),
+        });
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(message.len() < 200, "{} bytes", message.len());
+        assert!(message.contains("…"), "{message}");
+        assert_eq!(clip("short"), "short");
+        assert_eq!(clip(&"é".repeat(101)), format!("{}…", "é".repeat(100)));
+        let backstop = ApiError::bad_request(long);
+        assert_eq!(backstop.message.chars().count(), MESSAGE + 1);
+    }
 
     fn answer(err: Error) -> (StatusCode, String) {
         let e = ApiError::from(err);

@@ -4,15 +4,16 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Shared;
 use super::caller::Caller;
 use super::error::ErrorBody;
-use super::error::{ApiError, JsonBody};
+use super::error::{ApiError, JsonBody, clip};
 use super::views::{
     ConnectView, JobView, ModeView, ObjectTypeName, ObjectTypeView, StatusView, label,
 };
@@ -26,6 +27,21 @@ use crate::status::JobStatus;
 
 type Api<T> = Result<T, ApiError>;
 type S = State<Arc<Shared>>;
+
+/// The `{id}` of a job's path. One that is not UTF-8 names no job: 404
+/// with the JSON error (axum's own rejection is a plain-text 400).
+pub(super) struct JobPath(JobId);
+
+impl<St: Send + Sync> FromRequestParts<St> for JobPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<JobPath, ApiError> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(id)) => Ok(JobPath(JobId::new(id))),
+            Err(_) => Err(ApiError::not_found("no import job with this id")),
+        }
+    }
+}
 
 /// How many error-log lines `GET /import/{id}` returns.
 const LOG_LINES: usize = 1_000;
@@ -55,11 +71,12 @@ pub(super) async fn status(State(api): S, caller: Caller) -> Api<Json<StatusView
     summary = "Begin connecting Salesforce (admin)",
     description = "Starts the OAuth 2.0 web-server flow with PKCE: send the admin's browser to `authorization_url`. Connecting again replaces the connection once the new one completes.",
     security(("host_session" = [])),
+    params(("X-Requested-With" = String, Header, description = "Must be `salesforce-import` (cross-site request forgery defence): without it the answer is 403")),
     responses(
         (status = 200, description = "Where to send the browser", body = ConnectView),
         (status = 400, description = "The configured login URL is not an allowed Salesforce host", body = ErrorBody),
         (status = 401, description = "No session", body = ErrorBody),
-        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or the request lacks `X-Requested-With: salesforce-import` or comes from a foreign origin (cross-site request forgery defence)", body = ErrorBody),
         (status = 500, description = "The token vault failed", body = ErrorBody),
     )
 )]
@@ -91,12 +108,13 @@ pub(super) struct CallbackBody {
     summary = "Finish connecting Salesforce (admin)",
     description = "Exchanges the code for tokens, which are stored encrypted. The state must be one this tenant's `POST /connect` issued, unexpired and unused.",
     security(("host_session" = [])),
+    params(("X-Requested-With" = String, Header, description = "Must be `salesforce-import` (cross-site request forgery defence): without it the answer is 403")),
     request_body(content = CallbackBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Connected", body = StatusView),
         (status = 400, description = "Malformed JSON, an empty code or state, an unknown, expired, replayed or foreign state, or a code Salesforce refused", body = ErrorBody),
         (status = 401, description = "No session", body = ErrorBody),
-        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or the request lacks `X-Requested-With: salesforce-import` or comes from a foreign origin (cross-site request forgery defence)", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "JSON of another shape", body = ErrorBody),
         (status = 500, description = "The token vault failed", body = ErrorBody),
@@ -138,10 +156,11 @@ pub(super) struct DisconnectView {
     summary = "Disconnect Salesforce (admin)",
     description = "Deactivates the connection and asks Salesforce to revoke its tokens. Jobs and the record of what was imported stay.",
     security(("host_session" = [])),
+    params(("X-Requested-With" = String, Header, description = "Must be `salesforce-import` (cross-site request forgery defence): without it the answer is 403")),
     responses(
         (status = 200, description = "Disconnected (or was not connected)", body = DisconnectView),
         (status = 401, description = "No session", body = ErrorBody),
-        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or the request lacks `X-Requested-With: salesforce-import` or comes from a foreign origin (cross-site request forgery defence)", body = ErrorBody),
         (status = 500, description = "The token vault failed", body = ErrorBody),
     )
 )]
@@ -194,12 +213,13 @@ pub(super) struct StartBody {
     summary = "Start an import (admin)",
     description = "Creates the job and runs it in the background: follow it with `GET /import/{id}`. One import runs per organization at a time.",
     security(("host_session" = [])),
+    params(("X-Requested-With" = String, Header, description = "Must be `salesforce-import` (cross-site request forgery defence): without it the answer is 403")),
     request_body(content = StartBody, content_type = "application/json"),
     responses(
         (status = 202, description = "Started: the new job", body = JobView),
         (status = 400, description = "Malformed JSON, an empty or unknown object list, an unknown mode, or Salesforce not connected", body = ErrorBody),
         (status = 401, description = "No session", body = ErrorBody),
-        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or the request lacks `X-Requested-With: salesforce-import` or comes from a foreign origin (cross-site request forgery defence)", body = ErrorBody),
         (status = 409, description = "An import is already running for this organization", body = ErrorBody),
         (status = 415, description = "The body is not `application/json`", body = ErrorBody),
         (status = 422, description = "JSON of another shape (an unknown field, a wrong type)", body = ErrorBody),
@@ -218,7 +238,8 @@ pub(super) async fn start_import(
         Some("update") => ModeView::Update,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "unknown mode {other:?}: use \"skip_existing\" or \"update\""
+                "unknown mode {:?}: use \"skip_existing\" or \"update\"",
+                clip(other)
             )));
         }
     };
@@ -264,7 +285,8 @@ fn parse_objects(names: &[String]) -> Api<Vec<SObject>> {
             Some(_) => {}
             None => {
                 return Err(ApiError::bad_request(format!(
-                    "unknown object type {name:?}: use Account, Contact, Opportunity, Product2, Order or Quote"
+                    "unknown object type {:?}: use Account, Contact, Opportunity, Product2, Order or Quote",
+                    clip(name)
                 )));
             }
         }
@@ -306,12 +328,7 @@ pub(super) async fn history(State(api): S, caller: Caller) -> Api<Json<Vec<JobVi
         (status = 500, description = "The job store failed", body = ErrorBody),
     )
 )]
-pub(super) async fn job(
-    State(api): S,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Api<Json<JobView>> {
-    let id = JobId::new(id);
+pub(super) async fn job(State(api): S, caller: Caller, JobPath(id): JobPath) -> Api<Json<JobView>> {
     let job = api.jobs.job(&caller.tenant, &id).await?;
     let log = api
         .jobs
@@ -328,11 +345,14 @@ pub(super) async fn job(
     summary = "Cancel a running job (admin)",
     description = "The import stops at its next page; what was written stays.",
     security(("host_session" = [])),
-    params(("id" = String, Path, description = "The job's id")),
+    params(
+        ("id" = String, Path, description = "The job's id"),
+        ("X-Requested-With" = String, Header, description = "Must be `salesforce-import` (cross-site request forgery defence): without it the answer is 403"),
+    ),
     responses(
         (status = 200, description = "The job, cancelled or stopping", body = JobView),
         (status = 401, description = "No session", body = ErrorBody),
-        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or the request lacks `X-Requested-With: salesforce-import` or comes from a foreign origin (cross-site request forgery defence)", body = ErrorBody),
         (status = 404, description = "No such job in the caller's organization", body = ErrorBody),
         (status = 409, description = "The job is not running", body = ErrorBody),
         (status = 500, description = "The job store failed", body = ErrorBody),
@@ -341,10 +361,9 @@ pub(super) async fn job(
 pub(super) async fn cancel(
     State(api): S,
     caller: Caller,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
 ) -> Api<Json<JobView>> {
     caller.require_admin()?;
-    let id = JobId::new(id);
     check_job(&api, &caller, &id, "cancelled", |j| j.status.is_running()).await?;
     if !api.importer.cancel(&caller.tenant, &id) {
         // Not running in this process: left over from a crash (or run by
@@ -373,12 +392,15 @@ pub(super) async fn cancel(
     summary = "Resume a failed or interrupted job (admin)",
     description = "Continues a job that stopped with an error (Salesforce's API limit reached, Salesforce or the database unreachable), or one whose server died while running it (`interrupted`), from its checkpoints, in the background. Records already imported are not written again.",
     security(("host_session" = [])),
-    params(("id" = String, Path, description = "The job's id")),
+    params(
+        ("id" = String, Path, description = "The job's id"),
+        ("X-Requested-With" = String, Header, description = "Must be `salesforce-import` (cross-site request forgery defence): without it the answer is 403"),
+    ),
     responses(
         (status = 202, description = "Resumed: the job", body = JobView),
         (status = 400, description = "Salesforce not connected", body = ErrorBody),
         (status = 401, description = "No session", body = ErrorBody),
-        (status = 403, description = "The caller is not an admin", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin, or the request lacks `X-Requested-With: salesforce-import` or comes from a foreign origin (cross-site request forgery defence)", body = ErrorBody),
         (status = 404, description = "No such job in the caller's organization", body = ErrorBody),
         (status = 409, description = "The job neither failed nor was interrupted, or another import is running", body = ErrorBody),
         (status = 500, description = "The job store or token vault failed", body = ErrorBody),
@@ -387,10 +409,9 @@ pub(super) async fn cancel(
 pub(super) async fn resume(
     State(api): S,
     caller: Caller,
-    Path(id): Path<String>,
+    JobPath(id): JobPath,
 ) -> Api<(StatusCode, Json<JobView>)> {
     caller.require_admin()?;
-    let id = JobId::new(id);
     // A failed job, or a stranded one (its process is gone: the lease
     // lapsed). One still leased runs on another server: 409.
     check_job(&api, &caller, &id, "resumed", |j| {
@@ -446,4 +467,10 @@ async fn check_job(
 
 pub(super) async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint")
+}
+
+/// A route that exists, with a method it does not take (axum adds the
+/// `Allow` header).
+pub(super) async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
 }

@@ -6,6 +6,23 @@
 //! starting and cancelling need an admin; reading needs a signed-in user.
 //! A job of another tenant is 404, never 403, so ids do not leak.
 //!
+//! Every state-changing request (`POST`, `PUT`, `PATCH`, `DELETE`) must
+//! carry the header `X-Requested-With: salesforce-import`
+//! ([`REQUESTED_WITH`], [`REQUESTED_WITH_VALUE`]), and a request with an
+//! `Origin` header must come from the request's own host (`Host`) or an
+//! origin the host allowed with [`ImportApiBuilder::allow_origin`].
+//! Otherwise the answer is 403 and nothing runs, session or not. This is
+//! the router's defence against cross-site request forgery: another site's
+//! form or simple request cannot set the header, and a script of another
+//! origin that sets it needs a CORS preflight the router never grants. The
+//! host's page sends the header with every `fetch` that changes something
+//! (bodies are `Content-Type: application/json` as well). What the host
+//! must still do itself: mark its session cookie `SameSite=Lax` or
+//! `Strict` (and `Secure`, `HttpOnly`), add no CORS layer that allows
+//! credentials from other origins in front of the router, and protect its
+//! own form posts elsewhere with its own CSRF token. Error messages repeat
+//! at most 100 characters of any value the caller sent.
+//!
 //! | method | path | body | answer |
 //! |---|---|---|---|
 //! | `GET` | `/status` | | `{connected, instance_url, connected_by, connected_at}` |
@@ -30,9 +47,11 @@
 //!
 //! Errors are `{"error": true, "message": "..."}`: 400 for a bad request
 //! (an empty or unknown object list, not connected, a bad or replayed OAuth
-//! state), 401 without a session, 403 for a non-admin, 404 for a job that
-//! is not the caller's, 409 when an import is already running, 415/422 for
-//! a body that is not the JSON asked for, 502 when Salesforce fails.
+//! state), 401 without a session, 403 for a non-admin or a state-changing
+//! request without `X-Requested-With` or from a foreign origin, 404 for a
+//! job that is not the caller's, 405 (with `Allow`) for a method a route
+//! does not take, 409 when an import is already running, 415/422 for a
+//! body that is not the JSON asked for, 502 when Salesforce fails.
 //!
 //! [`ImportApi::openapi`] is the OpenAPI 3.1 document of all of it, generated
 //! from the handlers: every path, body, status and enum.
@@ -56,6 +75,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use axum::Router;
+use axum::middleware;
 use axum::routing::{delete, get, post};
 
 use crate::engine::Importer;
@@ -63,12 +83,14 @@ use crate::http::SalesforceOAuth;
 use crate::jobs::JobStore;
 
 mod caller;
+mod csrf;
 mod error;
 mod handlers;
 mod openapi;
 mod views;
 
 pub use caller::{Authenticate, Caller};
+pub use csrf::{REQUESTED_WITH, REQUESTED_WITH_VALUE};
 
 /// How many jobs `GET /import/history` lists.
 const HISTORY: usize = 50;
@@ -80,6 +102,9 @@ pub(crate) struct Shared {
     oauth: Arc<SalesforceOAuth>,
     auth: Arc<dyn Authenticate>,
     history: usize,
+    /// Origins besides the request's own host that may send state-changing
+    /// requests (normalized: `scheme://host[:port]`, lowercase).
+    origins: Vec<String>,
     /// Where `POST /import` and resume queue jobs instead of running them
     /// here (feature `apalis`).
     #[cfg(feature = "apalis")]
@@ -112,11 +137,31 @@ pub struct ImportApiBuilder {
     oauth: Arc<SalesforceOAuth>,
     auth: Arc<dyn Authenticate>,
     history: usize,
+    origins: Vec<String>,
     #[cfg(feature = "apalis")]
     queue: Option<crate::workers::ImportQueue>,
 }
 
 impl ImportApiBuilder {
+    /// Lets pages of `origin` (`https://crm.example.com`: scheme, host and
+    /// port if not the default) send state-changing requests, besides the
+    /// request's own host (the `Host` header), which is always allowed.
+    /// Needed when the page is served from another origin than the API,
+    /// or behind a proxy that rewrites `Host`. Call once per origin.
+    ///
+    /// ```
+    /// # fn demo(builder: salesforce_import::server::ImportApiBuilder) {
+    /// let builder = builder.allow_origin("https://crm.example.com");
+    /// # }
+    /// ```
+    pub fn allow_origin(mut self, origin: impl AsRef<str>) -> Self {
+        let origin = csrf::normalize_origin(origin.as_ref());
+        if !self.origins.contains(&origin) {
+            self.origins.push(origin);
+        }
+        self
+    }
+
     /// Queues imports (`POST /import`, `POST /import/{id}/resume`) on
     /// `queue` for worker processes to run, instead of running them in
     /// this process; the answer is the same pending job. Cancelling a
@@ -144,6 +189,7 @@ impl ImportApiBuilder {
                 oauth: self.oauth,
                 auth: self.auth,
                 history: self.history,
+                origins: self.origins,
                 #[cfg(feature = "apalis")]
                 queue: self.queue,
             }),
@@ -167,6 +213,7 @@ impl ImportApi {
             oauth,
             auth,
             history: HISTORY,
+            origins: Vec::new(),
             #[cfg(feature = "apalis")]
             queue: None,
         }
@@ -182,8 +229,21 @@ impl ImportApi {
     /// holds nothing the crate's source does not), with one server, `.`,
     /// that resolves to the mount point. A host that wants it private
     /// puts its own middleware in front of the nested router.
+    ///
+    /// Every state-changing request it routes (`POST`, `PUT`, `PATCH`,
+    /// `DELETE`) must carry `X-Requested-With: salesforce-import`
+    /// ([`REQUESTED_WITH`]) and, when it has an `Origin` header, come from
+    /// the request's own host or an [allowed
+    /// origin](ImportApiBuilder::allow_origin); otherwise it is 403 and
+    /// nothing runs. A method a route does not take is 405, with `Allow`
+    /// and the JSON error.
     pub fn router(&self) -> Router {
         routes(Router::new())
+            .route_layer(middleware::from_fn_with_state(
+                self.shared.clone(),
+                csrf::guard,
+            ))
+            .method_not_allowed_fallback(handlers::method_not_allowed)
             .fallback(handlers::not_found)
             .with_state(self.shared.clone())
     }

@@ -16,7 +16,10 @@ use super::views::{ModeView, ObjectTypeName};
 const AUTH: &str = "The host authenticates every request with its own session (a cookie, a \
 bearer token, headers from its proxy: whatever its `Authenticate` implementation reads) and \
 names the caller's user, organization and role. No session: 401. Reads need a signed-in user; \
-connecting, disconnecting, starting and cancelling need an admin (403 otherwise). Every request \
+connecting, disconnecting, starting and cancelling need an admin (403 otherwise). Every \
+state-changing request (POST, PUT, PATCH, DELETE) must carry `X-Requested-With: salesforce-import` and, \
+with an `Origin` header, come from the request's own host or an origin the host allowed: 403 \
+otherwise (cross-site request forgery defence). Every request \
 sees only the caller's organization: another organization's job is 404, never 403. The \
 `host_session` scheme below stands for the host's own: a host publishing this document replaces \
 it with its real scheme.";

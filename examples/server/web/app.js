@@ -13,6 +13,11 @@ let pollTimer = null;
 
 async function api(method, path, body) {
   const init = { method, headers: { Accept: "application/json" } };
+  if (method !== "GET") {
+    // The router refuses a state-changing request without it (its defence
+    // against cross-site request forgery).
+    init.headers["X-Requested-With"] = "salesforce-import";
+  }
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
