@@ -2,7 +2,8 @@
 //
 // Connect -> approve at the fake org -> back connected -> import all objects
 // -> wait for the end -> counts equal the sample org's -> open a history
-// row's error log -> disconnect. Screenshots go to SCREENSHOT_DIR.
+// row's error log -> a failed import (the fake org's API limit) resumed ->
+// disconnect during it, with a warning. Screenshots go to SCREENSHOT_DIR.
 //
 //   BASE_URL=http://127.0.0.1:3000 node admin-flow.mjs
 //
@@ -34,6 +35,13 @@ async function shot(page, name) {
   const path = `${SHOTS}/${name}.png`;
   await page.screenshot({ path, fullPage: true });
   console.log(`screenshot ${path}`);
+}
+
+// Whether the newest job is running (asked of the API, as the page does).
+async function demoJobRunning(page) {
+  const res = await page.request.get(`${BASE_URL}/api/salesforce/import/history`);
+  const jobs = await res.json();
+  return jobs.length > 0 && ["PENDING", "IN_PROGRESS"].includes(jobs[0].status);
 }
 
 await mkdir(SHOTS, { recursive: true });
@@ -109,13 +117,61 @@ try {
   check((await log.textContent()).includes("0035g0000000163AAA"), "the contact without a last name is named");
   await shot(page, "5-history-error-log");
 
-  // 6. Disconnect, with confirmation.
+  // 6. A failed import, resumed, reads "In progress" at once and is followed.
+  // The example server sets the fake org's API limit on demand.
+  const demo = (method, path) => page.request.fetch(`${BASE_URL}/demo${path}`,
+    { method, headers: { "X-Requested-With": "salesforce-import" } });
+  check((await demo("POST", "/rate-limit?after=4")).status() === 204, "the fake org's API limit is near");
+  await page.getByTestId("start").click();
+  await statusIs(["FAILED"]).waitFor({ timeout: 60_000 });
+  check((await page.locator("#job-message").textContent()).includes("limit"), "the import failed at the API limit");
+  check((await demo("DELETE", "/rate-limit")).status() === 204, "the API limit lifted");
+  // Slow, so that the resumed import still runs at the disconnect below.
+  check((await demo("POST", "/latency?ms=400")).status() === 204, "the fake org slowed down");
+  const failedRow = page.getByTestId("history-row").first();
+  check((await failedRow.locator("[data-status]").getAttribute("data-status")) === "FAILED",
+    "history lists the failed job");
+  await failedRow.getByTestId("resume").click();
+  await statusIs(["IN_PROGRESS"]).waitFor({ timeout: 2_500 }); // within one poll
+  check((await badge.textContent()) === "In progress", "the resumed job reads 'In progress'");
+  check(await page.getByTestId("cancel").isVisible(), "Cancel is offered");
+  check(await page.getByTestId("start").isDisabled(), "Start is disabled while it runs");
+  await page.waitForTimeout(2_500); // one poll
+  const after = await badge.getAttribute("data-status");
+  check(after !== "FAILED", `still followed after a poll (${after})`);
+  await shot(page, "6-import-resumed");
+
+  // 7. Disconnect, with confirmation, which warns of the running import.
   await page.getByTestId("nav-settings").click();
   await page.getByTestId("disconnect").click();
+  await page.getByTestId("confirm-dialog").waitFor();
+  const stillRunning = await demoJobRunning(page);
+  if (stillRunning) {
+    check(await page.getByTestId("disconnect-running").isVisible()
+      && (await page.getByTestId("disconnect-running").textContent()).includes("import is running"),
+      "the confirmation mentions the running import");
+  } else {
+    console.log("# the resumed import ended before the disconnect: no warning to check");
+  }
+  await shot(page, "7-confirm-disconnect");
   await page.getByTestId("confirm-disconnect").click();
   await statusText.filter({ hasText: "Not connected" }).waitFor();
   check(true, "disconnected");
-  await shot(page, "6-settings-disconnected");
+  const details = page.locator("#status-details");
+  check(await details.evaluate((e) => getComputedStyle(e).display) === "none",
+    "the connection labels are hidden (display: none)");
+  check((await page.getByTestId("status-instance").textContent()) === "", "the old instance is cleared");
+  check(await page.getByTestId("connect").isVisible(), "Connect is offered");
+  await shot(page, "7-settings-disconnected");
+
+  // 8. The import cut off by the disconnect says why, without internal ids.
+  if (stillRunning) {
+    await page.getByTestId("nav-import").click();
+    await statusIs(["FAILED", "COMPLETED", "COMPLETED_WITH_ERRORS"]).waitFor({ timeout: 60_000 });
+    const message = await page.locator("#job-message").textContent();
+    check(!/\bdemo\b/.test(message), `the job's message names no tenant id: ${JSON.stringify(message)}`);
+    await shot(page, "8-import-stopped-by-disconnect");
+  }
 } catch (err) {
   failed = true;
   console.error(err);

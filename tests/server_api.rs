@@ -8,7 +8,8 @@ mod support;
 #[path = "support/openapi.rs"]
 mod openapi;
 
-use std::sync::{Arc, LazyLock};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -18,9 +19,10 @@ use salesforce_import::http::RestSource;
 use salesforce_import::server::{
     Authenticate, Caller, ImportApi, REQUESTED_WITH, REQUESTED_WITH_VALUE,
 };
+use salesforce_import::vault::{SealedConnection, TokenCipher};
 use salesforce_import::{
-    Importer, InMemoryJobStore, InMemorySink, InMemoryTokenVault, JobStore, SObject, TenantId,
-    TokenVault,
+    Connection, Importer, InMemoryJobStore, InMemorySink, InMemoryTokenVault, JobStore, SObject,
+    TenantId, TokenVault,
 };
 use salesforce_import_fake::{FakeOrg, FakeSalesforce};
 use serde_json::{Value, json};
@@ -82,6 +84,11 @@ async fn app_with(history: usize) -> App {
 
 /// The app, its router letting pages of `origins` change things too.
 async fn app_built(history: usize, origins: &[&str]) -> App {
+    app_over(history, origins, Arc::new(InMemoryTokenVault::new())).await
+}
+
+/// The app over `vault`.
+async fn app_over(history: usize, origins: &[&str], vault: Arc<dyn TokenVault>) -> App {
     let redirect = "http://127.0.0.1:9/callback";
     let fake = FakeSalesforce::builder()
         .org(FakeOrg::sample())
@@ -90,7 +97,6 @@ async fn app_built(history: usize, origins: &[&str]) -> App {
         .start()
         .await
         .unwrap();
-    let vault: Arc<dyn TokenVault> = Arc::new(InMemoryTokenVault::new());
     let oauth = Arc::new(
         support::fake::oauth_builder(&fake)
             .build(vault.clone())
@@ -587,9 +593,25 @@ async fn a_job_stopped_by_the_api_limit_is_resumed_to_the_end() {
     assert_error(status, &body, StatusCode::NOT_FOUND, "no import job");
 
     app.fake.faults().clear_rate_limit();
+    // Slow enough that the resumed run is still going when it answers.
+    app.fake.faults().set_latency(Duration::from_millis(30));
     let (status, job) = app.call("POST", &resume, Some(ADA), None).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{job}");
     assert_eq!(job["id"], id.as_str());
+    // The answer is the job as the resumed run has it, not as it failed.
+    assert_eq!(job["status"], "IN_PROGRESS", "{job}");
+    assert_eq!(job["message"], Value::Null, "{job}");
+    let (_, now) = app
+        .call("GET", &format!("/import/{id}"), Some(ADA), None)
+        .await;
+    assert!(
+        matches!(
+            now["status"].as_str(),
+            Some("IN_PROGRESS" | "COMPLETED_WITH_ERRORS")
+        ),
+        "{now}"
+    );
+    app.fake.faults().set_latency(Duration::ZERO);
     let job = app.wait_for_end(ADA, &id).await;
     assert_eq!(job["status"], "COMPLETED_WITH_ERRORS", "{job}");
     assert_eq!(job["imported"], 178);
@@ -852,4 +874,148 @@ async fn a_wrong_method_is_405_with_allow_and_the_json_error() {
         assert_error(status, &body, StatusCode::METHOD_NOT_ALLOWED, "Allow");
         assert_eq!(headers["allow"], allow, "{method} {path}");
     }
+}
+
+/// A vault that keeps tokens encrypted, as a database vault does, and
+/// whose key can be replaced: after [`rotate`](RotatingVault::rotate)
+/// without the old key, the stored tokens cannot be decrypted.
+#[derive(Debug)]
+struct RotatingVault {
+    cipher: Mutex<TokenCipher>,
+    rows: Mutex<HashMap<TenantId, SealedConnection>>,
+}
+
+impl RotatingVault {
+    fn new() -> RotatingVault {
+        RotatingVault {
+            cipher: Mutex::new(TokenCipher::new([TokenCipher::generate_key()]).unwrap()),
+            rows: Mutex::default(),
+        }
+    }
+
+    /// A new key, the old one forgotten.
+    fn rotate(&self) {
+        *self.cipher.lock().unwrap() = TokenCipher::new([TokenCipher::generate_key()]).unwrap();
+    }
+}
+
+#[async_trait]
+impl TokenVault for RotatingVault {
+    async fn get(&self, tenant: &TenantId) -> salesforce_import::Result<Option<Connection>> {
+        let rows = self.rows.lock().unwrap();
+        let cipher = self.cipher.lock().unwrap();
+        rows.get(tenant).map(|s| cipher.open(s)).transpose()
+    }
+
+    async fn put(
+        &self,
+        tenant: &TenantId,
+        connection: &Connection,
+    ) -> salesforce_import::Result<()> {
+        let sealed = self.cipher.lock().unwrap().seal(connection);
+        self.rows.lock().unwrap().insert(tenant.clone(), sealed);
+        Ok(())
+    }
+
+    async fn deactivate(&self, tenant: &TenantId) -> salesforce_import::Result<bool> {
+        // Tokens dropped: no row to decrypt any more.
+        Ok(self
+            .rows
+            .lock()
+            .unwrap()
+            .remove(tenant)
+            .is_some_and(|s| s.active))
+    }
+}
+
+#[tokio::test]
+async fn a_connection_whose_tokens_cannot_be_decrypted_can_be_replaced_or_cleared() {
+    let vault = Arc::new(RotatingVault::new());
+    let app = app_over(50, &[], vault.clone()).await;
+    app.connect(ADA).await;
+    vault.rotate();
+
+    // Not a 500: not connected, and why.
+    let (status, body) = app.call("GET", "/status", Some(ADA), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["connected"], false, "{body}");
+    assert_eq!(body["problem"], "token_unreadable", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("connect again"), "{message}");
+    assert!(
+        !body.to_string().to_lowercase().contains("token\":"),
+        "{body}"
+    );
+
+    // Starting says so.
+    let start = json!({"object_types": ["Account"]});
+    let (status, body) = app
+        .call("POST", "/import", Some(ADA), Some(start.clone()))
+        .await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "not connected");
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "can no longer be read",
+    );
+
+    // Disconnecting clears it, without asking Salesforce to revoke
+    // tokens nobody can read.
+    let (status, body) = app.call("DELETE", "/disconnect", Some(ADA), None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["was_connected"], true, "{body}");
+    assert_eq!(body["revoked"], false, "{body}");
+    assert!(
+        body["note"].as_str().unwrap().contains("decrypted"),
+        "{body}"
+    );
+    assert_eq!(app.fake.revocations(), 0);
+    let (_, body) = app.call("GET", "/status", Some(ADA), None).await;
+    assert_eq!(body["connected"], false, "{body}");
+    assert_eq!(body["problem"], Value::Null, "{body}");
+
+    // Connecting again works (with today's key).
+    app.connect(ADA).await;
+    let (status, job) = app.call("POST", "/import", Some(ADA), Some(start)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let job = app.wait_for_end(ADA, job["id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "COMPLETED", "{job}");
+}
+
+#[tokio::test]
+async fn not_connected_messages_name_no_tenant_id() {
+    let app = app().await;
+    let start = json!({"object_types": ["Account"]});
+    let (status, body) = app.call("POST", "/import", Some(ADA), Some(start)).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "Salesforce is not connected",
+    );
+    assert!(!body.to_string().contains(ADA.tenant), "{body}");
+
+    // A job cut off by a disconnect says why, without the tenant either.
+    app.connect(ADA).await;
+    app.fake.faults().set_latency(Duration::from_millis(30));
+    let start = json!({"object_types": ["Account", "Contact"]});
+    let (_, job) = app.call("POST", "/import", Some(ADA), Some(start)).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let (status, _) = app.call("DELETE", "/disconnect", Some(ADA), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let job = app.wait_for_end(ADA, &id).await;
+    assert_eq!(job["status"], "FAILED", "{job}");
+    let message = job["message"].as_str().unwrap();
+    assert!(message.contains("not connected"), "{message}");
+    assert!(!message.contains(ADA.tenant), "{message}");
+    let resume = format!("/import/{id}/resume");
+    let (status, body) = app.call("POST", &resume, Some(ADA), None).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::BAD_REQUEST,
+        "Salesforce is not connected",
+    );
+    assert!(!body.to_string().contains(ADA.tenant), "{body}");
 }

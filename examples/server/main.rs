@@ -16,6 +16,12 @@
 //! # the connected app's callback URL must be http://localhost:3000/
 //! ```
 //!
+//! With the fake org, `POST /demo/rate-limit?after=N` makes the fake
+//! refuse data requests after `N` more (Salesforce's API limit: the running
+//! import fails and can be resumed), `DELETE /demo/rate-limit` lifts it,
+//! `POST /demo/latency?ms=N` slows the fake's answers (each needs
+//! `X-Requested-With: salesforce-import`).
+//!
 //! Everyone who opens the page is the demo admin of the tenant `demo`: a
 //! real host implements `Authenticate` over its own sessions. The server
 //! listens on 127.0.0.1 only.
@@ -164,6 +170,69 @@ impl Authenticate for DemoAuth {
     }
 }
 
+/// Faults of the fake org on demand, for trying (and testing) what the
+/// page does when an import fails:
+///
+/// - `POST /demo/rate-limit?after=N`: after `N` more data requests the
+///   fake answers `REQUEST_LIMIT_EXCEEDED` (an import fails, and can be
+///   resumed);
+/// - `DELETE /demo/rate-limit`: the limit is lifted;
+/// - `POST /demo/latency?ms=N`: every answer of the fake takes `N` ms
+///   more (a slower import).
+///
+/// Only with the fake org, and only with `X-Requested-With:
+/// salesforce-import` (as the API's own state-changing requests).
+fn fault_routes(faults: salesforce_import_fake::Faults) -> Router {
+    use axum::extract::Query;
+    use axum::http::{HeaderMap, StatusCode};
+
+    #[derive(serde::Deserialize)]
+    struct After {
+        after: u64,
+    }
+
+    fn marked(headers: &HeaderMap) -> Result<(), StatusCode> {
+        match headers.get("x-requested-with") {
+            Some(v) if v == "salesforce-import" => Ok(()),
+            _ => Err(StatusCode::FORBIDDEN),
+        }
+    }
+
+    #[derive(serde::Deserialize)]
+    struct Ms {
+        ms: u64,
+    }
+
+    let limit = faults.clone();
+    let slow = faults.clone();
+    Router::new()
+        .route(
+            "/latency",
+            axum::routing::post(
+                move |headers: HeaderMap, Query(Ms { ms }): Query<Ms>| async move {
+                    marked(&headers)?;
+                    slow.set_latency(Duration::from_millis(ms));
+                    Ok::<_, StatusCode>(StatusCode::NO_CONTENT)
+                },
+            ),
+        )
+        .route(
+            "/rate-limit",
+            axum::routing::post(
+                move |headers: HeaderMap, Query(After { after }): Query<After>| async move {
+                    marked(&headers)?;
+                    limit.rate_limit_after(after);
+                    Ok::<_, StatusCode>(StatusCode::NO_CONTENT)
+                },
+            )
+            .delete(move |headers: HeaderMap| async move {
+                marked(&headers)?;
+                faults.clear_rate_limit();
+                Ok::<_, StatusCode>(StatusCode::NO_CONTENT)
+            }),
+        )
+}
+
 struct Args {
     port: u16,
     latency: Duration,
@@ -222,7 +291,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let vault: Arc<dyn TokenVault> = Arc::new(InMemoryTokenVault::new());
 
     // A real org when a connected app is configured, the fake one otherwise.
-    let (oauth, _fake) = match std::env::var("SF_CLIENT_ID") {
+    let (oauth, fake) = match std::env::var("SF_CLIENT_ID") {
         Ok(client_id) => {
             let secret = std::env::var("SF_CLIENT_SECRET")
                 .map_err(|_| "SF_CLIENT_ID is set: set SF_CLIENT_SECRET too")?;
@@ -273,7 +342,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let api = ImportApi::builder(importer, jobs, oauth, Arc::new(DemoAuth)).build();
 
-    let app = Router::new()
+    let mut app = Router::new()
         .nest("/api/salesforce", api.router())
         .route(
             "/",
@@ -288,6 +357,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             get(|| async { ([(CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }),
         )
         .layer(middleware::from_fn(security_headers));
+    if let Some(fake) = &fake {
+        app = app.nest("/demo", fault_routes(fake.faults().clone()));
+    }
 
     println!("Open http://127.0.0.1:{port}/");
     axum::serve(listener, app)

@@ -58,6 +58,10 @@ pub struct Disconnected {
     /// not be reached or refused: the local connection is deactivated all
     /// the same.
     pub revoked: bool,
+    /// Whether the stored tokens could not be decrypted (the encryption key
+    /// changed): the connection was deactivated without trying to revoke
+    /// them.
+    pub token_unreadable: bool,
 }
 
 /// Configures [`SalesforceOAuth`].
@@ -481,11 +485,31 @@ impl SalesforceOAuth {
     /// Disconnects the tenant: revokes the refresh token at Salesforce
     /// (best effort) and deactivates the connection in the vault, even
     /// when Salesforce cannot be reached.
+    ///
+    /// A connection whose tokens cannot be decrypted (the encryption key
+    /// changed: [`Error::TokenDecryption`]) is deactivated without revoking.
     pub async fn disconnect(&self, tenant: &TenantId) -> Result<Disconnected> {
-        let Some(connection) = self.vault.get(tenant).await?.filter(|c| c.active) else {
+        let stored = match self.vault.get(tenant).await {
+            Ok(stored) => stored,
+            Err(Error::TokenDecryption) => {
+                let was_connected = self.vault.deactivate(tenant).await?;
+                tracing::warn!(
+                    tenant = %tenant,
+                    "the stored tokens cannot be decrypted; deactivated without revoking"
+                );
+                return Ok(Disconnected {
+                    was_connected,
+                    revoked: false,
+                    token_unreadable: true,
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(connection) = stored.filter(|c| c.active) else {
             return Ok(Disconnected {
                 was_connected: false,
                 revoked: false,
+                token_unreadable: false,
             });
         };
         let revoked = match self.revoke(&connection).await {
@@ -500,6 +524,7 @@ impl SalesforceOAuth {
         Ok(Disconnected {
             was_connected,
             revoked,
+            token_unreadable: false,
         })
     }
 

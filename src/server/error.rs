@@ -112,10 +112,47 @@ impl From<Error> for ApiError {
             StatusCode::INTERNAL_SERVER_ERROR => {
                 "the import service failed; the details are in the server's log".to_owned()
             }
-            _ => echo_clipped(err).to_string(),
+            _ => user_message(echo_clipped(err)),
         };
         ApiError::new(status, message)
     }
+}
+
+/// Salesforce not connected, as the router says it (no tenant id).
+pub(crate) const NOT_CONNECTED: &str =
+    "Salesforce is not connected: an administrator connects it in the settings";
+
+/// The connection stored cannot be decrypted (the encryption key changed).
+pub(crate) const TOKEN_UNREADABLE: &str =
+    "the stored connection can no longer be read (the encryption key changed): connect again";
+
+/// The error's message for a person to read: as the crate's `Display`,
+/// without the internal tenant id.
+fn user_message(err: Error) -> String {
+    match err {
+        Error::NotConnected { .. } => NOT_CONNECTED.to_owned(),
+        Error::ImportAlreadyRunning { job, .. } => {
+            format!("an import is already running (job {job})")
+        }
+        Error::ImportStranded { job, .. } => {
+            format!("the import (job {job}) was interrupted and can be resumed")
+        }
+        Error::JobNotFound { job, .. } => format!("no import job {job}"),
+        other => other.to_string(),
+    }
+}
+
+/// A job's stored message as the router shows it: the crate's error
+/// texts name the tenant, which users do not need to see.
+pub(crate) fn scrub_tenant(message: String, tenant: &TenantId) -> String {
+    let not_connected = Error::NotConnected {
+        tenant: tenant.clone(),
+    }
+    .to_string();
+    message
+        .replace(&not_connected, "Salesforce is not connected")
+        .replace(&format!(" for tenant {tenant}"), "")
+        .replace(&format!("the import of tenant {tenant} "), "the import ")
 }
 
 /// The error with what the caller sent (a job id from the path) clipped.
@@ -264,6 +301,43 @@ mod tests {
         for (err, status) in cases {
             assert_eq!(answer(err).0, status);
         }
+    }
+
+    #[test]
+    fn messages_name_no_tenant_id() {
+        let tenant = TenantId::new("acme-internal-7");
+        let job = JobId::new("7");
+        for err in [
+            Error::NotConnected {
+                tenant: tenant.clone(),
+            },
+            Error::ImportAlreadyRunning {
+                tenant: tenant.clone(),
+                job: job.clone(),
+            },
+            Error::JobNotFound {
+                tenant: tenant.clone(),
+                job: job.clone(),
+            },
+        ] {
+            let (_, message) = answer(err);
+            assert!(!message.contains("acme-internal-7"), "{message}");
+        }
+        let (_, message) = answer(Error::NotConnected {
+            tenant: tenant.clone(),
+        });
+        assert!(
+            message.starts_with("Salesforce is not connected"),
+            "{message}"
+        );
+        let stored = Error::NotConnected {
+            tenant: tenant.clone(),
+        }
+        .to_string();
+        assert_eq!(
+            scrub_tenant(format!("Contact: {stored}"), &tenant),
+            "Contact: Salesforce is not connected"
+        );
     }
 
     #[test]

@@ -7,13 +7,14 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::Shared;
 use super::caller::Caller;
 use super::error::ErrorBody;
-use super::error::{ApiError, JsonBody, clip};
+use super::error::{ApiError, JsonBody, TOKEN_UNREADABLE, clip};
 use super::views::{
     ConnectView, JobView, ModeView, ObjectTypeName, ObjectTypeView, StatusView, label,
 };
@@ -54,13 +55,19 @@ const LOG_LINES: usize = 1_000;
     summary = "Whether the caller's organization has Salesforce connected",
     security(("host_session" = [])),
     responses(
-        (status = 200, description = "The connection", body = StatusView),
+        (status = 200, description = "The connection. A stored connection whose tokens can no longer be decrypted (the encryption key changed) is `connected: false` with `problem: token_unreadable`", body = StatusView),
         (status = 401, description = "No session", body = ErrorBody),
         (status = 500, description = "The token vault failed", body = ErrorBody),
     )
 )]
 pub(super) async fn status(State(api): S, caller: Caller) -> Api<Json<StatusView>> {
-    Ok(Json(api.oauth.status(&caller.tenant).await?.into()))
+    match api.oauth.status(&caller.tenant).await {
+        Ok(status) => Ok(Json(status.into())),
+        // Stored, but not readable with today's keys: the admin connects
+        // again (or disconnects to clear it).
+        Err(Error::TokenDecryption) => Ok(Json(StatusView::token_unreadable())),
+        Err(e) => Err(e.into()),
+    }
 }
 
 #[utoipa::path(
@@ -146,6 +153,11 @@ pub(super) struct DisconnectView {
     /// Whether Salesforce confirmed revoking the tokens. `false` when it
     /// could not be reached: the connection is deactivated all the same.
     revoked: bool,
+    /// Why revoking was not tried, when it was not: the stored tokens could
+    /// not be decrypted (the encryption key changed), so the connection was
+    /// only deactivated here.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
 }
 
 #[utoipa::path(
@@ -154,7 +166,7 @@ pub(super) struct DisconnectView {
     tag = "connection",
     operation_id = "disconnect",
     summary = "Disconnect Salesforce (admin)",
-    description = "Deactivates the connection and asks Salesforce to revoke its tokens. Jobs and the record of what was imported stay.",
+    description = "Deactivates the connection and asks Salesforce to revoke its tokens. Jobs and the record of what was imported stay. A connection whose tokens can no longer be decrypted (the encryption key changed) is deactivated without revoking, and `note` says so. An import running for the organization stops (fails) once its connection is gone.",
     security(("host_session" = [])),
     params(("X-Requested-With" = String, Header, description = "Must be `salesforce-import` (cross-site request forgery defence): without it the answer is 403")),
     responses(
@@ -167,9 +179,16 @@ pub(super) struct DisconnectView {
 pub(super) async fn disconnect(State(api): S, caller: Caller) -> Api<Json<DisconnectView>> {
     caller.require_admin()?;
     let done = api.oauth.disconnect(&caller.tenant).await?;
+    let note = done.token_unreadable.then(|| {
+        "the stored tokens could not be decrypted (the encryption key changed): \
+         the connection was deactivated here without asking Salesforce to revoke them; \
+         revoke them in Salesforce's Connected Apps OAuth Usage if needed"
+            .to_owned()
+    });
     Ok(Json(DisconnectView {
         was_connected: done.was_connected,
         revoked: done.revoked,
+        note,
     }))
 }
 
@@ -397,7 +416,7 @@ pub(super) async fn cancel(
         ("X-Requested-With" = String, Header, description = "Must be `salesforce-import` (cross-site request forgery defence): without it the answer is 403"),
     ),
     responses(
-        (status = 202, description = "Resumed: the job", body = JobView),
+        (status = 202, description = "Resumed: the job as the resumed run has it (`IN_PROGRESS`, or `PENDING` when queued for a worker)", body = JobView),
         (status = 400, description = "Salesforce not connected", body = ErrorBody),
         (status = 401, description = "No session", body = ErrorBody),
         (status = 403, description = "The caller is not an admin, or the request lacks `X-Requested-With: salesforce-import` or comes from a foreign origin (cross-site request forgery defence)", body = ErrorBody),
@@ -423,23 +442,45 @@ pub(super) async fn resume(
     if let Some(queue) = &api.queue {
         let task = crate::workers::ImportTask::new(caller.tenant.clone(), id.clone());
         queue.push(task).await?;
-        let job = api.jobs.job(&caller.tenant, &id).await?;
+        let mut job = api.jobs.job(&caller.tenant, &id).await?;
+        // Queued: a worker takes it up. Not failed any more.
+        if !job.status.is_running() {
+            job.status = JobStatus::Pending;
+            job.message = None;
+        }
         return Ok((StatusCode::ACCEPTED, Json(JobView::new(job))));
     }
-    let handle = api.importer.resume(&caller.tenant, &id).await?;
-    let job = api.jobs.job(&caller.tenant, handle.job_id()).await?;
+    let mut handle = api.importer.resume(&caller.tenant, &id).await?;
+    // The answer is the job as the resumed run has it: wait (briefly) for
+    // the run to take it, so that it no longer reads as failed.
+    let mut events = handle.events();
+    let started = tokio::time::timeout(RESUME_WAIT, events.next()).await;
+    drop(events);
+    let mut job = api.jobs.job(&caller.tenant, handle.job_id()).await?;
+    if started.is_err() && job.status == JobStatus::Failed {
+        // Not started yet (a slow job store): it is being resumed.
+        job.status = JobStatus::InProgress;
+        job.message = None;
+    }
     Ok((StatusCode::ACCEPTED, Json(JobView::new(job))))
 }
 
-/// 400 unless the caller's tenant has an active Salesforce connection.
+/// How long `POST /import/{id}/resume` waits for the resumed run to start.
+const RESUME_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// 400 unless the caller's tenant has an active Salesforce connection
+/// (one whose tokens cannot be decrypted is not one).
 async fn require_connected(api: &Shared, caller: &Caller) -> Api<()> {
-    if api.oauth.status(&caller.tenant).await?.connected {
-        Ok(())
-    } else {
-        Err(Error::NotConnected {
+    match api.oauth.status(&caller.tenant).await {
+        Ok(status) if status.connected => Ok(()),
+        Ok(_) => Err(Error::NotConnected {
             tenant: caller.tenant.clone(),
         }
-        .into())
+        .into()),
+        Err(Error::TokenDecryption) => Err(ApiError::bad_request(format!(
+            "Salesforce is not connected: {TOKEN_UNREADABLE}"
+        ))),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -27,6 +27,27 @@ pub(crate) struct StatusView {
     pub(crate) connected_by: Option<String>,
     /// When.
     pub(crate) connected_at: Option<DateTime<Utc>>,
+    /// Why a stored connection cannot be used, when one is stored but
+    /// unusable: `token_unreadable` (its tokens cannot be decrypted, the
+    /// encryption key changed). Connect again, or disconnect to clear it.
+    #[schema(example = "token_unreadable")]
+    pub(crate) problem: Option<String>,
+    /// The problem, for a person to read.
+    pub(crate) message: Option<String>,
+}
+
+impl StatusView {
+    /// A stored connection whose tokens cannot be decrypted.
+    pub(crate) fn token_unreadable() -> StatusView {
+        StatusView {
+            connected: false,
+            instance_url: None,
+            connected_by: None,
+            connected_at: None,
+            problem: Some("token_unreadable".to_owned()),
+            message: Some(super::error::TOKEN_UNREADABLE.to_owned()),
+        }
+    }
 }
 
 impl From<ConnectionStatus> for StatusView {
@@ -36,6 +57,8 @@ impl From<ConnectionStatus> for StatusView {
             instance_url: s.instance_url,
             connected_by: s.connected_by,
             connected_at: s.connected_at,
+            problem: None,
+            message: None,
         }
     }
 }
@@ -209,6 +232,10 @@ impl From<Severity> for SeverityView {
 
 impl JobView {
     pub(crate) fn new(job: Job) -> JobView {
+        let message = job
+            .message
+            .as_ref()
+            .map(|m| super::error::scrub_tenant(m.clone(), &job.tenant));
         JobView {
             interrupted: job.is_stranded(Utc::now()),
             imported: job.imported(),
@@ -222,7 +249,7 @@ impl JobView {
             started_at: job.started_at,
             completed_at: job.completed_at,
             mode: job.mode.into(),
-            message: job.message,
+            message,
             objects: job.objects.into_iter().map(ObjectView::from).collect(),
             error_log: None,
         }

@@ -97,13 +97,17 @@ function route() {
 async function loadStatus() {
   status = await api("GET", "/status");
   $("status-dot").className = "dot " + (status.connected ? "on" : "off");
-  $("status-text").textContent = status.connected ? "Connected" : "Not connected";
+  $("status-text").textContent = status.connected ? "Connected"
+    : status.message ? `Not connected — ${status.message}` : "Not connected";
   $("status-details").hidden = !status.connected;
-  $("status-instance").textContent = status.instance_url || "";
-  $("status-by").textContent = status.connected_by || "";
-  $("status-at").textContent = fmtDate(status.connected_at);
+  // Not connected: no stale values from an earlier connection.
+  $("status-instance").textContent = status.connected ? status.instance_url || "" : "";
+  $("status-by").textContent = status.connected ? status.connected_by || "" : "";
+  $("status-at").textContent = status.connected ? fmtDate(status.connected_at) : "";
   $("connect").hidden = status.connected;
-  $("disconnect").hidden = !status.connected;
+  // A stored connection that cannot be used (its tokens unreadable) can be
+  // cleared too.
+  $("disconnect").hidden = !status.connected && !status.problem;
   return status;
 }
 
@@ -123,7 +127,22 @@ async function finishCallback() {
   await api("POST", "/callback", { code: params.get("code"), state: params.get("state") });
 }
 
-function askDisconnect() {
+async function askDisconnect() {
+  // A running import stops (fails) without its connection: say so.
+  const warning = $("disconnect-running");
+  warning.hidden = true;
+  warning.textContent = "";
+  try {
+    const jobs = await api("GET", "/import/history");
+    const running = jobs.find(isRunning);
+    if (running) {
+      warning.textContent = `An import is running (started by ${running.started_by} on ${fmtDate(running.created_at)}). `
+        + "Disconnecting stops it: it fails, and can be resumed once Salesforce is connected again.";
+      warning.hidden = false;
+    }
+  } catch (err) {
+    // The warning is a courtesy: ask anyway.
+  }
   $("confirm-disconnect").showModal();
 }
 
@@ -141,6 +160,9 @@ async function loadImportPage() {
   objectTypes = types;
   renderObjectChoices();
   $("not-connected").hidden = status.connected;
+  $("not-connected").textContent = status.message
+    ? `Salesforce is not connected: ${status.message}. Go to the settings.`
+    : "Connect Salesforce in the settings first.";
   $("start").disabled = !status.connected;
   const history = await loadHistory();
   const running = history.find((j) => j.status === "PENDING" || j.status === "IN_PROGRESS");
@@ -203,7 +225,10 @@ function isRunning(job) {
   return job.status === "PENDING" || job.status === "IN_PROGRESS";
 }
 
-function follow(job) {
+// `started`: the job was just started or resumed, so it runs whatever
+// the answer says (an older server answers a resume with the job as it was).
+function follow(job, started = false) {
+  if (started && !isRunning(job)) job = { ...job, status: "IN_PROGRESS", message: null, interrupted: false };
   currentJob = job;
   renderJob(job);
   clearTimeout(pollTimer);
@@ -277,7 +302,8 @@ function resumeButton(job) {
   button.addEventListener("click", (event) => {
     event.stopPropagation(); // not a click on the row
     api("POST", `/import/${encodeURIComponent(job.id)}/resume`)
-      .then((resumed) => { follow(resumed); return loadHistory(); })
+      .then((resumed) => { follow(resumed, true); return loadHistory(); })
+      .then(() => { if (currentJob) updateHistoryRow(currentJob); })
       .catch(showError);
   });
   return button;
