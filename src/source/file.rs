@@ -122,6 +122,117 @@ fn looks_like_tree(doc: &Value) -> bool {
     }) || !records.iter().any(|r| r.get("Id").is_some())
 }
 
+/// The text without a leading UTF-8 byte-order mark.
+fn strip_bom(json: &str) -> &str {
+    json.strip_prefix('\u{feff}').unwrap_or(json)
+}
+
+/// A permanent [`Error::Source`] whose message says it all (the cause
+/// repeats it).
+fn invalid(message: String) -> Error {
+    let cause = std::io::Error::new(std::io::ErrorKind::InvalidData, message.clone());
+    Error::source(message, cause).permanent()
+}
+
+/// At most `max` characters of `s`, with `…` when cut.
+fn cut(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
+
+/// Parses a JSON document (after any BOM).
+fn parse_doc(label: &str, json: &str) -> Result<Value> {
+    serde_json::from_str(strip_bom(json))
+        .map_err(|e| Error::source(format!("reading JSON file {label}"), e).permanent())
+}
+
+/// An error when the document is a saved error body rather than data: a
+/// Salesforce API error (`[{"message": .., "errorCode": ..}]`), an OAuth
+/// error (`{"error": .., "error_description": ..}`) or a failed `sf ...
+/// --json` command (`{"status": 1, "message": ..}`).
+fn reject_error_body(label: &str, doc: &Value) -> Result<()> {
+    let text = |v: Option<&Value>| match v {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let join = |code: String, message: String| match (code.is_empty(), message.is_empty()) {
+        (false, false) => format!("{code}: {message}"),
+        (true, _) => message,
+        (false, true) => code,
+    };
+    let detail = match doc {
+        Value::Array(items)
+            if !items.is_empty()
+                && items.iter().all(|i| {
+                    i.get("errorCode").is_some()
+                        && i.get("message").is_some()
+                        && i.get("attributes").is_none()
+                }) =>
+        {
+            let all: Vec<String> = items
+                .iter()
+                .map(|i| join(text(i.get("errorCode")), text(i.get("message"))))
+                .collect();
+            Some(("a saved Salesforce API error", all.join("; ")))
+        }
+        Value::Object(map)
+            if map.get("error").is_some_and(Value::is_string)
+                && !map.contains_key("records")
+                && !map.contains_key("result") =>
+        {
+            let detail = join(text(map.get("error")), text(map.get("error_description")));
+            Some(("a saved OAuth error", detail))
+        }
+        Value::Object(map)
+            if map
+                .get("status")
+                .and_then(Value::as_i64)
+                .is_some_and(|s| s != 0)
+                && !map.contains_key("records") =>
+        {
+            let code = text(map.get("name").or_else(|| map.get("code")));
+            Some((
+                "the error output of a failed sf command",
+                join(code, text(map.get("message"))),
+            ))
+        }
+        _ => None,
+    };
+    match detail {
+        Some((what, detail)) => Err(invalid(format!(
+            "{label} is {what}, not records: {}",
+            cut(&detail, 200)
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether a file name is one `sf data export tree --plan` gives a plan
+/// (`Account-Contact-plan.json`, `plan.json`).
+fn plan_name(name: &str) -> bool {
+    name.to_ascii_lowercase().ends_with("plan.json")
+}
+
+/// Whether a document is an sObject Tree plan: a non-empty array of steps,
+/// each with an `sobject` name and a `files` list.
+fn looks_like_plan(doc: &Value) -> bool {
+    let Value::Array(steps) = doc else {
+        return false;
+    };
+    !steps.is_empty()
+        && steps.iter().all(|step| {
+            step.get("sobject").is_some_and(Value::is_string)
+                && step
+                    .get("files")
+                    .and_then(Value::as_array)
+                    .is_some_and(|files| files.iter().all(Value::is_string))
+        })
+}
+
 impl FileSource {
     /// An empty source.
     pub fn new() -> FileSource {
@@ -141,11 +252,13 @@ impl FileSource {
     }
 
     /// Adds an sObject Tree file (`{"records": [{"attributes": {"type":
-    /// "Account", "referenceId": "Ref1"}, ...}]}`).
+    /// "Account", "referenceId": "Ref1"}, ...}]}`). A leading UTF-8 BOM is
+    /// ignored.
     ///
     /// # Errors
     ///
-    /// [`Error::Source`] when the text is not JSON of that shape.
+    /// [`Error::Source`] when the text is not JSON of that shape, or is a
+    /// saved API or OAuth error body.
     pub fn add_tree_json(mut self, json: &str) -> Result<FileSource> {
         self.files += 1;
         let label = format!("sObject Tree file #{}", self.files);
@@ -153,27 +266,35 @@ impl FileSource {
     }
 
     /// Adds a REST query result (`{"totalSize": .., "done": .., "records":
-    /// [..]}`) or a bare JSON array of records. Records keep their Ids, valid
-    /// or not.
+    /// [..]}`), the output of `sf data query --json` (`{"status": 0,
+    /// "result": {"records": [..], ..}}`) or a bare JSON array of records.
+    /// Records keep their Ids, valid or not. A leading UTF-8 BOM is ignored.
     ///
     /// # Errors
     ///
-    /// [`Error::Source`] when the text is not JSON of that shape.
+    /// [`Error::Source`] when the text is not JSON of that shape, or is a
+    /// saved API or OAuth error body.
     pub fn add_query_json(mut self, json: &str) -> Result<FileSource> {
         self.files += 1;
         let label = format!("query-result file #{}", self.files);
         self.add_query_named(&label, json)
     }
 
-    /// Loads a directory. With an sObject Tree plan (`*plan*.json`, an array
-    /// of `{"sobject": .., "files": [..]}`), its files are loaded in order as
-    /// tree files (several plans: in file-name order); otherwise every
-    /// `*.json` file is loaded in file-name order, as a tree file or a query
-    /// result by its shape.
+    /// Loads a directory of JSON files (a leading UTF-8 BOM is ignored).
+    ///
+    /// With an sObject Tree plan (an array of `{"sobject": .., "files":
+    /// [..]}` steps, as `sf data export tree --plan` writes to
+    /// `*-plan.json`), the files the plans name are loaded in order as tree
+    /// files (several plans: in file-name order). Otherwise every `*.json`
+    /// file is loaded in file-name order, as an sObject Tree file or a query
+    /// result (REST, or `sf data query --json`) by its shape.
     ///
     /// # Errors
     ///
-    /// [`Error::Source`] when a file cannot be read or parsed.
+    /// [`Error::Source`] when a file cannot be read or parsed; when a file
+    /// named like a plan (`*plan.json`) is not one; when a file is a saved
+    /// API or OAuth error body; when the directory holds no JSON file (CSV
+    /// files, as a Data Export gives, are not supported yet).
     pub fn from_dir(path: impl AsRef<Path>) -> Result<FileSource> {
         let dir = path.as_ref();
         let read = |p: &Path| {
@@ -185,31 +306,76 @@ impl FileSource {
             .filter_map(|entry| entry.ok())
             .filter(|entry| entry.path().is_file())
             .filter_map(|entry| entry.file_name().into_string().ok())
-            .filter(|name| name.ends_with(".json"))
             .collect();
         names.sort();
-        let plans: Vec<&String> = names.iter().filter(|n| n.contains("plan")).collect();
+        let has_ext = |name: &str, ext: &str| {
+            name.len() > ext.len()
+                && name.is_char_boundary(name.len() - ext.len())
+                && name[name.len() - ext.len()..].eq_ignore_ascii_case(ext)
+        };
+        let csv = names.iter().filter(|n| has_ext(n, ".csv")).count();
+        let no_csv_support = || {
+            invalid(format!(
+                "found {csv} CSV files in {}: CSV exports are not supported by FileSource \
+                 yet (JSON sObject Tree or query results only)",
+                dir.display()
+            ))
+        };
+        let json: Vec<&String> = names.iter().filter(|n| has_ext(n, ".json")).collect();
+        if json.is_empty() {
+            if csv > 0 {
+                return Err(no_csv_support());
+            }
+            return Err(invalid(format!(
+                "no JSON files in {}: FileSource loads sObject Tree files, their plans \
+                 and query results (*.json)",
+                dir.display()
+            )));
+        }
+
+        // Every file parsed once, plans told from data by their content.
+        let mut plans = Vec::new();
+        let mut data = Vec::new();
+        for name in json {
+            let p = dir.join(name);
+            let label = p.display().to_string();
+            let text = read(&p)?;
+            let doc = parse_doc(&label, &text)?;
+            reject_error_body(&label, &doc)?;
+            if looks_like_plan(&doc) {
+                plans.push((label, doc));
+            } else if plan_name(name) {
+                return Err(invalid(format!(
+                    "{label} is named like an sObject Tree plan but is not one (a JSON \
+                     array of steps with \"sobject\" and \"files\"); rename it if it holds data"
+                )));
+            } else {
+                data.push((label, text));
+            }
+        }
+
         let mut source = FileSource::new();
         if plans.is_empty() {
-            for name in &names {
-                let p = dir.join(name);
-                source = source.add_json_named(&p.display().to_string(), &read(&p)?, true)?;
+            for (label, text) in &data {
+                source = source.add_json_named(label, text, true)?;
             }
-            return Ok(source);
-        }
-        #[derive(serde::Deserialize)]
-        struct Step {
-            files: Vec<String>,
-        }
-        for plan in plans {
-            let p = dir.join(plan);
-            let steps: Vec<Step> = serde_json::from_str(&read(&p)?).map_err(|e| {
-                Error::source(format!("reading sObject Tree plan {}", p.display()), e).permanent()
-            })?;
-            for file in steps.iter().flat_map(|s| &s.files) {
-                let p = dir.join(file);
-                source = source.add_tree_named(&p.display().to_string(), &read(&p)?)?;
+        } else {
+            #[derive(serde::Deserialize)]
+            struct Step {
+                files: Vec<String>,
             }
+            for (label, doc) in plans {
+                let steps: Vec<Step> = serde_json::from_value(doc).map_err(|e| {
+                    Error::source(format!("reading sObject Tree plan {label}"), e).permanent()
+                })?;
+                for file in steps.iter().flat_map(|s| &s.files) {
+                    let p = dir.join(file);
+                    source = source.add_tree_named(&p.display().to_string(), &read(&p)?)?;
+                }
+            }
+        }
+        if csv > 0 && source.loaded.is_empty() {
+            return Err(no_csv_support());
         }
         Ok(source)
     }
@@ -241,8 +407,7 @@ impl FileSource {
 
     fn add_json_named(self, label: &str, json: &str, detect: bool) -> Result<FileSource> {
         if detect {
-            let doc: Value = serde_json::from_str(json)
-                .map_err(|e| Error::source(format!("reading JSON file {label}"), e).permanent())?;
+            let doc = parse_doc(label, json)?;
             if looks_like_tree(&doc) {
                 return self.add_tree_named(label, json);
             }
@@ -255,9 +420,26 @@ impl FileSource {
         struct QueryResult {
             records: Vec<SfRecord>,
         }
+        /// `sf data query --json`: the query result under `result`.
+        #[derive(serde::Deserialize)]
+        struct CliOutput {
+            result: QueryResult,
+        }
+        let json = strip_bom(json);
+        // Looked at as a value first, for error bodies and the CLI's
+        // wrapper; records are then read raw (no f64 round trip).
+        let doc = serde_json::from_str::<Value>(json).ok();
+        if let Some(doc) = &doc {
+            reject_error_body(label, doc)?;
+        }
+        let cli = doc.as_ref().is_some_and(|d| {
+            d.get("result").is_some_and(Value::is_object) && d.get("records").is_none()
+        });
         // Not an untagged enum: serde buffers those, which raw values refuse.
         let parsed = if json.trim_start().starts_with('[') {
             serde_json::from_str::<Vec<SfRecord>>(json)
+        } else if cli {
+            serde_json::from_str::<CliOutput>(json).map(|q| q.result.records)
         } else {
             serde_json::from_str::<QueryResult>(json).map(|q| q.records)
         };
@@ -276,6 +458,10 @@ impl FileSource {
     }
 
     fn add_tree_named(mut self, label: &str, json: &str) -> Result<FileSource> {
+        let json = strip_bom(json);
+        if let Ok(doc) = serde_json::from_str::<Value>(json) {
+            reject_error_body(label, &doc)?;
+        }
         // Records stay raw JSON (no f64 round trip for numbers).
         let file: Nested = serde_json::from_str(json).map_err(|e| {
             Error::source(format!("reading sObject Tree JSON {label}"), e).permanent()

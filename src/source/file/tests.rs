@@ -369,3 +369,226 @@ fn tree_numbers_keep_every_digit() {
         "1234567890123456.78"
     );
 }
+
+/// A fresh temporary directory with these files; removed by [`TempDir`]'s
+/// drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn with(files: &[(&str, &str)]) -> TempDir {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "sf-file-source-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The message of a permanent source error.
+fn source_message(result: Result<FileSource>) -> String {
+    let err = result.unwrap_err();
+    assert!(!err.is_temporary(), "{err:?}");
+    match err {
+        Error::Source { message, .. } => message.into_owned(),
+        other => panic!("not a source error: {other:?}"),
+    }
+}
+
+const TREE_ONE: &str =
+    r#"{"records": [{"attributes": {"type": "Account", "referenceId": "A1"}, "Name": "Tree"}]}"#;
+const QUERY_ONE: &str = r#"{"totalSize": 1, "done": true, "records": [
+    {"attributes": {"type": "Contact", "url": "/x"}, "Id": "003x0000004TmFwAAK", "LastName": "Q"}]}"#;
+const CLI_QUERY: &str = r#"{"status": 0, "result": {"records": [
+    {"attributes": {"type": "Contact", "url": "/x"}, "Id": "003x0000004TmFwAAK", "LastName": "Q"},
+    {"attributes": {"type": "Contact", "url": "/y"}, "Id": "003x0000004TmFxAAK", "LastName": "R"}],
+    "totalSize": 2, "done": true}, "warnings": []}"#;
+
+#[test]
+fn a_bom_is_stripped_from_strings() {
+    let bom = |s: &str| format!("\u{feff}{s}");
+    let tree = FileSource::new().add_tree_json(&bom(TREE_ONE)).unwrap();
+    assert_eq!(tree.count(&SObject::ACCOUNT), 1);
+    let query = FileSource::new().add_query_json(&bom(QUERY_ONE)).unwrap();
+    assert_eq!(query.count(&SObject::CONTACT), 1);
+    let cli = FileSource::new().add_query_json(&bom(CLI_QUERY)).unwrap();
+    assert_eq!(cli.count(&SObject::CONTACT), 2);
+}
+
+#[test]
+fn a_bom_is_stripped_from_files() {
+    let plan = r#"[{"sobject": "Account", "files": ["Account.json"]}]"#;
+    for files in [
+        vec![("tree.json", format!("\u{feff}{TREE_ONE}"))],
+        vec![("q.json", format!("\u{feff}{QUERY_ONE}"))],
+        vec![
+            ("Account-plan.json", format!("\u{feff}{plan}")),
+            ("Account.json", format!("\u{feff}{TREE_ONE}")),
+        ],
+    ] {
+        let files: Vec<(&str, &str)> = files.iter().map(|(n, t)| (*n, t.as_str())).collect();
+        let dir = TempDir::with(&files);
+        let source = FileSource::from_dir(&dir.0).unwrap_or_else(|e| panic!("{files:?}: {e}"));
+        let total = source.count(&SObject::ACCOUNT) + source.count(&SObject::CONTACT);
+        assert_eq!(total, 1, "{files:?}");
+    }
+}
+
+#[test]
+fn sf_data_query_json_output_is_read() {
+    let source = FileSource::new().add_query_json(CLI_QUERY).unwrap();
+    let names: Vec<String> = source
+        .records(&SObject::CONTACT)
+        .map(|r| r.text("LastName").unwrap().unwrap())
+        .collect();
+    assert_eq!(names, ["Q", "R"]);
+    assert_eq!(source.objects().count(), 1);
+    // From a directory too, next to a plain REST result.
+    let dir = TempDir::with(&[("cli.json", CLI_QUERY), ("rest.json", QUERY_ACCOUNTS)]);
+    let source = FileSource::from_dir(&dir.0).unwrap();
+    assert_eq!(source.count(&SObject::CONTACT), 2);
+    assert_eq!(source.count(&SObject::ACCOUNT), 6);
+    assert!(source.records(&SObject::new("(unknown)")).next().is_none());
+}
+
+#[test]
+fn plans_are_told_by_content_not_by_plan_in_the_name() {
+    // Names containing "plan" that are not plan names: loaded as data.
+    for (name, json, object, n) in [
+        ("explanation.json", TREE_ONE, SObject::ACCOUNT, 1),
+        ("planets.json", QUERY_ONE, SObject::CONTACT, 1),
+        ("planets.json", CLI_QUERY, SObject::CONTACT, 2),
+        ("airplane-data.json", TREE_ONE, SObject::ACCOUNT, 1),
+    ] {
+        let dir = TempDir::with(&[(name, json)]);
+        let source = FileSource::from_dir(&dir.0).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(source.count(&object), n, "{name}");
+    }
+    // A real plan next to them: its files are loaded, the others are not.
+    let dir = TempDir::with(&[
+        (
+            "Account-plan.json",
+            r#"[{"sobject": "Account", "saveRefs": true, "files": ["Account.json"]}]"#,
+        ),
+        ("Account.json", TREE_ONE),
+        ("planets.json", QUERY_ONE),
+    ]);
+    let source = FileSource::from_dir(&dir.0).unwrap();
+    assert_eq!(source.count(&SObject::ACCOUNT), 1);
+    assert_eq!(source.count(&SObject::CONTACT), 0);
+}
+
+#[test]
+fn a_file_named_like_a_plan_that_is_not_one_is_an_error() {
+    for (name, json) in [
+        ("Account-plan.json", TREE_ONE),
+        ("plan.json", QUERY_ONE),
+        ("Account-Contact-Plan.json", "[]"),
+        ("myplan.json", r#"[{"sobject": "Account"}]"#),
+    ] {
+        let dir = TempDir::with(&[(name, json)]);
+        let message = source_message(FileSource::from_dir(&dir.0));
+        assert!(message.contains(name), "{message}");
+        assert!(message.contains("plan"), "{message}");
+    }
+}
+
+#[test]
+fn saved_error_bodies_are_errors_naming_the_file() {
+    let long = "x".repeat(500);
+    let long_body = format!(r#"[{{"message": "{long}", "errorCode": "UNKNOWN_EXCEPTION"}}]"#);
+    for (name, json, quoted) in [
+        (
+            "error-invalid-field.json",
+            include_str!("../../../tests/fixtures/api-responses/error-invalid-field.json"),
+            "INVALID_FIELD: No such column 'foo' on sobject of type Bar",
+        ),
+        (
+            "error-request-limit.json",
+            include_str!("../../../tests/fixtures/api-responses/error-request-limit.json"),
+            "REQUEST_LIMIT_EXCEEDED: TotalRequests Limit exceeded.",
+        ),
+        (
+            "error-not-found.json",
+            include_str!("../../../tests/fixtures/api-responses/error-not-found.json"),
+            "NOT_FOUND: The requested resource does not exist",
+        ),
+        (
+            "oauth.json",
+            include_str!(
+                "../../../tests/fixtures/api-responses/error-oauth-invalid-grant-expired-token.json"
+            ),
+            "invalid_grant: expired access/refresh token",
+        ),
+        (
+            "sf-failed.json",
+            r#"{"status": 1, "name": "MalformedQuery", "message": "unexpected token", "exitCode": 1}"#,
+            "MalformedQuery: unexpected token",
+        ),
+        ("long.json", long_body.as_str(), "UNKNOWN_EXCEPTION: xxxx"),
+    ] {
+        // From a directory, the message names the file.
+        let dir = TempDir::with(&[(name, json), ("ok.json", QUERY_ONE)]);
+        let message = source_message(FileSource::from_dir(&dir.0));
+        assert!(message.contains(name), "{message}");
+        assert!(message.contains(quoted), "{message}");
+        assert!(message.chars().count() < 400, "{message}");
+        // From strings, by either add function.
+        for result in [
+            FileSource::new().add_query_json(json),
+            FileSource::new().add_tree_json(json),
+        ] {
+            let message = source_message(result);
+            assert!(message.contains(quoted), "{message}");
+            assert!(message.contains("error"), "{message}");
+        }
+    }
+}
+
+#[test]
+fn directories_without_loadable_json_are_errors() {
+    let csv = "Id,Name\n001x0000004TmFwAAK,A\n";
+    let dir = TempDir::with(&[
+        ("Account.csv", csv),
+        ("Contact.CSV", csv),
+        ("README.txt", "export"),
+    ]);
+    let message = source_message(FileSource::from_dir(&dir.0));
+    assert_eq!(
+        message,
+        format!(
+            "found 2 CSV files in {}: CSV exports are not supported by FileSource yet \
+             (JSON sObject Tree or query results only)",
+            dir.0.display()
+        )
+    );
+    // JSON that holds no records beside the CSV files: the same.
+    let dir = TempDir::with(&[
+        ("Account.csv", csv),
+        (
+            "empty.json",
+            r#"{"totalSize": 0, "done": true, "records": []}"#,
+        ),
+    ]);
+    let message = source_message(FileSource::from_dir(&dir.0));
+    assert!(message.starts_with("found 1 CSV files in"), "{message}");
+    // Nothing usable at all.
+    for files in [vec![], vec![("notes.txt", "hello")]] {
+        let dir = TempDir::with(&files);
+        let message = source_message(FileSource::from_dir(&dir.0));
+        assert!(message.contains("no JSON files"), "{message}");
+        assert!(message.contains(&dir.0.display().to_string()), "{message}");
+    }
+}
