@@ -369,24 +369,9 @@ impl Importer {
     /// configured and the tenant has no active connection, and
     /// [`Error::Config`] for an empty or unknown selection.
     pub async fn start(&self, tenant: &TenantId, request: ImportRequest) -> Result<ImportHandle> {
-        let objects = self.plan(&request.objects)?;
-        if let Some(vault) = &self.inner.vault {
-            let connected = vault.get(tenant).await?.is_some_and(|c| c.active);
-            if !connected {
-                return Err(Error::NotConnected {
-                    tenant: tenant.clone(),
-                });
-            }
-        }
-        let now = (self.inner.clock)();
-        let new = NewJob::new(
-            tenant.clone(),
-            request.started_by,
-            objects,
-            request.mode.unwrap_or(self.inner.mode),
-            now,
-        )
-        .leased_to(self.inner.owner.clone(), self.inner.lease.until(now));
+        let new = self.new_job(tenant, request).await?;
+        let until = self.inner.lease.until(new.created_at);
+        let new = new.leased_to(self.inner.owner.clone(), until);
         match self.inner.jobs.create_job(&new).await {
             Ok(mut job) => {
                 let lease = job.lease.take().ok_or_else(|| {
@@ -417,6 +402,14 @@ impl Importer {
     /// [`recover`](Importer::recover) may run it too, and whichever takes
     /// the lease first runs it, once.
     pub async fn create(&self, tenant: &TenantId, request: ImportRequest) -> Result<Job> {
+        let new = self.new_job(tenant, request).await?;
+        self.inner.jobs.create_job(&new).await
+    }
+
+    /// The job a request makes, after the checks `start` and `create`
+    /// share: a known, non-empty selection, and a connected tenant when a
+    /// vault is configured.
+    async fn new_job(&self, tenant: &TenantId, request: ImportRequest) -> Result<NewJob> {
         let objects = self.plan(&request.objects)?;
         if let Some(vault) = &self.inner.vault {
             let connected = vault.get(tenant).await?.is_some_and(|c| c.active);
@@ -426,14 +419,13 @@ impl Importer {
                 });
             }
         }
-        let new = NewJob::new(
+        Ok(NewJob::new(
             tenant.clone(),
             request.started_by,
             objects,
             request.mode.unwrap_or(self.inner.mode),
             (self.inner.clock)(),
-        );
-        self.inner.jobs.create_job(&new).await
+        ))
     }
 
     /// How long a lease this importer takes lasts (see
