@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use salesforce_import::crm::{Account, Address, CrmRecord};
-use salesforce_import::jobs::{JobStore, NewJob, PageRecord};
+use salesforce_import::jobs::{IdMapping, JobStore, NewJob, PageRecord};
 use salesforce_import::postgres::{self, PgCrmSink, PgJobStore};
 use salesforce_import::sink::{CrmSink, WriteBatch, WriteMode, WriteRecord};
 use salesforce_import::{CrmId, SObject, SfId, TenantId};
@@ -115,7 +115,7 @@ fn lease_fence(c: &mut Criterion) {
         p.mappings = (1..=2_000u64)
             .map(|i| {
                 let id = SfId::parse(&format!("001{:06}{i:06}", n % 1_000_000)).expect("an id");
-                (id, CrmId::new(format!("crm-{i}")))
+                (id, IdMapping::new(CrmId::new(format!("crm-{i}")), None))
             })
             .collect();
         p.checkpoint = p.mappings.last().map(|(id, _)| id.clone());

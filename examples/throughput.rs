@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use async_trait::async_trait;
-use salesforce_import::jobs::{IdKey, Lease, NewJob, PageRecord};
+use salesforce_import::jobs::{IdKey, IdMapping, Lease, NewJob, PageRecord};
 use salesforce_import::sink::{Relink, WriteAction, WriteBatch, WriteOutcome};
 use salesforce_import::source::{Cursor, Page, PageRequest};
 use salesforce_import::{
@@ -210,8 +210,15 @@ impl JobStore for NoIdMap {
     ) -> Result<Vec<LogEntry>> {
         self.0.error_log(t, j, off, lim).await
     }
-    async fn resolve_ids(&self, _: &TenantId, _: &[IdKey]) -> Result<HashMap<IdKey, CrmId>> {
+    async fn resolve_ids(&self, _: &TenantId, _: &[IdKey]) -> Result<HashMap<IdKey, IdMapping>> {
         Ok(HashMap::new())
+    }
+    async fn watermark(
+        &self,
+        _: &TenantId,
+        _: &SObject,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>> {
+        Ok(None)
     }
 }
 

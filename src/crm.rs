@@ -497,16 +497,65 @@ impl CrmRecord {
     }
 }
 
-/// Whether records already in the CRM are left alone or updated.
+/// What a job does with records imported before.
+///
+/// ```
+/// use salesforce_import::WriteMode;
+/// assert_eq!(WriteMode::default(), WriteMode::UpdateChanged);
+/// assert_eq!("update_changed".parse::<WriteMode>().unwrap(), WriteMode::UpdateChanged);
+/// assert_eq!(WriteMode::SkipExisting.as_str(), "skip_existing");
+/// ```
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum WriteMode {
-    /// Records imported before are skipped (the seed plan's behaviour).
-    #[default]
+    /// Records imported before are left as they are, even when Salesforce
+    /// changed them since (the seed plan's behaviour). Each page with such
+    /// stale records logs a warning that counts them.
     SkipExisting,
-    /// Records imported before are updated with Salesforce's current values.
+    /// Records imported before are rewritten with Salesforce's current
+    /// values, changed or not.
     Update,
+    /// Records imported before are rewritten only when Salesforce changed
+    /// them since (their `SystemModstamp` differs from the one the id map
+    /// kept; a record without a stamp counts as changed); unchanged ones are
+    /// skipped. The default: a re-run brings the CRM up to date and writes
+    /// only what changed.
+    #[default]
+    UpdateChanged,
+}
+
+impl WriteMode {
+    /// The mode's name: `skip_existing`, `update` or `update_changed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMode::SkipExisting => "skip_existing",
+            WriteMode::Update => "update",
+            WriteMode::UpdateChanged => "update_changed",
+        }
+    }
+}
+
+impl std::fmt::Display for WriteMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for WriteMode {
+    type Err = crate::error::Error;
+
+    fn from_str(s: &str) -> Result<WriteMode, Self::Err> {
+        match s {
+            "skip_existing" => Ok(WriteMode::SkipExisting),
+            "update" => Ok(WriteMode::Update),
+            "update_changed" => Ok(WriteMode::UpdateChanged),
+            other => Err(crate::error::Error::config(format!(
+                "unknown write mode {:?}: use \"update_changed\", \"update\" or \"skip_existing\"",
+                other.chars().take(40).collect::<String>()
+            ))),
+        }
+    }
 }

@@ -223,6 +223,17 @@ pub enum Error {
     )]
     TokenDecryption,
 
+    /// A port does not offer an optional operation (a [`CrmSink`](crate::CrmSink)
+    /// without deletions, say). The engine logs it once per object and goes
+    /// on.
+    #[error("{operation} is not supported by this {port}")]
+    Unsupported {
+        /// The port: `"crm sink"`, `"source"`.
+        port: &'static str,
+        /// The operation: `"deleting records"`.
+        operation: &'static str,
+    },
+
     /// A temporary failure kept happening until the attempts ran out.
     #[error("gave up after {attempts} attempts")]
     RetriesExhausted {
@@ -466,6 +477,15 @@ pub enum Problem {
         /// The CRM's reason.
         reason: Box<str>,
     },
+    /// Records changed in Salesforce since they were imported were left as
+    /// they were, in [`WriteMode::SkipExisting`](crate::WriteMode::SkipExisting).
+    StaleKept {
+        /// How many, in one page.
+        records: u64,
+    },
+    /// Records deleted in Salesforce were kept: the CRM sink does not
+    /// support deletions (logged once per object).
+    DeletionNotSupported,
 }
 
 fn cut(s: &str, max: usize) -> String {
@@ -507,6 +527,13 @@ impl fmt::Display for Problem {
             Problem::UnresolvedLookup { target, sf_id } => {
                 write!(f, "refers to {target} {sf_id}, which was not imported")
             }
+            Problem::StaleKept { records } => write!(
+                f,
+                "{records} records changed in Salesforce since they were imported were left as they were (write mode skip_existing)"
+            ),
+            Problem::DeletionNotSupported => f.write_str(
+                "records deleted in Salesforce are kept in the CRM: its sink does not support deletions",
+            ),
             Problem::NotInOrg => f.write_str(
                 "not in this Salesforce org (or hidden from the connected user): not imported",
             ),

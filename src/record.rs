@@ -186,6 +186,29 @@ impl SfRecord {
             .ok_or_else(|| FieldError::new("Id", Problem::Missing))
     }
 
+    /// When Salesforce last changed the record, user or system
+    /// (`SystemModstamp`, else `LastModifiedDate`): what change-aware
+    /// re-runs and incremental syncs compare. `None` when the record
+    /// carries neither, or an unreadable one.
+    ///
+    /// ```
+    /// use salesforce_import::SfRecord;
+    /// let r = SfRecord::from_json(r#"{"Id":"001000000000001AAA","SystemModstamp":"2026-01-31T17:03:00.000+0000"}"#).unwrap();
+    /// assert_eq!(r.modstamp().unwrap().to_rfc3339(), "2026-01-31T17:03:00+00:00");
+    /// ```
+    pub fn modstamp(&self) -> Option<DateTime<Utc>> {
+        match self.datetime("SystemModstamp") {
+            Ok(Some(at)) => Some(at),
+            _ => self.datetime("LastModifiedDate").ok().flatten(),
+        }
+    }
+
+    /// Whether the record is in Salesforce's recycle bin (`IsDeleted` is
+    /// true): rows a `queryAll` returns for deleted records.
+    pub fn is_deleted(&self) -> bool {
+        matches!(self.boolean("IsDeleted"), Ok(Some(true)))
+    }
+
     /// The names of the fields present (`attributes` excluded).
     pub fn field_names(&self) -> impl Iterator<Item = &str> {
         self.fields

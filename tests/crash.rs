@@ -47,7 +47,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use rust_decimal::Decimal;
 use salesforce_import::crm::{Address, CrmRecord};
-use salesforce_import::jobs::{IdKey, LogEntry, NewJob, PageRecord};
+use salesforce_import::jobs::{IdKey, IdMapping, LogEntry, NewJob, PageRecord};
 use salesforce_import::postgres::{self, PgCrmSink, PgJobStore};
 use salesforce_import::sink::{Relink, WriteBatch, WriteOutcome};
 use salesforce_import::testkit::unique_tenant;
@@ -958,8 +958,16 @@ impl JobStore for SlowFinalRead {
         &self,
         tenant: &TenantId,
         keys: &[IdKey],
-    ) -> salesforce_import::Result<HashMap<IdKey, CrmId>> {
+    ) -> salesforce_import::Result<HashMap<IdKey, IdMapping>> {
         self.inner.resolve_ids(tenant, keys).await
+    }
+
+    async fn watermark(
+        &self,
+        tenant: &TenantId,
+        object: &SObject,
+    ) -> salesforce_import::Result<Option<DateTime<Utc>>> {
+        self.inner.watermark(tenant, object).await
     }
 }
 
@@ -1665,16 +1673,38 @@ async fn verify(
         .unwrap()
         .into_iter()
         .collect();
-        let mut want: BTreeSet<String> = ["id", "tenant_id", "sf_id", "created_at", "updated_at"]
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let mut want: BTreeSet<String> = [
+            "id",
+            "tenant_id",
+            "sf_id",
+            "created_at",
+            "updated_at",
+            "deleted_at",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
         want.extend(t.columns.iter().map(|(c, _)| (*c).to_owned()));
         assert_eq!(
             cols, want,
             "the columns of {} changed: update this test",
             t.table
         );
+    }
+
+    // Nothing was deleted in these orgs: no row may be marked deleted.
+    for t in TABLES {
+        let deleted: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {} WHERE tenant_id = $1 AND deleted_at IS NOT NULL",
+            t.table
+        )))
+        .bind(tenant.as_str())
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if deleted > 0 {
+            problems.push(format!("{}: {deleted} rows marked deleted", t.table));
+        }
     }
 
     // Every row, then its links as Object:SalesforceId.

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use salesforce_import::crm::CrmRecord;
-use salesforce_import::jobs::{IdKey, Lease, NewJob, PageRecord};
+use salesforce_import::jobs::{IdKey, IdMapping, Lease, NewJob, PageRecord};
 use salesforce_import::sink::{Relink, WriteAction, WriteBatch, WriteMode, WriteOutcome};
 use salesforce_import::{
     CrmId, CrmSink, Error, Job, JobId, JobStatus, JobStore, LogEntry, ObjectState, Problem,
@@ -22,7 +22,7 @@ use salesforce_import::{
 #[derive(Debug, Default)]
 pub struct HostJobs {
     jobs: Mutex<Vec<(Job, Vec<LogEntry>)>>,
-    ids: Mutex<HashMap<(TenantId, IdKey), CrmId>>,
+    ids: Mutex<HashMap<(TenantId, IdKey), IdMapping>>,
     /// The last fencing token given per job (kept after a release).
     tokens: Mutex<HashMap<JobId, u64>>,
 }
@@ -165,11 +165,17 @@ impl JobStore for HostJobs {
                 p.total = page.total;
             }
             p.imported += page.imported;
+            p.updated += page.updated;
             p.skipped += page.skipped;
+            p.deleted += page.deleted;
             p.errors += page.errors;
             p.warnings += page.warnings;
             if page.checkpoint.is_some() {
                 p.checkpoint = page.checkpoint.clone();
+                p.checkpoint_modstamp = page.checkpoint_modstamp;
+            }
+            if page.watermark.is_some() {
+                p.watermark = page.watermark;
             }
             // Round-trip the log through the constructor a database store would use.
             log.extend(page.log.iter().map(|e| {
@@ -184,10 +190,10 @@ impl JobStore for HostJobs {
             Ok(())
         })?;
         let mut ids = self.ids.lock().unwrap();
-        for (sf_id, crm_id) in &page.mappings {
+        for (sf_id, mapping) in &page.mappings {
             ids.insert(
                 (tenant.clone(), (object.clone(), sf_id.clone())),
-                crm_id.clone(),
+                mapping.clone(),
             );
         }
         Ok(())
@@ -262,7 +268,7 @@ impl JobStore for HostJobs {
         &self,
         tenant: &TenantId,
         keys: &[IdKey],
-    ) -> Result<HashMap<IdKey, CrmId>> {
+    ) -> Result<HashMap<IdKey, IdMapping>> {
         let ids = self.ids.lock().unwrap();
         Ok(keys
             .iter()
@@ -271,6 +277,21 @@ impl JobStore for HostJobs {
                     .map(|id| (k.clone(), id.clone()))
             })
             .collect())
+    }
+
+    async fn watermark(
+        &self,
+        tenant: &TenantId,
+        object: &SObject,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let jobs = self.jobs.lock().unwrap();
+        Ok(jobs
+            .iter()
+            .filter(|(j, _)| &j.tenant == tenant)
+            .filter_map(|(j, _)| j.object(object))
+            .filter(|p| p.state == ObjectState::Done)
+            .filter_map(|p| p.watermark)
+            .max())
     }
 }
 
@@ -457,5 +478,8 @@ async fn the_sample_org_imports_into_the_host_backends() {
         .run(&tenant, ImportRequest::new("ada", SObject::SELECTABLE))
         .await
         .unwrap();
-    assert_eq!((again.imported(), again.skipped()), (0, job.imported()));
+    // No SystemModstamp in the files: every record is written over itself.
+    // (This sink keeps price book entries as they were: skipped.)
+    assert_eq!(again.imported(), 0);
+    assert_eq!(again.updated() + again.skipped(), job.imported());
 }

@@ -171,7 +171,7 @@ fn the_document_describes_auth_errors_and_enums() {
                 "CANCELLED"
             ]),
         ),
-        ("Mode", json!(["skip_existing", "update"])),
+        ("Mode", json!(["skip_existing", "update", "update_changed"])),
         ("Severity", json!(["ERROR", "WARNING"])),
         (
             "ObjectTypeName",
@@ -220,8 +220,10 @@ fn the_checker_refuses_undeclared_missing_and_mistyped_properties() {
         "id": "7", "status": "COMPLETED", "started_by": "ada", "created_at": "2026-01-02T03:04:05Z",
         "started_at": null, "completed_at": null, "mode": "update", "message": null,
         "interrupted": false, "imported": 1, "skipped": 0, "errors": 0, "warnings": 0,
+        "sync": false, "updated": 0, "deleted": 0,
         "objects": [{"object_type": "Account", "label": "Accounts", "state": "DONE", "total": 1,
-                     "imported": 1, "skipped": 0, "errors": 0, "warnings": 0}],
+                     "imported": 1, "updated": 0, "skipped": 0, "deleted": 0, "errors": 0,
+                     "warnings": 0}],
     });
     assert_eq!(spec.errors(&valid, &job), Vec::<String>::new());
 

@@ -231,7 +231,7 @@ async fn stores_with_row_level_security_work_as_a_bound_role() {
         .await
         .unwrap();
     assert_eq!(
-        resolved.get(&key).map(|c| c.as_str()),
+        resolved.get(&key).map(|c| c.crm_id.as_str()),
         Some(crm_id.as_str())
     );
 

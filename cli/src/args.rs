@@ -69,8 +69,10 @@ pub(crate) struct Args {
     pub resume: Option<Resume>,
     /// `None`: all six (for a new job), the job's own (for `--resume`).
     pub objects: Option<Vec<SObject>>,
-    /// `None`: skip (for a new job), the job's own (for `--resume`).
+    /// `None`: changed (for a new job), the job's own (for `--resume`).
     pub mode: Option<WriteMode>,
+    /// Read only what changed since the tenant's last import.
+    pub sync: bool,
     pub page_size: usize,
     pub once: bool,
     pub errors_csv: Option<PathBuf>,
@@ -86,7 +88,7 @@ impl Args {
 
     /// The write mode of a new job.
     pub(crate) fn mode(&self) -> WriteMode {
-        self.mode.unwrap_or(WriteMode::SkipExisting)
+        self.mode.unwrap_or(WriteMode::UpdateChanged)
     }
 }
 
@@ -150,8 +152,9 @@ pub(crate) struct Cli {
     ///
     /// The tenant's records, import jobs and Salesforce-to-CRM id map are
     /// kept in PostgreSQL between runs: a second run into the same tenant
-    /// skips (--mode skip) or updates (--mode update) what the first one
-    /// imported, and --resume continues its unfinished job.
+    /// rewrites what Salesforce changed since (--mode changed), every record
+    /// (--mode update) or none (--mode skip), --sync reads only what
+    /// changed, and --resume continues its unfinished job.
     #[arg(
         long,
         value_name = "NAME",
@@ -194,9 +197,20 @@ pub(crate) struct Cli {
     )]
     objects: Option<::std::vec::Vec<SObject>>,
 
-    /// Records imported before: skip them or update them [default: skip]
+    /// Records imported before: rewrite the changed ones, all, or none [default: changed]
     #[arg(long, value_enum)]
     mode: Option<Mode>,
+
+    /// Sync changes: read only what changed since the tenant's last import
+    ///
+    /// Each object imported before reads only the records Salesforce
+    /// changed since (SystemModstamp, less a 10-minute look-back), deleted
+    /// records included, and deletes those in the CRM; an object never
+    /// imported is read whole. Needs --into postgres to remember the last
+    /// import between runs (in memory, the demonstration re-run is the
+    /// sync), and a mode that updates (not --mode skip).
+    #[arg(long, verbatim_doc_comment)]
+    sync: bool,
 
     /// Records a page
     #[arg(
@@ -220,10 +234,12 @@ pub(crate) struct Cli {
 /// `--mode`; the variants' comments are their `--help` text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Mode {
-    /// leave them as they are
-    Skip,
-    /// write Salesforce's current values over them
+    /// write Salesforce's current values over those it changed since
+    Changed,
+    /// write Salesforce's current values over every one
     Update,
+    /// leave them as they are, changed or not
+    Skip,
 }
 
 impl From<Mode> for WriteMode {
@@ -231,6 +247,7 @@ impl From<Mode> for WriteMode {
         match mode {
             Mode::Skip => WriteMode::SkipExisting,
             Mode::Update => WriteMode::Update,
+            Mode::Changed => WriteMode::UpdateChanged,
         }
     }
 }
@@ -258,6 +275,16 @@ impl Cli {
                  (--source fake always listens on loopback)",
             ));
         }
+        if self.sync && self.mode == Some(Mode::Skip) {
+            return Err(conflict(
+                "--sync updates what changed: it cannot go with --mode skip",
+            ));
+        }
+        if self.sync && self.resume.is_some() {
+            return Err(conflict(
+                "--resume continues a job as it was started: leave out --sync",
+            ));
+        }
         if self.resume.is_some() && self.into != TargetKind::Postgres {
             return Err(conflict(
                 "--resume goes with --into postgres: the in-memory store starts empty \
@@ -275,6 +302,7 @@ impl Cli {
                 .map(|job| job.map_or(Resume::Newest, Resume::Job)),
             objects: self.objects,
             mode: self.mode.map(WriteMode::from),
+            sync: self.sync,
             page_size: self.page_size,
             once: self.once,
             errors_csv: self.errors_csv,
@@ -385,6 +413,7 @@ mod tests {
                 resume: None,
                 objects: None,
                 mode: None,
+                sync: false,
                 page_size: 50,
                 once: false,
                 errors_csv: None,
@@ -392,7 +421,7 @@ mod tests {
         );
         assert_eq!(args.objects(), SObject::SELECTABLE.to_vec());
         assert_eq!(args.objects().len(), 6);
-        assert_eq!(args.mode(), WriteMode::SkipExisting);
+        assert_eq!(args.mode(), WriteMode::UpdateChanged);
         // The same fixed tenant into PostgreSQL: never a timestamp.
         let args = parse(&["--into", "postgres"]).unwrap();
         assert_eq!(args.tenant, TenantId::new(DEFAULT_TENANT));
@@ -682,6 +711,8 @@ mod tests {
             "--mode <MODE>",
             "skip",
             "update",
+            "changed",
+            "--sync",
             "--page-size <N>",
             "--batch-size",
             "--once",
@@ -693,7 +724,7 @@ mod tests {
             "--allow-loopback",
             "For testing only",
             "127.0.0.1",
-            "[default: skip]",
+            "[default: changed]",
             "-h, --help",
             "-V, --version",
             "[default: 50]",

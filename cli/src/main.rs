@@ -103,7 +103,9 @@ async fn run(args: Args) -> salesforce_import::Result<ExitCode> {
         builder = builder.vault(vault.clone());
     }
     let importer = builder.build()?;
-    let request = ImportRequest::new("sample@example.com", args.objects()).mode(args.mode());
+    let request = ImportRequest::new("sample@example.com", args.objects())
+        .mode(args.mode())
+        .sync(args.sync);
 
     let before = target.count_all().await?;
     let job = match &resumed {
@@ -127,8 +129,10 @@ async fn run(args: Args) -> salesforce_import::Result<ExitCode> {
                 source.description,
                 target.name,
                 args.page_size,
-                match args.mode() {
-                    WriteMode::Update => ", updating records imported before",
+                match (args.sync, args.mode()) {
+                    (true, _) => ", syncing what changed since the last import",
+                    (_, WriteMode::Update) => ", updating every record imported before",
+                    (_, WriteMode::SkipExisting) => ", skipping records imported before",
                     _ => "",
                 }
             );
@@ -155,7 +159,11 @@ async fn run(args: Args) -> salesforce_import::Result<ExitCode> {
 
     // A resume is the continuation of a run, not a demonstration.
     if !args.once && !failed && resumed.is_none() {
-        println!("\nRunning the same import again into the same store...\n");
+        println!(
+            "\nRunning the same import again into the same store: records Salesforce \
+             changed since are rewritten, the others skipped (records without a \
+             SystemModstamp, as in files, count as changed)...\n"
+        );
         let before = target.count_all().await?;
         let again = import_with_progress(&importer, tenant, request).await?;
         print_summary(&again, false);
@@ -186,18 +194,16 @@ fn print_new_records(
     counts_are_this_runs: bool,
 ) {
     let new = after.saturating_sub(before);
-    let updated = match job.mode {
-        WriteMode::Update if counts_are_this_runs => {
-            format!(
-                ", {} imported before and updated",
-                job.imported().saturating_sub(new)
-            )
+    let mut changes = String::new();
+    if counts_are_this_runs {
+        changes.push_str(&format!(", {} updated", job.updated()));
+        if job.deleted() > 0 {
+            changes.push_str(&format!(", {} deleted", job.deleted()));
         }
-        _ => String::new(),
-    };
+    }
     println!(
         "\nRecords in the CRM (tenant {tenant}): {before} before this run, {after} after: \
-         {new} new{updated}, {} skipped.",
+         {new} new{changes}, {} skipped.",
         job.skipped()
     );
 }
@@ -264,10 +270,7 @@ fn same_objects_and_mode(importer: &Importer, args: &Args, job: &Job) -> Result<
     if !other_objects && !other_mode {
         return Ok(());
     }
-    let mode = match job.mode {
-        WriteMode::Update => "update",
-        _ => "skip",
-    };
+    let mode = report::mode_flag(job.mode);
     Err(Refusal(format!(
         "job {} imports {} with --mode {mode}, and a resumed job keeps its objects and \
          mode: leave out {}, or run without --resume to start a new import",

@@ -130,10 +130,15 @@ async fn follow(
 /// second would mostly measure the event queue: it is left out. `earlier`:
 /// records a resumed job had processed before, not part of the rate.
 fn counts(p: &ObjectProgress, earlier: u64, elapsed: Duration) -> String {
-    let counts = format!(
-        "{} imported, {} skipped, {} errors",
-        p.imported, p.skipped, p.errors
-    );
+    let mut counts = format!("{} imported", p.imported);
+    if p.updated > 0 {
+        counts.push_str(&format!(", {} updated", p.updated));
+    }
+    counts.push_str(&format!(", {} skipped", p.skipped));
+    if p.deleted > 0 {
+        counts.push_str(&format!(", {} deleted", p.deleted));
+    }
+    counts.push_str(&format!(", {} errors", p.errors));
     if elapsed < Duration::from_millis(100) {
         return counts;
     }
@@ -146,12 +151,10 @@ fn counts(p: &ObjectProgress, earlier: u64, elapsed: Duration) -> String {
 /// where it continues (after its checkpoint, from the start, or not at
 /// all).
 pub(crate) fn describe_resume(job: &Job) -> String {
-    let mode = match job.mode {
-        WriteMode::Update => "update",
-        _ => "skip",
-    };
+    let sync = if job.sync { ", --sync" } else { "" };
+    let mode = mode_flag(job.mode);
     let mut text = format!(
-        "Resuming job {} of tenant {} ({}, created {} by {}, --mode {mode}).",
+        "Resuming job {} of tenant {} ({}, created {} by {}, --mode {mode}{sync}).",
         job.id,
         job.tenant,
         job.status,
@@ -181,9 +184,11 @@ pub(crate) fn describe_resume(job: &Job) -> String {
 /// `resumed`: the job ran before this process (its start time is not
 /// this run's, so no rate).
 pub(crate) fn print_summary(job: &Job, resumed: bool) {
-    let mode = match job.mode {
-        WriteMode::Update => "updating records imported before",
-        _ => "skipping records imported before",
+    let mode = match (job.mode, job.sync) {
+        (_, true) => "syncing what changed since the last import",
+        (WriteMode::Update, _) => "updating every record imported before",
+        (WriteMode::SkipExisting, _) => "skipping records imported before",
+        _ => "updating records changed since they were imported",
     };
     println!(
         "\nJob {} ({}) started by {}, {mode}{}",
@@ -193,27 +198,32 @@ pub(crate) fn print_summary(job: &Job, resumed: bool) {
         if resumed { ", resumed" } else { "" }
     );
     println!(
-        "{:<16} {:>8} {:>9} {:>8} {:>7} {:>9}",
-        "object", "in org", "imported", "skipped", "errors", "warnings"
+        "{:<16} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7} {:>9}",
+        "object", "read", "imported", "updated", "skipped", "deleted", "errors", "warnings"
     );
     for p in &job.objects {
         println!(
-            "{:<16} {:>8} {:>9} {:>8} {:>7} {:>9}",
+            "{:<16} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7} {:>9}",
             p.object.to_string(),
             p.total.map_or("?".to_owned(), |t| t.to_string()),
             p.imported,
+            p.updated,
             p.skipped,
+            p.deleted,
             p.errors,
             p.warnings
         );
     }
     println!(
-        "{:<16} {:>8} {:>9} {:>8} {:>7}",
+        "{:<16} {:>8} {:>9} {:>8} {:>8} {:>8} {:>7} {:>9}",
         "total",
         job.total(),
         job.imported(),
+        job.updated(),
         job.skipped(),
-        job.errors()
+        job.deleted(),
+        job.errors(),
+        job.objects.iter().map(|o| o.warnings).sum::<u64>()
     );
     if let (false, Some(start), Some(end)) = (resumed, job.started_at, job.completed_at) {
         let secs = (end - start).as_seconds_f64();
@@ -299,6 +309,15 @@ fn write_row<const N: usize>(out: &mut impl Write, fields: [&str; N]) -> io::Res
         }
     }
     out.write_all(b"\r\n")
+}
+
+/// The `--mode` value of a write mode.
+pub(crate) fn mode_flag(mode: WriteMode) -> &'static str {
+    match mode {
+        WriteMode::Update => "update",
+        WriteMode::SkipExisting => "skip",
+        _ => "changed",
+    }
 }
 
 #[cfg(test)]

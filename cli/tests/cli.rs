@@ -68,6 +68,17 @@ impl std::fmt::Display for Run {
     }
 }
 
+/// One object's row of the summary table.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Row {
+    read: u64,
+    imported: u64,
+    updated: u64,
+    skipped: u64,
+    deleted: u64,
+    errors: u64,
+}
+
 impl Run {
     fn succeeded(&self) -> bool {
         self.code == Some(0)
@@ -96,13 +107,16 @@ impl Run {
         }
     }
 
-    /// The summary row of `object`: (in org, imported, skipped, errors).
-    fn summary(&self, object: &str) -> (u64, u64, u64, u64) {
+    /// The summary row of `object`.
+    fn summary(&self, object: &str) -> Row {
         let row = self
             .stdout
             .lines()
             .find(|l| {
-                l.split_whitespace().next() == Some(object) && l.split_whitespace().count() == 6
+                let mut words = l.split_whitespace();
+                words.next() == Some(object)
+                    && l.split_whitespace().count() == 8
+                    && words.all(|w| w == "?" || w.parse::<u64>().is_ok())
             })
             .unwrap_or_else(|| panic!("no summary row for {object}:\n{self}"));
         let n: Vec<u64> = row
@@ -110,7 +124,14 @@ impl Run {
             .skip(1)
             .map(|s| s.parse().unwrap_or(0))
             .collect();
-        (n[0], n[1], n[2], n[3])
+        Row {
+            read: n[0],
+            imported: n[1],
+            updated: n[2],
+            skipped: n[3],
+            deleted: n[4],
+            errors: n[5],
+        }
     }
 
     /// The "Read back from PostgreSQL" block.
@@ -184,7 +205,15 @@ async fn a_loopback_org_is_imported_with_allow_loopback_only() {
             .contains(&format!("the Salesforce org at {}", fake.url())),
         "{out}"
     );
-    assert_eq!(out.summary("Account"), (accounts, accounts, 0, 0), "{out}");
+    assert_eq!(
+        out.summary("Account"),
+        Row {
+            read: accounts,
+            imported: accounts,
+            ..Row::default()
+        },
+        "{out}"
+    );
     assert_eq!(out.records(), (0, accounts, accounts), "{out}");
     assert!(out.stderr.contains("--allow-loopback"), "{out}");
     assert!(
@@ -263,35 +292,59 @@ async fn a_second_run_into_the_same_tenant_updates_instead_of_duplicating() {
         first.stdout.contains(&format!("(tenant {tenant})")),
         "{first}"
     );
-    let (in_org, imported, _, _) = first.summary("Account");
+    let Row {
+        read: in_org,
+        imported,
+        ..
+    } = first.summary("Account");
     assert_eq!(imported, in_org, "{first}");
 
     let update = run(files(&["--mode", "update"])).await;
     assert!(update.succeeded(), "{update}");
     assert_eq!(update.records(), (created, created, 0), "{update}");
     assert!(
-        update.stdout.contains("updating records imported before"),
+        update
+            .stdout
+            .contains("updating every record imported before"),
         "{update}"
     );
     // Every account written over, none created.
     assert_eq!(
         update.summary("Account"),
-        (in_org, in_org, 0, 0),
+        Row {
+            read: in_org,
+            updated: in_org,
+            ..Row::default()
+        },
         "{update}"
     );
     assert!(
-        update
-            .stdout
-            .contains(&format!("0 new, {} imported before and updated", created)),
+        update.stdout.contains(&format!("0 new, {created} updated")),
         "{update}"
     );
     assert_eq!(update.read_back(), first.read_back());
 
-    // And the default mode skips them.
-    let skip = run(files(&[])).await;
+    // --mode skip leaves them.
+    let skip = run(files(&["--mode", "skip"])).await;
     assert!(skip.succeeded(), "{skip}");
     assert_eq!(skip.records(), (created, created, 0), "{skip}");
-    assert_eq!(skip.summary("Account"), (in_org, 0, in_org, 0), "{skip}");
+    assert_eq!(
+        skip.summary("Account"),
+        Row {
+            read: in_org,
+            skipped: in_org,
+            ..Row::default()
+        },
+        "{skip}"
+    );
+
+    // The default rewrites what changed: files carry no SystemModstamp, so
+    // every record counts as changed, and is written over itself.
+    let changed = run(files(&[])).await;
+    assert!(changed.succeeded(), "{changed}");
+    assert_eq!(changed.records(), (created, created, 0), "{changed}");
+    assert_eq!(changed.summary("Account").updated, in_org, "{changed}");
+    assert_eq!(changed.read_back(), first.read_back());
 
     // Every job finished: nothing to resume.
     let out = run(files(&["--resume"])).await;
@@ -432,9 +485,20 @@ async fn a_failed_import_is_resumed_from_its_checkpoints() {
             .find(|l| l.split_whitespace().next() == Some(name))
             .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
             .unwrap_or_else(|| panic!("no {name} read back:\n{resumed}"));
-        let (in_org, imported, skipped, errors) = resumed.summary(name);
+        let Row {
+            read: in_org,
+            imported,
+            updated,
+            skipped,
+            errors,
+            ..
+        } = resumed.summary(name);
         assert_eq!(in_org, fake.org().count(&object), "{name}:\n{resumed}");
-        assert_eq!(imported + skipped + errors, in_org, "{name}:\n{resumed}");
+        assert_eq!(
+            imported + updated + skipped + errors,
+            in_org,
+            "{name}:\n{resumed}"
+        );
         assert_eq!(held, in_org - errors, "{name}:\n{resumed}");
         sum += held;
     }

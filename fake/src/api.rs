@@ -10,10 +10,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::org::Column;
-use super::soql::{self, SoqlError};
+use super::filter::{self, Rows};
+use super::render::Column;
+use super::soql::{self, Select, SoqlError};
 use super::{Shared, schema};
-use salesforce_import::SfId;
 
 /// A Salesforce REST error: `[{"message": .., "errorCode": ..}]`.
 pub(crate) fn sf_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -41,15 +41,20 @@ fn json_text(body: String) -> Response {
         .into_response()
 }
 
-/// An open query: where its records are, and how far a page reaches.
+/// An open query: which records it returns (fixed when it started), and
+/// how far a page reaches.
 #[derive(Debug, Clone)]
 pub(crate) struct Locator {
     object: String,
     columns: Vec<Column>,
-    /// Positions in the object's Id order: `[start, end)`.
-    start: u64,
-    end: u64,
+    rows: Rows,
     batch: u64,
+}
+
+/// A query planned: its records to page through, or its count.
+enum Planned {
+    Records(Locator),
+    Count(u64),
 }
 
 /// `vNN.N` → `NN.N`, if this org serves it.
@@ -98,14 +103,34 @@ pub(crate) fn asked_batch_size(headers: &HeaderMap) -> Option<u32> {
     })
 }
 
-/// `GET /services/data/vNN.N/query?q=` and `queryAll`.
+/// `GET /services/data/vNN.N/query?q=`: live records only.
 pub(crate) async fn query(
     State(shared): State<Arc<Shared>>,
     Path(segment): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let Some(version) = version(&shared, &segment) else {
+    start_query(&shared, &segment, raw, &headers, false)
+}
+
+/// `GET /services/data/vNN.N/queryAll?q=`: records in the recycle bin too.
+pub(crate) async fn query_all(
+    State(shared): State<Arc<Shared>>,
+    Path(segment): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    start_query(&shared, &segment, raw, &headers, true)
+}
+
+fn start_query(
+    shared: &Shared,
+    segment: &str,
+    raw: Option<String>,
+    headers: &HeaderMap,
+    deleted: bool,
+) -> Response {
+    let Some(version) = version(shared, segment) else {
         return not_found();
     };
     let params: Vec<(String, String)> =
@@ -119,14 +144,21 @@ pub(crate) async fn query(
             "A query string has to be specified",
         );
     };
-    let locator = match plan(&shared, q, &headers) {
-        Ok(l) => l,
-        Err(e) => return sf_error(StatusCode::BAD_REQUEST, e.code, &e.message),
-    };
-    page(&shared, version, locator, 0, None)
+    match plan(shared, q, headers, deleted) {
+        Ok(Planned::Records(locator)) => page(shared, version, locator, 0, None),
+        Ok(Planned::Count(n)) => json_text(format!(
+            "{{\"totalSize\":{n},\"done\":true,\"records\":[]}}"
+        )),
+        Err(e) => sf_error(StatusCode::BAD_REQUEST, e.code, &e.message),
+    }
 }
 
-fn plan(shared: &Shared, q: &str, headers: &HeaderMap) -> Result<Locator, SoqlError> {
+fn plan(
+    shared: &Shared,
+    q: &str,
+    headers: &HeaderMap,
+    deleted: bool,
+) -> Result<Planned, SoqlError> {
     let parsed = soql::parse(q)?;
     let org = &shared.org;
     let schema = org.schema(&parsed.object.text).ok_or_else(|| {
@@ -142,32 +174,25 @@ fn plan(shared: &Shared, q: &str, headers: &HeaderMap) -> Result<Locator, SoqlEr
             ),
         )
     })?;
-    let columns = org.columns(schema, &parsed.fields, q)?;
-    let len = org.len(schema);
-    let start = match &parsed.after {
-        None => 0,
-        Some(after) => {
-            let id = SfId::parse(&after.text).map_err(|_| SoqlError {
-                code: "INVALID_QUERY_FILTER_OPERATOR",
-                message: format!("invalid ID field: {}", after.text),
-            })?;
-            org.position_after(schema, id.as_str())
-        }
+    let columns = match &parsed.select {
+        Select::Count => None,
+        Select::Fields(fields) => Some(org.columns(schema, fields, q)?),
     };
-    let end = parsed
-        .limit
-        .map_or(len, |limit| len.min(start.saturating_add(limit)));
+    let selection = filter::resolve(org, schema, &parsed, q, deleted)?;
+    let rows = org.select(schema, &selection);
+    let Some(columns) = columns else {
+        return Ok(Planned::Count(rows.len()));
+    };
     let min = u64::from(shared.config.min_batch_size);
     let batch = asked_batch_size(headers)
         .map_or(2000, u64::from)
         .clamp(min, 2000);
-    Ok(Locator {
+    Ok(Planned::Records(Locator {
         object: schema.name.clone(),
         columns,
-        start,
-        end,
+        rows,
         batch,
-    })
+    }))
 }
 
 /// Serves the page at `offset` (records already returned) of a query;
@@ -183,10 +208,10 @@ fn page(
     let Some(schema) = org.schema(&locator.object) else {
         return not_found();
     };
-    let total = locator.end.saturating_sub(locator.start);
-    let from = locator.start + offset;
-    let to = (from + locator.batch).min(locator.end);
-    let done = to >= locator.end;
+    let total = locator.rows.len();
+    let from = offset.min(total);
+    let to = from.saturating_add(locator.batch).min(total);
+    let done = to >= total;
     let mut out =
         String::with_capacity(256 + (to - from) as usize * 64 * (locator.columns.len() + 1));
     let _ = write!(out, "{{\"totalSize\":{total},\"done\":{done},");
@@ -194,18 +219,14 @@ fn page(
         let id = id.unwrap_or_else(|| shared.open_locator(locator.clone()));
         let _ = write!(
             out,
-            "\"nextRecordsUrl\":\"/services/data/v{version}/query/{id}-{}\",",
-            to - locator.start
+            "\"nextRecordsUrl\":\"/services/data/v{version}/query/{id}-{to}\","
         );
     }
     out.push_str("\"records\":[");
-    for i in from..to {
-        if i > from {
-            out.push(',');
-        }
-        org.write_record(schema, i, &locator.columns, version, &mut out);
-    }
+    let positions = (from..to).map(|i| locator.rows.get(i));
+    org.write_records(schema, positions, &locator.columns, version, &mut out);
     out.push_str("]}");
+    shared.stats.served(&schema.name, to - from);
     json_text(out)
 }
 
@@ -233,7 +254,7 @@ pub(crate) async fn query_more(
     let Some(locator) = shared.locator(id) else {
         return invalid();
     };
-    if offset >= locator.end.saturating_sub(locator.start) {
+    if offset >= locator.rows.len() {
         return invalid();
     }
     page(&shared, version, locator, offset, Some(id.to_owned()))

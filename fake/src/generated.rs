@@ -14,7 +14,8 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use crate::ids::key_prefix;
 use salesforce_import::SfId;
 
-const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+pub(crate) const BASE62: &[u8; 62] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// The 18-character id of record `i` of the object with this key prefix.
 pub(crate) fn id(prefix: &str, i: u64) -> String {
@@ -37,10 +38,21 @@ pub(crate) fn id(prefix: &str, i: u64) -> String {
 /// The number of records among the first `n` whose id sorts at or before
 /// `after`: the position where `WHERE Id > after` starts.
 pub(crate) fn position_after(prefix: &str, n: u64, after: &str) -> u64 {
+    partition(prefix, n, |id| id <= after)
+}
+
+/// The number of records among the first `n` whose id sorts before
+/// `before`: the position where `WHERE Id >= before` starts.
+pub(crate) fn position_before(prefix: &str, n: u64, before: &str) -> u64 {
+    partition(prefix, n, |id| id < before)
+}
+
+/// The number of records (a prefix of them) whose id satisfies `is_before`.
+fn partition(prefix: &str, n: u64, is_before: impl Fn(&str) -> bool) -> u64 {
     let (mut lo, mut hi) = (0, n);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        if id(prefix, mid).as_str() <= after {
+        if is_before(id(prefix, mid).as_str()) {
             lo = mid + 1;
         } else {
             hi = mid;
@@ -204,17 +216,33 @@ impl Generated {
         }
     }
 
+    /// The names of the objects generated, with their counts.
+    pub(crate) fn counts(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
+        self.counts.iter().map(|(o, n)| (*o, *n))
+    }
+
+    /// An instant after every `SystemModstamp` of the org (a record's
+    /// stamp is at most 400 days after its creation).
+    pub(crate) fn latest_stamp(&self) -> DateTime<Utc> {
+        let last = self.counts.values().copied().max().unwrap_or(0);
+        self.created_base() + Duration::seconds((last * 37 + 3_600) as i64) + Duration::days(400)
+    }
+
+    fn created_base(&self) -> DateTime<Utc> {
+        NaiveDate::from_ymd_opt(2020, 1, 1)
+            .expect("a valid date")
+            .and_hms_opt(0, 0, 0)
+            .expect("a valid time")
+            .and_utc()
+    }
+
     fn price_cents(&self, product: u64) -> u64 {
         1_000 + self.hash("Product2", "Price", product) % 500_000
     }
 
     fn created(&self, object: &str, i: u64) -> DateTime<Utc> {
-        let base = NaiveDate::from_ymd_opt(2020, 1, 1)
-            .expect("a valid date")
-            .and_hms_opt(0, 0, 0)
-            .expect("a valid time")
-            .and_utc();
-        base + Duration::seconds((i * 37 + self.hash(object, "CreatedDate", i) % 3600) as i64)
+        self.created_base()
+            + Duration::seconds((i * 37 + self.hash(object, "CreatedDate", i) % 3600) as i64)
     }
 
     /// Writes the JSON text of one field of record `i` (`null` for a field
@@ -480,6 +508,9 @@ mod tests {
         assert_eq!(position_after("003", n, &id("003", 999)), 1000);
         assert_eq!(position_after("003", n, "003zzzzzzzzzzzzzzz"), 1000);
         assert_eq!(position_after("003", n, "001zzzzzzzzzzzzzzz"), 0);
+        assert_eq!(position_before("003", n, &id("003", 0)), 0);
+        assert_eq!(position_before("003", n, &id("003", 499)), 499);
+        assert_eq!(position_before("003", n, "003zzzzzzzzzzzzzzz"), 1000);
     }
 
     #[test]

@@ -19,10 +19,33 @@
 //! | `POST /services/oauth2/revoke` | revokes an access token, or a refresh token and its access tokens |
 //! | `GET /id/{org}/{user}` | the identity URL of the token response |
 //! | `GET /services/data` | the API versions served |
-//! | `GET /services/data/vNN.N/query?q=` (and `queryAll`) | the SOQL subset `SELECT .. FROM .. [WHERE Id > '..'] [ORDER BY Id] [LIMIT n]`, paged by `Sforce-Query-Options: batchSize=N` |
-//! | `GET /services/data/vNN.N/query/01g..-N` | the following pages (`nextRecordsUrl`) |
+//! | `GET /services/data/vNN.N/query?q=` | the SOQL subset below, paged by `Sforce-Query-Options: batchSize=N`; records in the recycle bin left out |
+//! | `GET /services/data/vNN.N/queryAll?q=` | the same with the recycle bin's records (`IsDeleted` true) |
+//! | `GET /services/data/vNN.N/query/01g..-N` | the following pages (`nextRecordsUrl`) of either |
 //! | `GET /services/data/vNN.N/sobjects[/{Object}/describe]` | describe global, describe |
 //! | `GET /services/data/vNN.N/limits` | limits, `DailyApiRequests` counting the calls made |
+//!
+//! The SOQL subset is what a keyset-paging or incremental-sync reader
+//! sends:
+//!
+//! ```text
+//! SELECT f1, Rel.f2 | COUNT() FROM Object
+//!     [WHERE conditions] [ORDER BY f [ASC] {, f [ASC]}] [LIMIT n]
+//! ```
+//!
+//! where a condition compares `Id` or a reference with a quoted id, a
+//! datetime field (`SystemModstamp`) with a literal such as
+//! `2026-01-01T00:00:00Z` (to the millisecond), or a boolean field with
+//! `TRUE`/`FALSE` (`=`, `!=`, `<`, `<=`, `>`, `>=`), conditions joined by
+//! `AND` or `OR` with parentheses; `ORDER BY` names `Id`, references or
+//! datetime fields (`ORDER BY SystemModstamp, Id`). Which records a query
+//! returns is fixed when it starts; its pages show their values as they
+//! are when served.
+//!
+//! A file-backed [`FakeOrg`] can change while served (see
+//! [`FakeOrg::update`], [`FakeOrg::delete`] and its logical clock), and
+//! [`FakeSalesforce::records_served`] counts the records pages carried:
+//! enough to test an incremental sync record by record.
 //!
 //! Data endpoints need `Authorization: Bearer <access token>` (else `401
 //! INVALID_SESSION_ID`) and carry `Sforce-Limit-Info: api-usage=USED/MAX`.
@@ -70,18 +93,22 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use salesforce_import::Connection;
+use salesforce_import::{Connection, SObject};
 use salesforce_import::{Error, Result};
 
 mod api;
 mod faults;
+mod filter;
 mod generated;
 mod ids;
+mod mutate;
 mod oauth;
 mod org;
+mod render;
 mod schema;
 mod server;
 mod soql;
+mod store;
 
 pub use faults::{Endpoint, Failure, Faults, LoggedRequest};
 pub use org::FakeOrg;
@@ -108,9 +135,20 @@ struct Stats {
     code_exchanges: AtomicU64,
     revocations: AtomicU64,
     log: Mutex<Vec<LoggedRequest>>,
+    /// Records written into query pages, by object name.
+    served: Mutex<HashMap<String, u64>>,
 }
 
 impl Stats {
+    fn served(&self, object: &str, records: u64) {
+        *self
+            .served
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(object.to_owned())
+            .or_default() += records;
+    }
+
     fn log(&self, entry: LoggedRequest) {
         self.log
             .lock()
@@ -499,6 +537,30 @@ impl FakeSalesforce {
     /// The SOQL of every query received, in order.
     pub fn queries(&self) -> Vec<String> {
         self.requests().into_iter().filter_map(|r| r.soql).collect()
+    }
+
+    /// How many records the query and queryAll pages served so far
+    /// carried, every object together (a `COUNT()` carries none).
+    pub fn records_served(&self) -> u64 {
+        self.lock_served().values().sum()
+    }
+
+    /// How many records of `object` the query and queryAll pages served
+    /// so far carried: what a test of an incremental sync asserts on.
+    pub fn records_served_of(&self, object: &SObject) -> u64 {
+        self.lock_served()
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case(object.as_str()))
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    fn lock_served(&self) -> MutexGuard<'_, HashMap<String, u64>> {
+        self.shared
+            .stats
+            .served
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// How many refresh-token grants succeeded.

@@ -37,7 +37,7 @@ impl std::error::Error for ResetConnection {}
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let data = Router::new()
         .route("/services/data/{version}/query", get(api::query))
-        .route("/services/data/{version}/queryAll", get(api::query))
+        .route("/services/data/{version}/queryAll", get(api::query_all))
         .route(
             "/services/data/{version}/query/{cursor}",
             get(api::query_more),

@@ -8,8 +8,11 @@
 //! - maps each page, resolves all of its lookups with one batched id-map
 //!   query, writes it through the sink, and records counts, error log, id
 //!   mappings and checkpoint in one [`JobStore::record_page`] call;
-//! - skips records imported before (or updates them in
-//!   [`WriteMode::Update`]);
+//! - rewrites records imported before only when Salesforce changed them
+//!   since ([`WriteMode::UpdateChanged`], the default; or always, or
+//!   never, in the other [`WriteMode`]s);
+//! - in a [sync](ImportRequest::sync), reads only what changed since the
+//!   last job, deleted records included;
 //! - honours cancellation between pages, retries temporary failures with
 //!   backoff, and resumes a stopped job from its checkpoints.
 //!
@@ -93,6 +96,9 @@ pub struct ImportRequest {
     pub objects: Vec<SObject>,
     /// Skip or update records imported before; `None` takes the importer's default.
     pub mode: Option<WriteMode>,
+    /// An incremental sync: each object imported before reads only what
+    /// changed since (deletions included); see [`ImportRequest::sync`].
+    pub sync: bool,
 }
 
 impl ImportRequest {
@@ -102,7 +108,26 @@ impl ImportRequest {
             started_by: started_by.into(),
             objects: objects.into_iter().collect(),
             mode: None,
+            sync: false,
         }
+    }
+
+    /// Syncs changes instead of reading every record: each object that a
+    /// finished job imported before reads only the records whose
+    /// `SystemModstamp` is at or after its watermark, less the look-back
+    /// window ([`ImporterBuilder::sync_lookback`]), deleted ones included
+    /// (and deleted in the CRM through [`CrmSink::delete_batch`]). An
+    /// object never imported is read whole. Needs a mode that updates
+    /// ([`WriteMode::UpdateChanged`], the default, or [`WriteMode::Update`]).
+    ///
+    /// ```
+    /// use salesforce_import::{ImportRequest, SObject};
+    /// let req = ImportRequest::new("ada@example.com", [SObject::ACCOUNT]).sync(true);
+    /// assert!(req.sync);
+    /// ```
+    pub fn sync(mut self, sync: bool) -> Self {
+        self.sync = sync;
+        self
     }
 
     /// Skip or update records imported before.
@@ -123,6 +148,7 @@ pub struct ImporterBuilder {
     tables: Tables,
     page_size: usize,
     mode: WriteMode,
+    lookback: Duration,
     backoff: Backoff,
     clock: Clock,
     lease: LeaseTimes,
@@ -182,9 +208,19 @@ impl ImporterBuilder {
         self
     }
 
-    /// The default write mode (default [`WriteMode::SkipExisting`]).
+    /// The default write mode (default [`WriteMode::UpdateChanged`]).
     pub fn mode(mut self, mode: WriteMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// How far before an object's watermark a sync starts reading
+    /// (default 10 minutes): Salesforce stamps a change when its
+    /// transaction starts, so a long transaction commits records stamped
+    /// before changes already read. Records read twice are skipped as
+    /// unchanged.
+    pub fn sync_lookback(mut self, lookback: Duration) -> Self {
+        self.lookback = lookback;
         self
     }
 
@@ -271,6 +307,8 @@ impl ImporterBuilder {
                 tables: self.tables,
                 page_size: self.page_size,
                 mode: self.mode,
+                lookback: chrono::Duration::from_std(self.lookback)
+                    .map_err(|_| Error::config("the sync look-back window is too long"))?,
                 backoff: self.backoff,
                 clock: self.clock,
                 lease: self.lease,
@@ -291,6 +329,7 @@ pub(crate) struct Inner {
     pub(crate) tables: Tables,
     pub(crate) page_size: usize,
     pub(crate) mode: WriteMode,
+    pub(crate) lookback: chrono::Duration,
     pub(crate) backoff: Backoff,
     pub(crate) clock: Clock,
     pub(crate) lease: LeaseTimes,
@@ -332,7 +371,8 @@ impl Importer {
             mappers: Mappers::standard(),
             tables: Tables::default(),
             page_size: 2_000,
-            mode: WriteMode::SkipExisting,
+            mode: WriteMode::UpdateChanged,
+            lookback: Duration::from_secs(600),
             backoff: Backoff {
                 max_attempts: 5,
                 base: Duration::from_millis(500),
@@ -419,13 +459,20 @@ impl Importer {
                 });
             }
         }
+        let mode = request.mode.unwrap_or(self.inner.mode);
+        if request.sync && mode == WriteMode::SkipExisting {
+            return Err(Error::config(
+                "a sync updates what changed: use write mode update_changed or update, not skip_existing",
+            ));
+        }
         Ok(NewJob::new(
             tenant.clone(),
             request.started_by,
             objects,
-            request.mode.unwrap_or(self.inner.mode),
+            mode,
             (self.inner.clock)(),
-        ))
+        )
+        .sync(request.sync))
     }
 
     /// How long a lease this importer takes lasts (see

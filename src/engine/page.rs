@@ -3,24 +3,77 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
+
 use super::Inner;
 use super::lease::HeldLease;
 use crate::error::{Error, RecordError, Result};
 use crate::error::{FieldError, Problem};
-use crate::id::CrmId;
-use crate::jobs::{IdKey, PageRecord};
+use crate::id::SfId;
+use crate::jobs::{IdKey, IdMapping, PageRecord};
 use crate::jobs::{Job, LogEntry, ObjectProgress};
 use crate::mapping::{Mapped, Mapper, Requirement};
 use crate::object::SObject;
-use crate::sink::{WriteBatch, WriteMode, WriteRecord};
+use crate::sink::{Deletion, WriteAction, WriteBatch, WriteMode, WriteRecord};
 use crate::source::Page;
+
+/// What one object's run keeps from page to page.
+#[derive(Debug, Default)]
+pub(crate) struct ObjectRun {
+    /// The watermark earlier runs of this job kept for the object (a
+    /// resumed job): this run's cannot be later.
+    pub(crate) floor: Option<DateTime<Utc>>,
+    /// The greatest `SystemModstamp` this run read: every change before it
+    /// was in the query's answer.
+    pub(crate) read_max: Option<DateTime<Utc>>,
+    /// The smallest `SystemModstamp` of a record that failed: the next sync
+    /// reads it again.
+    pub(crate) failed_min: Option<DateTime<Utc>>,
+    /// Whether pages keep a watermark (not in skip mode, which leaves stale
+    /// records behind).
+    pub(crate) track_watermark: bool,
+    /// A sync read, in `(SystemModstamp, Id)` order.
+    pub(crate) sync_read: bool,
+    /// The sink answered that it cannot delete (logged once).
+    pub(crate) deletes_unsupported: bool,
+    /// Self-references left for the second pass.
+    pub(crate) deferred: u64,
+}
+
+impl ObjectRun {
+    /// Where the next sync of the object may start: no change before it
+    /// was missed or failed.
+    pub(crate) fn watermark(&self) -> Option<DateTime<Utc>> {
+        if !self.track_watermark {
+            return None;
+        }
+        [self.floor, self.read_max, self.failed_min]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn read(&mut self, stamp: Option<DateTime<Utc>>) {
+        self.read_max = self.read_max.max(stamp);
+    }
+
+    fn failed(&mut self, stamp: Option<DateTime<Utc>>) {
+        if let Some(stamp) = stamp {
+            self.failed_min = Some(self.failed_min.map_or(stamp, |m| m.min(stamp)));
+        }
+    }
+}
 
 /// What the engine decided for one mapped record.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // short-lived, one per record
 pub(crate) enum Decision {
-    /// Imported before; left alone (skip mode).
-    Skip,
+    /// Imported before and left alone: unchanged since, or any in skip
+    /// mode (`stale` when Salesforce changed it since).
+    Skip {
+        /// Changed in Salesforce since it was imported (skip mode).
+        stale: bool,
+    },
     /// A required lookup did not resolve.
     Fail(RecordError),
     /// To be written, with the warnings to log if the write succeeds.
@@ -28,13 +81,16 @@ pub(crate) enum Decision {
 }
 
 /// Decides one record of `object` against the page's id map: skip it if it
-/// was imported before (in skip mode), fail it if a required lookup does not
-/// resolve, otherwise fill its links and write it. Self-references that do
-/// not resolve yet are counted in `deferred` for the second pass.
+/// was imported before and the mode says so (in [`WriteMode::UpdateChanged`],
+/// when its `modstamp` is the one the id map kept), fail it if a required
+/// lookup does not resolve, otherwise fill its links and write it.
+/// Self-references that do not resolve yet are counted in `deferred` for
+/// the second pass.
 pub(crate) fn decide(
     object: &SObject,
     m: Mapped,
-    known: &HashMap<IdKey, CrmId>,
+    modstamp: Option<DateTime<Utc>>,
+    known: &HashMap<IdKey, IdMapping>,
     mode: WriteMode,
     deferred: &mut u64,
 ) -> Decision {
@@ -45,10 +101,19 @@ pub(crate) fn decide(
         mut warnings,
         ..
     } = m;
-    let existing = known.get(&(object.clone(), sf_id.clone())).cloned();
-    if existing.is_some() && mode == WriteMode::SkipExisting {
-        return Decision::Skip;
+    let existing = known.get(&(object.clone(), sf_id.clone()));
+    if let Some(e) = existing {
+        let unchanged = !e.deleted && modstamp.is_some() && e.modstamp == modstamp;
+        match mode {
+            WriteMode::SkipExisting => {
+                let stale = e.deleted || (e.modstamp.is_some() && modstamp.is_some() && !unchanged);
+                return Decision::Skip { stale };
+            }
+            WriteMode::UpdateChanged if unchanged => return Decision::Skip { stale: false },
+            _ => {}
+        }
     }
+    let existing = existing.map(|e| e.crm_id.clone());
     // First pass: fill every slot whose target is known. Several lookups may
     // share a slot (OrderItem's Product2Id and PricebookEntryId); the first
     // that resolves wins.
@@ -56,8 +121,8 @@ pub(crate) fn decide(
         if record.link(&l.spec.link).is_some() {
             continue;
         }
-        if let Some(id) = known.get(&(l.spec.target.clone(), l.sf_id.clone())) {
-            record.set_link(&l.spec.link, id.clone());
+        if let Some(m) = known.get(&(l.spec.target.clone(), l.sf_id.clone())) {
+            record.set_link(&l.spec.link, m.crm_id.clone());
         }
     }
     // Second: what is still empty is deferred, an error, or a warning.
@@ -87,8 +152,27 @@ pub(crate) fn decide(
     Decision::Write(WriteRecord::new(sf_id, record, existing), warnings)
 }
 
-/// Maps, decides, writes and records one page; updates `local` with the
-/// page's counts. Returns how many self-references were deferred.
+/// A sink's answer with one result per record, or its broken contract.
+fn check_len<T>(what: &str, object: &SObject, sent: usize, results: &[T]) -> Result<()> {
+    if results.len() == sent {
+        return Ok(());
+    }
+    Err(Error::Store {
+        store: "crm sink",
+        // The sink broke its contract: trying again will not help.
+        temporary: false,
+        message: format!(
+            "returned {} results for {sent} records of {object} ({what})",
+            results.len()
+        )
+        .into(),
+        source: None,
+    })
+}
+
+/// Maps, decides, writes, deletes and records one page; updates `local`
+/// with the page's counts and `run` with what the next pages need.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn process(
     inner: &Inner,
     held: &HeldLease,
@@ -97,9 +181,11 @@ pub(crate) async fn process(
     mut page: Page,
     first: bool,
     local: &mut ObjectProgress,
-) -> Result<u64> {
+    run: &mut ObjectRun,
+) -> Result<()> {
     let object = mapper.object();
     let tenant = &job.tenant;
+    let last = page.records.last();
     let mut rec = PageRecord {
         total: if first {
             page.total_size.map(|t| local.processed() + t)
@@ -107,6 +193,11 @@ pub(crate) async fn process(
             None
         },
         checkpoint: page.records.iter().rev().find_map(|r| r.id().ok()),
+        checkpoint_modstamp: if run.sync_read {
+            last.and_then(|r| r.modstamp())
+        } else {
+            None
+        },
         ..PageRecord::default()
     };
     // Problems of the query itself (a field the org lacks): logged against
@@ -117,11 +208,30 @@ pub(crate) async fn process(
             .map(|w| LogEntry::warning(object.clone(), None, w)),
     );
 
+    // Deleted rows (a sync's queryAll) apart; the others mapped.
     let mut mapped = Vec::with_capacity(page.records.len());
+    let mut gone: Vec<(SfId, Option<DateTime<Utc>>)> = Vec::new();
     for record in &page.records {
+        let stamp = record.modstamp();
+        run.read(stamp);
+        if record.is_deleted() {
+            match record.id() {
+                Ok(id) => gone.push((id, stamp)),
+                Err(e) => {
+                    rec.errors += 1;
+                    rec.log.push(LogEntry::error(&RecordError::from_field(
+                        object.clone(),
+                        None,
+                        e,
+                    )));
+                }
+            }
+            continue;
+        }
         match mapper.map(record, &inner.tables) {
-            Ok(m) => mapped.push(m),
+            Ok(m) => mapped.push((m, stamp)),
             Err(e) => {
+                run.failed(stamp);
                 rec.errors += 1;
                 rec.log.push(LogEntry::error(&e));
             }
@@ -130,16 +240,18 @@ pub(crate) async fn process(
     drop(page);
 
     // One id-map query for the whole page: the records themselves (were
-    // they imported before?) and everything they refer to.
+    // they imported before, and at which stamp?) and everything they refer
+    // to.
     let mut keys: Vec<IdKey> = mapped
         .iter()
-        .flat_map(|m| {
+        .flat_map(|(m, _)| {
             std::iter::once((object.clone(), m.sf_id.clone())).chain(
                 m.lookups
                     .iter()
                     .map(|l| (l.spec.target.clone(), l.sf_id.clone())),
             )
         })
+        .chain(gone.iter().map(|(id, _)| (object.clone(), id.clone())))
         .collect();
     keys.sort();
     keys.dedup();
@@ -152,25 +264,42 @@ pub(crate) async fn process(
             .await?
     };
 
-    let mut deferred = 0;
+    let mut stale = 0;
     let mut records = Vec::with_capacity(mapped.len());
-    let mut warnings = Vec::with_capacity(mapped.len());
-    for m in mapped {
-        match decide(&object, m, &known, job.mode, &mut deferred) {
-            Decision::Skip => rec.skipped += 1,
+    let mut meta = Vec::with_capacity(mapped.len());
+    for (m, stamp) in mapped {
+        match decide(&object, m, stamp, &known, job.mode, &mut run.deferred) {
+            Decision::Skip { stale: s } => {
+                rec.skipped += 1;
+                stale += u64::from(s);
+            }
             Decision::Fail(e) => {
+                run.failed(stamp);
                 rec.errors += 1;
                 rec.log.push(LogEntry::error(&e));
             }
             Decision::Write(w, warns) => {
                 records.push(w);
-                warnings.push(warns);
+                meta.push((warns, stamp));
             }
         }
     }
+    if stale > 0 {
+        rec.log.push(LogEntry::warning(
+            object.clone(),
+            None,
+            FieldError::new("SystemModstamp", Problem::StaleKept { records: stale }),
+        ));
+    }
 
     if !records.is_empty() {
-        let batch = WriteBatch::new(object.clone(), job.mode, records);
+        // Unchanged records are already out of the batch: what is left is
+        // written over what the CRM has.
+        let mode = match job.mode {
+            WriteMode::SkipExisting => WriteMode::SkipExisting,
+            _ => WriteMode::Update,
+        };
+        let batch = WriteBatch::new(object.clone(), mode, records);
         let outcomes = inner
             .backoff
             .run("write batch", || async {
@@ -178,26 +307,24 @@ pub(crate) async fn process(
                 inner.sink.write_batch(tenant, &batch).await
             })
             .await?;
-        if outcomes.len() != batch.records.len() {
-            return Err(Error::Store {
-                store: "crm sink",
-                // The sink broke its contract: trying again will not help.
-                temporary: false,
-                message: format!(
-                    "returned {} results for {} records of {object}",
-                    outcomes.len(),
-                    batch.records.len()
-                )
-                .into(),
-                source: None,
-            });
-        }
-        for ((w, warns), outcome) in batch.records.into_iter().zip(warnings).zip(outcomes) {
+        check_len("write", &object, batch.records.len(), &outcomes)?;
+        for ((w, (warns, stamp)), outcome) in batch.records.into_iter().zip(meta).zip(outcomes) {
             match outcome {
                 Ok(o) => {
-                    rec.imported += 1;
-                    if w.existing.as_ref() != Some(&o.crm_id) {
-                        rec.mappings.push((w.sf_id.clone(), o.crm_id));
+                    // Updated: imported before (in the id map) and written
+                    // over. A record the id map does not know is new to the
+                    // job store, even if a run that crashed before
+                    // recording it had written it.
+                    // (A sink that keeps a known record as it was has
+                    // skipped it.)
+                    match (&w.existing, o.action) {
+                        (None, _) => rec.imported += 1,
+                        (Some(_), WriteAction::AlreadyPresent) => rec.skipped += 1,
+                        (Some(_), _) => rec.updated += 1,
+                    }
+                    let mapping = IdMapping::new(o.crm_id, stamp);
+                    if known.get(&(object.clone(), w.sf_id.clone())) != Some(&mapping) {
+                        rec.mappings.push((w.sf_id.clone(), mapping));
                     }
                     if !warns.is_empty() {
                         rec.warnings += 1;
@@ -209,12 +336,16 @@ pub(crate) async fn process(
                     }
                 }
                 Err(e) => {
+                    run.failed(stamp);
                     rec.errors += 1;
                     rec.log.push(LogEntry::error(&e));
                 }
             }
         }
     }
+
+    delete(inner, held, job, &object, gone, &known, &mut rec, run).await?;
+    rec.watermark = run.watermark();
 
     inner
         .backoff
@@ -231,7 +362,9 @@ pub(crate) async fn process(
         .await?;
     tracing::debug!(
         imported = rec.imported,
+        updated = rec.updated,
         skipped = rec.skipped,
+        deleted = rec.deleted,
         errors = rec.errors,
         "page recorded"
     );
@@ -240,11 +373,89 @@ pub(crate) async fn process(
         local.total = rec.total;
     }
     local.imported += rec.imported;
+    local.updated += rec.updated;
     local.skipped += rec.skipped;
+    local.deleted += rec.deleted;
     local.errors += rec.errors;
     local.warnings += rec.warnings;
     if rec.checkpoint.is_some() {
         local.checkpoint = rec.checkpoint;
+        local.checkpoint_modstamp = rec.checkpoint_modstamp;
     }
-    Ok(deferred)
+    if rec.watermark.is_some() {
+        local.watermark = rec.watermark;
+    }
+    Ok(())
+}
+
+/// Deletes in the CRM the page's records deleted in Salesforce that were
+/// imported (the others are skipped), and marks them deleted in the id map.
+#[allow(clippy::too_many_arguments)]
+async fn delete(
+    inner: &Inner,
+    held: &HeldLease,
+    job: &Job,
+    object: &SObject,
+    gone: Vec<(SfId, Option<DateTime<Utc>>)>,
+    known: &HashMap<IdKey, IdMapping>,
+    rec: &mut PageRecord,
+    run: &mut ObjectRun,
+) -> Result<()> {
+    let now = (inner.clock)();
+    let mut deletions = Vec::new();
+    let mut stamps = Vec::new();
+    for (sf_id, stamp) in gone {
+        match known.get(&(object.clone(), sf_id.clone())) {
+            Some(m) if !m.deleted && !run.deletes_unsupported => {
+                deletions.push(Deletion::new(sf_id, m.crm_id.clone(), stamp.unwrap_or(now)));
+                stamps.push(stamp);
+            }
+            // Never imported, already deleted, or kept (no deletions).
+            _ => rec.skipped += 1,
+        }
+    }
+    if deletions.is_empty() {
+        return Ok(());
+    }
+    let answer = inner
+        .backoff
+        .run("delete batch", || async {
+            held.check(&job.id, (inner.clock)())?;
+            inner
+                .sink
+                .delete_batch(&job.tenant, object, &deletions)
+                .await
+        })
+        .await;
+    let results = match answer {
+        Ok(results) => results,
+        Err(Error::Unsupported { .. }) => {
+            tracing::warn!(object = %object, "the crm sink does not support deletions; deleted records are kept");
+            run.deletes_unsupported = true;
+            rec.skipped += deletions.len() as u64;
+            rec.log.push(LogEntry::warning(
+                object.clone(),
+                None,
+                FieldError::new("IsDeleted", Problem::DeletionNotSupported),
+            ));
+            return Ok(());
+        }
+        Err(e) => return Err(e),
+    };
+    check_len("delete", object, deletions.len(), &results)?;
+    for ((d, stamp), result) in deletions.into_iter().zip(stamps).zip(results) {
+        match result {
+            Ok(()) => {
+                rec.deleted += 1;
+                rec.mappings
+                    .push((d.sf_id, IdMapping::new(d.crm_id, stamp).deleted()));
+            }
+            Err(e) => {
+                run.failed(stamp);
+                rec.errors += 1;
+                rec.log.push(LogEntry::error(&e));
+            }
+        }
+    }
+    Ok(())
 }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use super::lease::{Heartbeat, HeldLease};
+use super::page::ObjectRun;
 use super::progress::{Cancel, Events, ProgressEvent};
 use super::{Inner, page};
+use crate::crm::WriteMode;
 use crate::error::{Error, Result};
 use crate::error::{FieldError, Problem};
 use crate::id::TenantId;
@@ -288,13 +290,46 @@ impl Runner {
             .get(&object)
             .cloned()
             .ok_or_else(|| Error::config(format!("no mapper for {object}")))?;
-        let fields = self
+        let mut fields = self
             .inner
             .mappers
             .select_fields(&object, &self.inner.tables);
+        // A sync reads what changed since the object's watermark (less the
+        // look-back window), deleted records included; an object never
+        // imported is read whole.
+        let since = if job.sync {
+            let watermark = self
+                .inner
+                .backoff
+                .run("read watermark", || {
+                    self.inner.jobs.watermark(&job.tenant, &object)
+                })
+                .await?;
+            watermark.map(|w| w - self.inner.lookback)
+        } else {
+            None
+        };
+        for extra in ["SystemModstamp", "IsDeleted"] {
+            let wanted = extra == "SystemModstamp" || since.is_some();
+            if wanted && !fields.iter().any(|f| f.eq_ignore_ascii_case(extra)) {
+                fields.push(extra.to_owned());
+            }
+        }
+        match since {
+            Some(since) => tracing::info!(%since, "reading changes"),
+            None => tracing::info!("reading every record"),
+        }
         let resumed = progress.checkpoint.is_some();
         let request = PageRequest::new(object.clone(), fields, self.inner.page_size)
-            .after(progress.checkpoint.clone());
+            .changed_since(since)
+            .after(progress.checkpoint.clone())
+            .after_modstamp(progress.checkpoint_modstamp);
+        let mut run = ObjectRun {
+            floor: progress.watermark,
+            track_watermark: job.mode != WriteMode::SkipExisting,
+            sync_read: since.is_some(),
+            ..ObjectRun::default()
+        };
         let mut local = progress;
         local.state = ObjectState::Importing;
 
@@ -302,7 +337,6 @@ impl Runner {
             return Ok(ObjectEnd::Cancelled(local));
         };
         let mut first = true;
-        let mut deferred = 0;
         loop {
             let next_request = page.next.clone().map(|c| request.clone().cursor(Some(c)));
             // Fetch page n+1 while page n is mapped and written.
@@ -321,9 +355,10 @@ impl Runner {
                 page,
                 first,
                 &mut local,
+                &mut run,
             );
             let (done, next) = futures::join!(work, prefetch);
-            deferred += done?;
+            done?;
             first = false;
             self.events.send(ProgressEvent::Page {
                 progress: local.clone(),
@@ -350,9 +385,9 @@ impl Runner {
             .filter(|l| l.target == object)
             .collect();
         if !self_refs.is_empty()
-            && (deferred > 0 || resumed)
+            && (run.deferred > 0 || resumed)
             && let Some(end) = self
-                .relink(job, mapper.as_ref(), &self_refs, local.clone())
+                .relink(job, mapper.as_ref(), &self_refs, since, local.clone())
                 .await?
         {
             return Ok(end);
@@ -368,13 +403,19 @@ impl Runner {
         job: &Job,
         mapper: &dyn Mapper,
         specs: &[&LookupSpec],
+        since: Option<chrono::DateTime<chrono::Utc>>,
         local: ObjectProgress,
     ) -> Result<Option<ObjectEnd>> {
         let object = mapper.object();
         let tenant = &job.tenant;
         let mut fields = vec!["Id".to_owned()];
         fields.extend(specs.iter().map(|s| s.field.to_string()));
-        let request = PageRequest::new(object.clone(), fields, self.inner.page_size);
+        if since.is_some() {
+            fields.extend(["SystemModstamp".to_owned(), "IsDeleted".to_owned()]);
+        }
+        // The same records as the first pass: all of them, or what changed.
+        let request =
+            PageRequest::new(object.clone(), fields, self.inner.page_size).changed_since(since);
         let mut cursor = None;
         let mut linked = 0u64;
         loop {
@@ -383,7 +424,7 @@ impl Runner {
             };
             // (child, spec, parent) for every reference in the page.
             let mut refs = Vec::new();
-            for record in &page.records {
+            for record in page.records.iter().filter(|r| !r.is_deleted()) {
                 let Ok(child) = record.id() else { continue };
                 for spec in specs {
                     if let Ok(Some(parent)) = record.sf_id(&spec.field)
@@ -415,10 +456,10 @@ impl Runner {
                 };
                 match known.get(&(object.clone(), parent.clone())) {
                     Some(parent_crm) => links.push(Relink::new(
-                        child_crm.clone(),
+                        child_crm.crm_id.clone(),
                         child,
                         spec.link.clone(),
-                        parent_crm.clone(),
+                        parent_crm.crm_id.clone(),
                     )),
                     None => log.push(LogEntry::warning(
                         object.clone(),

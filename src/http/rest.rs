@@ -248,11 +248,34 @@ impl RestSource {
 
     fn soql(&self, request: &PageRequest, fields: &[String]) -> String {
         let mut soql = format!("SELECT {} FROM {}", fields.join(", "), request.object);
-        if let Some(after) = &request.after {
-            // An SfId is letters and digits only: nothing to escape.
-            soql.push_str(&format!(" WHERE Id > '{after}'"));
+        // An SfId is letters and digits only, a datetime literal digits and
+        // punctuation: nothing to escape.
+        match request.changed_since {
+            None => {
+                if let Some(after) = &request.after {
+                    soql.push_str(&format!(" WHERE Id > '{after}'"));
+                }
+                soql.push_str(" ORDER BY Id");
+            }
+            Some(since) => {
+                soql.push_str(&format!(
+                    " WHERE SystemModstamp >= {}",
+                    soql_datetime(since)
+                ));
+                if let Some(after) = &request.after {
+                    match request.after_modstamp {
+                        Some(stamp) => {
+                            let stamp = soql_datetime(stamp);
+                            soql.push_str(&format!(
+                                " AND (SystemModstamp > {stamp} OR (SystemModstamp = {stamp} AND Id > '{after}'))"
+                            ));
+                        }
+                        None => soql.push_str(&format!(" AND Id > '{after}'")),
+                    }
+                }
+                soql.push_str(" ORDER BY SystemModstamp, Id");
+            }
         }
-        soql.push_str(" ORDER BY Id");
         soql
     }
 
@@ -261,7 +284,13 @@ impl RestSource {
         let (fields, warnings) = self.available_fields(tenant, request).await?;
         let soql = self.soql(request, &fields);
         let name = format!("query {object} ({soql})");
-        let path = format!("{}/query", self.data_path);
+        // queryAll returns the recycle bin's rows too, with IsDeleted.
+        let resource = if request.include_deleted {
+            "queryAll"
+        } else {
+            "query"
+        };
+        let path = format!("{}/{resource}", self.data_path);
         let get = Get {
             path: &path,
             query: &[("q", &soql)],
@@ -299,6 +328,12 @@ impl RestSource {
         };
         Ok(Page::new(result.records, next, Some(result.total_size)).with_api_usage(answer.usage))
     }
+}
+
+/// A SOQL datetime literal, to the second (Salesforce keeps datetimes to
+/// the second): `2026-01-31T17:03:00Z`.
+fn soql_datetime(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// `Sforce-Query-Options: batchSize=N`, capped at Salesforce's 2,000.

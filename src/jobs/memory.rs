@@ -7,10 +7,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    IdKey, Job, JobStatus, JobStore, Lease, NewJob, ObjectProgress, ObjectState, PageRecord,
+    IdKey, IdMapping, Job, JobStatus, JobStore, Lease, NewJob, ObjectProgress, ObjectState,
+    PageRecord,
 };
 use crate::error::{Error, Result};
-use crate::id::{CrmId, JobId, TenantId};
+use crate::id::{JobId, TenantId};
 use crate::jobs::LogEntry;
 use crate::object::SObject;
 
@@ -27,7 +28,7 @@ struct State {
     next_id: u64,
     /// Keyed by tenant, then creation sequence: history is a reverse range scan.
     jobs: BTreeMap<(TenantId, u64), Row>,
-    ids: HashMap<(TenantId, IdKey), CrmId>,
+    ids: HashMap<(TenantId, IdKey), IdMapping>,
 }
 
 #[derive(Debug, Clone)]
@@ -219,17 +220,23 @@ impl JobStore for InMemoryJobStore {
             progress.total = page.total;
         }
         progress.imported += page.imported;
+        progress.updated += page.updated;
         progress.skipped += page.skipped;
+        progress.deleted += page.deleted;
         progress.errors += page.errors;
         progress.warnings += page.warnings;
         if page.checkpoint.is_some() {
             progress.checkpoint = page.checkpoint.clone();
+            progress.checkpoint_modstamp = page.checkpoint_modstamp;
+        }
+        if page.watermark.is_some() {
+            progress.watermark = page.watermark;
         }
         row.log.extend(page.log.iter().cloned());
-        for (sf_id, crm_id) in &page.mappings {
+        for (sf_id, mapping) in &page.mappings {
             s.ids.insert(
                 (tenant.clone(), (object.clone(), sf_id.clone())),
-                crm_id.clone(),
+                mapping.clone(),
             );
         }
         Ok(())
@@ -307,15 +314,29 @@ impl JobStore for InMemoryJobStore {
         &self,
         tenant: &TenantId,
         keys: &[IdKey],
-    ) -> Result<HashMap<IdKey, CrmId>> {
+    ) -> Result<HashMap<IdKey, IdMapping>> {
         let s = self.lock();
         Ok(keys
             .iter()
             .filter_map(|k| {
                 s.ids
                     .get(&(tenant.clone(), k.clone()))
-                    .map(|id| (k.clone(), id.clone()))
+                    .map(|m| (k.clone(), m.clone()))
             })
             .collect())
+    }
+
+    async fn watermark(
+        &self,
+        tenant: &TenantId,
+        object: &SObject,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let s = self.lock();
+        Ok(s.jobs
+            .range((tenant.clone(), 0)..=(tenant.clone(), u64::MAX))
+            .filter_map(|(_, row)| row.job.object(object))
+            .filter(|p| p.state == ObjectState::Done)
+            .filter_map(|p| p.watermark)
+            .max())
     }
 }

@@ -47,10 +47,18 @@ pub struct ObjectProgress {
     pub state: ObjectState,
     /// How many records the source reported, once known.
     pub total: Option<u64>,
-    /// Records written (created, updated or found already present).
+    /// Records created (or found already present, written by a run that
+    /// stopped before recording them).
     pub imported: u64,
-    /// Records already imported earlier and left alone.
+    /// Records imported before and rewritten: changed in Salesforce since
+    /// ([`WriteMode::UpdateChanged`]), or every one in [`WriteMode::Update`].
+    pub updated: u64,
+    /// Records already imported and left alone: unchanged since, or any in
+    /// [`WriteMode::SkipExisting`]; and deleted records that were never
+    /// imported.
     pub skipped: u64,
+    /// Records deleted in Salesforce and deleted (or archived) in the CRM.
+    pub deleted: u64,
     /// Records that failed (see the error log).
     pub errors: u64,
     /// Records imported with a repaired value.
@@ -58,6 +66,16 @@ pub struct ObjectProgress {
     /// The last Salesforce id whose page was fully recorded: a resumed job
     /// continues after it.
     pub checkpoint: Option<SfId>,
+    /// In a sync read (records in `(SystemModstamp, Id)` order), the
+    /// `SystemModstamp` of the checkpoint's record: a resumed sync
+    /// continues after `(checkpoint_modstamp, checkpoint)`.
+    pub checkpoint_modstamp: Option<DateTime<Utc>>,
+    /// Every change Salesforce made to this object before this instant has
+    /// been read by this job (kept with each page; final once the object is
+    /// done): where the next sync of the object starts, less the look-back
+    /// window. `None` until known, and in [`WriteMode::SkipExisting`],
+    /// which leaves stale records behind.
+    pub watermark: Option<DateTime<Utc>>,
 }
 
 impl ObjectProgress {
@@ -68,16 +86,21 @@ impl ObjectProgress {
             state: ObjectState::Pending,
             total: None,
             imported: 0,
+            updated: 0,
             skipped: 0,
+            deleted: 0,
             errors: 0,
             warnings: 0,
             checkpoint: None,
+            checkpoint_modstamp: None,
+            watermark: None,
         }
     }
 
-    /// Records processed so far: imported + skipped + errors.
+    /// Records processed so far: imported + updated + skipped + deleted +
+    /// errors.
     pub fn processed(&self) -> u64 {
-        self.imported + self.skipped + self.errors
+        self.imported + self.updated + self.skipped + self.deleted + self.errors
     }
 }
 
@@ -101,6 +124,9 @@ pub struct Job {
     pub completed_at: Option<DateTime<Utc>>,
     /// Skip or update records imported before.
     pub mode: WriteMode,
+    /// An incremental sync: each object imported before reads only the
+    /// records changed since its watermark, deleted ones included.
+    pub sync: bool,
     /// Per-object progress, in import order.
     pub objects: Vec<ObjectProgress>,
     /// Why it failed or was stopped.
@@ -133,6 +159,7 @@ impl Job {
             started_at: None,
             completed_at: None,
             mode: new.mode,
+            sync: new.sync,
             objects: new
                 .objects
                 .iter()
@@ -161,9 +188,19 @@ impl Job {
         self.objects.iter().filter_map(|o| o.total).sum()
     }
 
-    /// Records written, over every object.
+    /// Records created, over every object.
     pub fn imported(&self) -> u64 {
         self.objects.iter().map(|o| o.imported).sum()
+    }
+
+    /// Records rewritten, over every object.
+    pub fn updated(&self) -> u64 {
+        self.objects.iter().map(|o| o.updated).sum()
+    }
+
+    /// Records deleted, over every object.
+    pub fn deleted(&self) -> u64 {
+        self.objects.iter().map(|o| o.deleted).sum()
     }
 
     /// Records skipped, over every object.
@@ -225,6 +262,8 @@ pub struct NewJob {
     pub objects: Vec<SObject>,
     /// Skip or update.
     pub mode: WriteMode,
+    /// An incremental sync (see [`Job::sync`]).
+    pub sync: bool,
     /// Now.
     pub created_at: DateTime<Utc>,
     /// The lease the job is created with (token 1), so that it is never
@@ -246,9 +285,16 @@ impl NewJob {
             started_by: started_by.into(),
             objects,
             mode,
+            sync: false,
             created_at,
             lease: None,
         }
+    }
+
+    /// The same job as an incremental sync (see [`Job::sync`]).
+    pub fn sync(mut self, sync: bool) -> NewJob {
+        self.sync = sync;
+        self
     }
 
     /// The same job, created leased to `owner` until `expires_at` (the
@@ -267,24 +313,72 @@ impl NewJob {
 pub struct PageRecord {
     /// The source's total for the object, when first known.
     pub total: Option<u64>,
-    /// Records written.
+    /// Records created.
     pub imported: u64,
+    /// Records rewritten.
+    pub updated: u64,
     /// Records skipped.
     pub skipped: u64,
+    /// Records deleted.
+    pub deleted: u64,
     /// Records failed.
     pub errors: u64,
     /// Records repaired.
     pub warnings: u64,
     /// Error-log entries (errors and warnings).
     pub log: Vec<LogEntry>,
-    /// New Salesforce id -> CRM id mappings for this object.
-    pub mappings: Vec<(SfId, CrmId)>,
+    /// Salesforce id -> CRM id mappings of this object to insert or
+    /// replace: every record written or deleted.
+    pub mappings: Vec<(SfId, IdMapping)>,
     /// The last Salesforce id of the page.
     pub checkpoint: Option<SfId>,
+    /// Its `SystemModstamp`, in a sync read.
+    pub checkpoint_modstamp: Option<DateTime<Utc>>,
+    /// The object's new watermark (see [`ObjectProgress::watermark`]),
+    /// replacing the one before.
+    pub watermark: Option<DateTime<Utc>>,
 }
 
 /// The key of the id map: one Salesforce record of one object.
 pub type IdKey = (SObject, SfId);
+
+/// What the id map holds for one Salesforce record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct IdMapping {
+    /// The CRM record it was written to.
+    pub crm_id: CrmId,
+    /// Its `SystemModstamp` when it was last written (or deleted): a
+    /// change-aware run rewrites it only when Salesforce's differs.
+    pub modstamp: Option<DateTime<Utc>>,
+    /// Whether it was deleted in Salesforce and in the CRM.
+    pub deleted: bool,
+}
+
+impl IdMapping {
+    /// A live record written at `modstamp`.
+    ///
+    /// ```
+    /// use salesforce_import::jobs::IdMapping;
+    /// use salesforce_import::CrmId;
+    /// let m = IdMapping::new(CrmId::new("7"), None);
+    /// assert!(!m.deleted);
+    /// assert!(m.deleted().deleted);
+    /// ```
+    pub fn new(crm_id: CrmId, modstamp: Option<DateTime<Utc>>) -> IdMapping {
+        IdMapping {
+            crm_id,
+            modstamp,
+            deleted: false,
+        }
+    }
+
+    /// The same mapping, marked deleted.
+    pub fn deleted(mut self) -> IdMapping {
+        self.deleted = true;
+        self
+    }
+}
 
 /// Jobs, progress, history, checkpoints and the id map.
 ///
@@ -400,8 +494,18 @@ pub trait JobStore: fmt::Debug + Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<LogEntry>>;
 
-    /// Looks up CRM ids for Salesforce ids, in one call; unknown keys are
-    /// absent from the answer.
-    async fn resolve_ids(&self, tenant: &TenantId, keys: &[IdKey])
-    -> Result<HashMap<IdKey, CrmId>>;
+    /// Looks up the id map for Salesforce ids, in one call; unknown keys
+    /// are absent from the answer, deleted ones present and marked.
+    async fn resolve_ids(
+        &self,
+        tenant: &TenantId,
+        keys: &[IdKey],
+    ) -> Result<HashMap<IdKey, IdMapping>>;
+
+    /// Where the tenant's next sync of `object` starts: the greatest
+    /// [`watermark`](ObjectProgress::watermark) of the object over the
+    /// tenant's jobs in which it is [done](ObjectState::Done); `None` when
+    /// it never was (the sync reads it whole).
+    async fn watermark(&self, tenant: &TenantId, object: &SObject)
+    -> Result<Option<DateTime<Utc>>>;
 }

@@ -13,7 +13,8 @@ use crate::crm::WriteMode;
 use crate::error::{Error, Problem, Result};
 use crate::id::{CrmId, JobId, SfId, TenantId};
 use crate::jobs::{
-    IdKey, Job, JobStatus, JobStore, Lease, NewJob, ObjectProgress, ObjectState, PageRecord,
+    IdKey, IdMapping, Job, JobStatus, JobStore, Lease, NewJob, ObjectProgress, ObjectState,
+    PageRecord,
 };
 use crate::jobs::{LogEntry, Severity};
 use crate::object::SObject;
@@ -85,10 +86,7 @@ fn job_key(tenant: &TenantId, job: &JobId) -> Result<i64> {
 }
 
 fn mode_code(mode: WriteMode) -> &'static str {
-    match mode {
-        WriteMode::Update => "update",
-        _ => "skip_existing",
-    }
+    mode.as_str()
 }
 
 fn state_code(state: ObjectState) -> &'static str {
@@ -143,7 +141,7 @@ fn sf_id(raw: Option<String>) -> Result<Option<SfId>> {
     .transpose()
 }
 
-const JOB_COLUMNS: &str = "id, tenant_id, status, started_by, mode, created_at, started_at, \
+const JOB_COLUMNS: &str = "id, tenant_id, status, started_by, mode, sync, created_at, started_at, \
      completed_at, message, lease_owner, lease_token, lease_expires_at";
 
 /// The statuses a job is over in for good (`JobStatus::is_final`).
@@ -159,7 +157,8 @@ async fn load_jobs(conn: &mut PgConnection, rows: Vec<sqlx::postgres::PgRow>) ->
         .map(|r| r.col::<i64, _>(STORE, "id"))
         .collect::<Result<_>>()?;
     let objects = sqlx::query(
-        "SELECT job_id, object, state, total, imported, skipped, errors, warnings, checkpoint
+        "SELECT job_id, object, state, total, imported, updated, skipped, deleted, errors,
+                warnings, checkpoint, checkpoint_modstamp, watermark
          FROM sf_import_job_objects WHERE job_id = ANY($1) ORDER BY job_id, position",
     )
     .bind(&ids)
@@ -172,7 +171,11 @@ async fn load_jobs(conn: &mut PgConnection, rows: Vec<sqlx::postgres::PgRow>) ->
         p.state = parse_state(o.col(STORE, "state")?)?;
         p.total = o.col::<Option<i64>, _>(STORE, "total")?.map(count);
         p.imported = count(o.col(STORE, "imported")?);
+        p.updated = count(o.col(STORE, "updated")?);
         p.skipped = count(o.col(STORE, "skipped")?);
+        p.deleted = count(o.col(STORE, "deleted")?);
+        p.checkpoint_modstamp = o.col(STORE, "checkpoint_modstamp")?;
+        p.watermark = o.col(STORE, "watermark")?;
         p.errors = count(o.col(STORE, "errors")?);
         p.warnings = count(o.col(STORE, "warnings")?);
         p.checkpoint = sf_id(o.col(STORE, "checkpoint")?)?;
@@ -181,10 +184,10 @@ async fn load_jobs(conn: &mut PgConnection, rows: Vec<sqlx::postgres::PgRow>) ->
     rows.into_iter()
         .map(|r| {
             let id: i64 = r.col(STORE, "id")?;
-            let mode = match r.col::<&str, _>(STORE, "mode")? {
-                "update" => WriteMode::Update,
-                _ => WriteMode::SkipExisting,
-            };
+            let mode: &str = r.col(STORE, "mode")?;
+            let mode: WriteMode = mode
+                .parse()
+                .map_err(|_| corrupt(format!("unknown write mode {mode:?}")))?;
             let status: &str = r.col(STORE, "status")?;
             let status = JobStatus::from_code(status)
                 .ok_or_else(|| corrupt(format!("unknown job status {status:?}")))?;
@@ -194,7 +197,8 @@ async fn load_jobs(conn: &mut PgConnection, rows: Vec<sqlx::postgres::PgRow>) ->
                 Vec::new(),
                 mode,
                 r.col(STORE, "created_at")?,
-            );
+            )
+            .sync(r.col(STORE, "sync")?);
             let mut job = Job::new(JobId::new(id.to_string()), &new);
             job.status = status;
             job.started_at = r.col(STORE, "started_at")?;
@@ -290,8 +294,8 @@ impl JobStore for PgJobStore {
             let created: Option<i64> = sqlx::query_scalar(
                 "WITH job AS (
                      INSERT INTO sf_import_jobs (tenant_id, status, started_by, mode, created_at,
-                                                 lease_owner, lease_token, lease_expires_at)
-                     VALUES ($1, 'PENDING', $2, $3, $4, $6, CASE WHEN $6 IS NULL THEN 0 ELSE 1 END, $7)
+                                                 lease_owner, lease_token, lease_expires_at, sync)
+                     VALUES ($1, 'PENDING', $2, $3, $4, $6, CASE WHEN $6 IS NULL THEN 0 ELSE 1 END, $7, $8)
                      ON CONFLICT (tenant_id) WHERE status IN ('PENDING', 'IN_PROGRESS') DO NOTHING
                      RETURNING id
                  ), objects AS (
@@ -308,6 +312,7 @@ impl JobStore for PgJobStore {
             .bind(&objects)
             .bind(new.lease.as_ref().map(|l| l.owner.as_str()))
             .bind(new.lease.as_ref().map(|l| l.expires_at))
+            .bind(new.sync)
             .fetch_optional(&mut *tx)
             .await
             .map_err(db(STORE, "creating a job"))?;
@@ -488,7 +493,10 @@ impl JobStore for PgJobStore {
                  total = COALESCE($4, total),
                  imported = imported + $5, skipped = skipped + $6,
                  errors = errors + $7, warnings = warnings + $8,
-                 checkpoint = COALESCE($9, checkpoint)
+                 checkpoint = COALESCE($9, checkpoint),
+                 checkpoint_modstamp = CASE WHEN $9 IS NULL THEN checkpoint_modstamp ELSE $10 END,
+                 updated = updated + $11, deleted = deleted + $12,
+                 watermark = COALESCE($13, watermark)
              WHERE tenant_id = $1 AND job_id = $2 AND object = $3",
         )
         .bind(tenant.as_str())
@@ -500,6 +508,10 @@ impl JobStore for PgJobStore {
         .bind(i64::try_from(page.errors).unwrap_or(i64::MAX))
         .bind(i64::try_from(page.warnings).unwrap_or(i64::MAX))
         .bind(page.checkpoint.as_ref().map(SfId::as_str))
+        .bind(page.checkpoint_modstamp)
+        .bind(i64::try_from(page.updated).unwrap_or(i64::MAX))
+        .bind(i64::try_from(page.deleted).unwrap_or(i64::MAX))
+        .bind(page.watermark)
         .execute(&mut *tx)
         .await
         .map_err(db(STORE, "recording a page"))?;
@@ -678,7 +690,7 @@ impl JobStore for PgJobStore {
         &self,
         tenant: &TenantId,
         keys: &[IdKey],
-    ) -> Result<HashMap<IdKey, CrmId>> {
+    ) -> Result<HashMap<IdKey, IdMapping>> {
         if keys.is_empty() {
             return Ok(HashMap::new());
         }
@@ -687,7 +699,7 @@ impl JobStore for PgJobStore {
         let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
         // One query for the whole page: the keys join the primary key.
         let rows = sqlx::query(
-            "SELECT m.object, m.sf_id, m.crm_id
+            "SELECT m.object, m.sf_id, m.crm_id, m.modstamp, m.deleted
              FROM UNNEST($2::text[], $3::text[]) AS k(object, sf_id)
              JOIN sf_import_id_map m
                ON m.tenant_id = $1 AND m.object = k.object AND m.sf_id = k.sf_id",
@@ -702,12 +714,38 @@ impl JobStore for PgJobStore {
         rows.into_iter()
             .map(|r| {
                 let id = sf_id(Some(r.col(STORE, "sf_id")?))?.expect("Some in, Some out");
+                let mut mapping = IdMapping::new(
+                    CrmId::new(r.col::<String, _>(STORE, "crm_id")?),
+                    r.col(STORE, "modstamp")?,
+                );
+                mapping.deleted = r.col(STORE, "deleted")?;
                 Ok((
                     (SObject::new(r.col::<String, _>(STORE, "object")?), id),
-                    CrmId::new(r.col::<String, _>(STORE, "crm_id")?),
+                    mapping,
                 ))
             })
             .collect()
+    }
+
+    async fn watermark(
+        &self,
+        tenant: &TenantId,
+        object: &SObject,
+    ) -> Result<Option<DateTime<Utc>>> {
+        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        let at: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT max(watermark) FROM sf_import_job_objects
+             WHERE tenant_id = $1 AND object = $2 AND state = 'DONE' AND watermark IS NOT NULL",
+        )
+        .bind(tenant.as_str())
+        .bind(object.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db(STORE, "reading a watermark"))?;
+        tx.commit()
+            .await
+            .map_err(db(STORE, "reading a watermark"))?;
+        Ok(at)
     }
 }
 
@@ -772,28 +810,39 @@ async fn insert_mappings(
     tenant: &TenantId,
     job: i64,
     object: &SObject,
-    mappings: &[(SfId, CrmId)],
+    mappings: &[(SfId, IdMapping)],
 ) -> Result<()> {
     // ON CONFLICT DO UPDATE refuses a key twice in one statement: last wins.
-    let mut last: HashMap<&SfId, &CrmId> = HashMap::with_capacity(mappings.len());
-    for (sf, crm) in mappings {
-        last.insert(sf, crm);
+    let mut last: HashMap<&SfId, &IdMapping> = HashMap::with_capacity(mappings.len());
+    for (sf, m) in mappings {
+        last.insert(sf, m);
     }
-    let (sf_ids, crm_ids): (Vec<&str>, Vec<&str>) = last
-        .into_iter()
-        .map(|(s, c)| (s.as_str(), c.as_str()))
-        .unzip();
+    let mut sf_ids = Vec::with_capacity(last.len());
+    let mut crm_ids = Vec::with_capacity(last.len());
+    let mut stamps = Vec::with_capacity(last.len());
+    let mut deleted = Vec::with_capacity(last.len());
+    for (sf, m) in last {
+        sf_ids.push(sf.as_str());
+        crm_ids.push(m.crm_id.as_str());
+        stamps.push(m.modstamp);
+        deleted.push(m.deleted);
+    }
     sqlx::query(
-        "INSERT INTO sf_import_id_map (tenant_id, object, sf_id, crm_id, job_id)
-         SELECT $1, $2, m.sf_id, m.crm_id, $3 FROM UNNEST($4::text[], $5::text[]) AS m(sf_id, crm_id)
+        "INSERT INTO sf_import_id_map (tenant_id, object, sf_id, crm_id, job_id, modstamp, deleted)
+         SELECT $1, $2, m.sf_id, m.crm_id, $3, m.modstamp, m.deleted
+         FROM UNNEST($4::text[], $5::text[], $6::timestamptz[], $7::bool[])
+              AS m(sf_id, crm_id, modstamp, deleted)
          ON CONFLICT (tenant_id, object, sf_id)
-         DO UPDATE SET crm_id = EXCLUDED.crm_id, job_id = EXCLUDED.job_id, recorded_at = now()",
+         DO UPDATE SET crm_id = EXCLUDED.crm_id, job_id = EXCLUDED.job_id, recorded_at = now(),
+                       modstamp = EXCLUDED.modstamp, deleted = EXCLUDED.deleted",
     )
     .bind(tenant.as_str())
     .bind(object.as_str())
     .bind(job)
     .bind(&sf_ids)
     .bind(&crm_ids)
+    .bind(&stamps)
+    .bind(&deleted)
     .execute(conn)
     .await
     .map_err(db(STORE, "recording id mappings"))?;

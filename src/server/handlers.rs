@@ -218,10 +218,14 @@ pub(super) struct StartBody {
     /// chosen: see `GET /import/objects`.
     #[schema(value_type = Vec<ObjectTypeName>, min_items = 1)]
     object_types: Vec<String>,
-    /// `skip_existing` (the default) or `update`.
+    /// `update_changed` (the default), `update` or `skip_existing`.
     #[serde(default)]
     #[schema(value_type = Option<ModeView>)]
     mode: Option<String>,
+    /// Sync changes (default false): objects imported before read only
+    /// what changed since, deletions included.
+    #[serde(default)]
+    sync: bool,
 }
 
 #[utoipa::path(
@@ -253,17 +257,25 @@ pub(super) async fn start_import(
     caller.require_admin()?;
     let objects = parse_objects(&body.object_types)?;
     let mode = match body.mode.as_deref() {
-        None | Some("skip_existing") => ModeView::SkipExisting,
+        None | Some("update_changed") => ModeView::UpdateChanged,
+        Some("skip_existing") => ModeView::SkipExisting,
         Some("update") => ModeView::Update,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "unknown mode {:?}: use \"skip_existing\" or \"update\"",
+                "unknown mode {:?}: use \"update_changed\", \"update\" or \"skip_existing\"",
                 clip(other)
             )));
         }
     };
+    if body.sync && mode == ModeView::SkipExisting {
+        return Err(ApiError::bad_request(
+            "a sync updates what changed: mode skip_existing cannot be combined with sync",
+        ));
+    }
     require_connected(&api, &caller).await?;
-    let request = ImportRequest::new(caller.user.clone(), objects).mode(WriteMode::from(mode));
+    let request = ImportRequest::new(caller.user.clone(), objects)
+        .mode(WriteMode::from(mode))
+        .sync(body.sync);
     // The import goes on in the background; the handle is not needed to
     // follow it (the job store has the progress) nor to cancel it
     // (`Importer::cancel`).

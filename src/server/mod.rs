@@ -30,7 +30,7 @@
 //! | `POST` | `/callback` | `{code, state}` | the status, connected |
 //! | `DELETE` | `/disconnect` | | `{was_connected, revoked}` |
 //! | `GET` | `/import/objects` | | `[{object_type, label, requires, hint}]` |
-//! | `POST` | `/import` | `{object_types: ["Account", ...], mode?: "skip_existing" \| "update"}` | 202 and the job |
+//! | `POST` | `/import` | `{object_types: ["Account", ...], mode?: "update_changed" \| "update" \| "skip_existing", sync?: bool}` | 202 and the job |
 //! | `GET` | `/import/history` | | the newest 50 jobs |
 //! | `GET` | `/import/{id}` | | the job, with `error_log` |
 //! | `POST` | `/import/{id}/cancel` | | the job |

@@ -194,7 +194,11 @@ mod tests {
         assert_eq!(listed("ObjectState"), expected);
         assert_eq!(views, expected);
 
-        let modes = [WriteMode::SkipExisting, WriteMode::Update];
+        let modes = [
+            WriteMode::SkipExisting,
+            WriteMode::Update,
+            WriteMode::UpdateChanged,
+        ];
         let expected: Vec<Value> = modes
             .iter()
             .map(|m| serde_json::to_value(m).unwrap())

@@ -94,16 +94,23 @@ pub(crate) struct JobView {
     pub(crate) completed_at: Option<DateTime<Utc>>,
     /// What it does with records imported before.
     pub(crate) mode: ModeView,
+    /// A sync: it read only what changed since the last import, deletions
+    /// included.
+    pub(crate) sync: bool,
     /// Why it failed or was cancelled.
     pub(crate) message: Option<String>,
     /// Running, but the process that ran it is gone (a crash or a deploy:
     /// its lease lapsed). A server takes it over at its next start or
     /// recovery, or `POST /import/{id}/resume` does now.
     pub(crate) interrupted: bool,
-    /// Records written, all objects together.
+    /// Records created, all objects together.
     pub(crate) imported: u64,
+    /// Records imported before and rewritten (changed in Salesforce since).
+    pub(crate) updated: u64,
     /// Records imported before and left alone.
     pub(crate) skipped: u64,
+    /// Records deleted in Salesforce and in the CRM.
+    pub(crate) deleted: u64,
     /// Records that failed (see the error log).
     pub(crate) errors: u64,
     /// Records imported with a repaired value.
@@ -180,16 +187,19 @@ impl From<ObjectState> for ObjectStateView {
     }
 }
 
-/// What an import does with records imported before: `skip_existing`
-/// leaves them alone, `update` writes Salesforce's current values.
+/// What an import does with records imported before: `update_changed`
+/// rewrites those Salesforce changed since, `update` rewrites every one,
+/// `skip_existing` leaves them alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[schema(as = Mode)]
 pub(crate) enum ModeView {
-    /// Leave records imported before alone (the default).
+    /// Leave records imported before alone, changed or not.
     SkipExisting,
-    /// Update them with Salesforce's current values.
+    /// Rewrite every one with Salesforce's current values.
     Update,
+    /// Rewrite those Salesforce changed since (the default).
+    UpdateChanged,
 }
 
 impl From<WriteMode> for ModeView {
@@ -197,6 +207,7 @@ impl From<WriteMode> for ModeView {
         match m {
             WriteMode::SkipExisting => ModeView::SkipExisting,
             WriteMode::Update => ModeView::Update,
+            WriteMode::UpdateChanged => ModeView::UpdateChanged,
         }
     }
 }
@@ -206,6 +217,7 @@ impl From<ModeView> for WriteMode {
         match m {
             ModeView::SkipExisting => WriteMode::SkipExisting,
             ModeView::Update => WriteMode::Update,
+            ModeView::UpdateChanged => WriteMode::UpdateChanged,
         }
     }
 }
@@ -239,7 +251,10 @@ impl JobView {
         JobView {
             interrupted: job.is_stranded(Utc::now()),
             imported: job.imported(),
+            updated: job.updated(),
             skipped: job.skipped(),
+            deleted: job.deleted(),
+            sync: job.sync,
             errors: job.errors(),
             warnings: job.objects.iter().map(|o| o.warnings).sum(),
             id: job.id,
@@ -276,10 +291,14 @@ pub(crate) struct ObjectView {
     pub(crate) state: ObjectStateView,
     /// How many records Salesforce reported, once known.
     pub(crate) total: Option<u64>,
-    /// Records written.
+    /// Records created.
     pub(crate) imported: u64,
+    /// Records imported before and rewritten.
+    pub(crate) updated: u64,
     /// Records imported before and left alone.
     pub(crate) skipped: u64,
+    /// Records deleted.
+    pub(crate) deleted: u64,
     /// Records that failed.
     pub(crate) errors: u64,
     /// Records imported with a repaired value.
@@ -294,7 +313,9 @@ impl From<ObjectProgress> for ObjectView {
             state: p.state.into(),
             total: p.total,
             imported: p.imported,
+            updated: p.updated,
             skipped: p.skipped,
+            deleted: p.deleted,
             errors: p.errors,
             warnings: p.warnings,
         }

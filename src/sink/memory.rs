@@ -5,7 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{CrmSink, Relink, WriteAction, WriteBatch, WriteMode, WriteOutcome};
+use chrono::{DateTime, Utc};
+
+use super::{CrmSink, Deletion, Relink, WriteAction, WriteBatch, WriteMode, WriteOutcome};
 use crate::crm::{CrmRecord, Link};
 use crate::error::{Problem, RecordError, Result};
 use crate::id::{CrmId, SfId, TenantId};
@@ -37,6 +39,8 @@ struct Stored {
     object: SObject,
     sf_id: SfId,
     record: CrmRecord,
+    /// Set when deleted in Salesforce (soft delete); cleared by a write.
+    deleted_at: Option<DateTime<Utc>>,
 }
 
 impl InMemorySink {
@@ -91,7 +95,18 @@ impl InMemorySink {
             .map(|s| s.record.clone())
     }
 
-    /// Every record of `object` for the tenant, with its Salesforce and CRM ids.
+    /// When the record with this CRM id was deleted, if it was (deleted
+    /// records are kept, marked).
+    pub fn deleted_at(&self, tenant: &TenantId, crm_id: &CrmId) -> Option<DateTime<Utc>> {
+        self.lock()
+            .records
+            .get(&(tenant.clone(), crm_id.clone()))
+            .and_then(|s| s.deleted_at)
+    }
+
+    /// Every record of `object` for the tenant, deleted ones included
+    /// (see [`deleted_at`](InMemorySink::deleted_at)), with its Salesforce
+    /// and CRM ids.
     pub fn records(&self, tenant: &TenantId, object: &SObject) -> Vec<(SfId, CrmId, CrmRecord)> {
         self.lock()
             .records
@@ -209,6 +224,7 @@ impl State {
                     .get_mut(&(tenant.clone(), id.clone()))
                     .expect("every key has its record");
                 stored.record = rec.clone();
+                stored.deleted_at = None;
                 return Ok(WriteOutcome::new(id, WriteAction::Updated));
             }
             return Ok(WriteOutcome::new(id, WriteAction::AlreadyPresent));
@@ -222,6 +238,7 @@ impl State {
                 object: object.clone(),
                 sf_id: sf_id.clone(),
                 record: rec.clone(),
+                deleted_at: None,
             },
         );
         Ok(WriteOutcome::new(id, WriteAction::Created))
@@ -240,6 +257,36 @@ impl CrmSink for InMemorySink {
             .records
             .iter()
             .map(|r| state.write_one(tenant, &batch.object, batch.mode, &r.sf_id, &r.record))
+            .collect())
+    }
+
+    async fn delete_batch(
+        &self,
+        tenant: &TenantId,
+        object: &SObject,
+        records: &[Deletion],
+    ) -> Result<Vec<Result<(), RecordError>>> {
+        let mut state = self.lock();
+        Ok(records
+            .iter()
+            .map(|d| {
+                let key = (tenant.clone(), object.clone(), d.sf_id.clone());
+                if state.keys.get(&key) != Some(&d.crm_id) {
+                    return Err(rejected(object, &d.sf_id, "Id", "no such record"));
+                }
+                let stored = state
+                    .records
+                    .get_mut(&(tenant.clone(), d.crm_id.clone()))
+                    .expect("every key has its record");
+                if &stored.object == object {
+                    stored.deleted_at.get_or_insert(d.deleted_at);
+                } else if let CrmRecord::Product(p) = &mut stored.record {
+                    // A price book entry lives on its product: deleting
+                    // the entry takes the price away.
+                    p.price = None;
+                }
+                Ok(())
+            })
             .collect())
     }
 

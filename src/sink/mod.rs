@@ -45,7 +45,9 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::crm::{CrmRecord, Link};
-use crate::error::{RecordError, Result};
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, RecordError, Result};
 use crate::id::{CrmId, SfId, TenantId};
 use crate::object::SObject;
 
@@ -83,7 +85,10 @@ impl WriteRecord {
 pub struct WriteBatch {
     /// The Salesforce object the records came from.
     pub object: SObject,
-    /// Skip or update records already present.
+    /// Skip or update records already present: always
+    /// [`WriteMode::SkipExisting`] or [`WriteMode::Update`]. (In
+    /// [`WriteMode::UpdateChanged`] the engine leaves unchanged records out
+    /// of the batch and sends the rest as `Update`.)
     pub mode: WriteMode,
     /// The records, in Salesforce Id order.
     pub records: Vec<WriteRecord>,
@@ -130,6 +135,30 @@ impl WriteOutcome {
     }
 }
 
+/// A record deleted in Salesforce, to delete (or archive) in the CRM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Deletion {
+    /// Its Salesforce id, for error messages.
+    pub sf_id: SfId,
+    /// The CRM record it was imported as.
+    pub crm_id: CrmId,
+    /// When Salesforce deleted it (its `SystemModstamp`), or when the
+    /// engine saw the deletion if the source does not say.
+    pub deleted_at: DateTime<Utc>,
+}
+
+impl Deletion {
+    /// A deletion.
+    pub fn new(sf_id: SfId, crm_id: CrmId, deleted_at: DateTime<Utc>) -> Deletion {
+        Deletion {
+            sf_id,
+            crm_id,
+            deleted_at,
+        }
+    }
+}
+
 /// A reference set after the fact: the second pass that links accounts to
 /// parents that were imported after them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,7 +198,13 @@ impl Relink {
 /// - an `Err` of the whole call means nothing of the batch may be assumed
 ///   written; the engine retries temporary errors, and idempotency makes
 ///   the retry harmless;
-/// - every read and write is scoped to `tenant`.
+/// - every read and write is scoped to `tenant`;
+/// - [`delete_batch`](CrmSink::delete_batch) is optional: a sink that
+///   keeps deleted records leaves the default, which answers
+///   [`Error::Unsupported`](crate::Error::Unsupported); the engine then
+///   logs one warning per object and goes on. A sink that implements it
+///   must make it idempotent, and let a later write of the same record
+///   (restored from Salesforce's recycle bin) bring it back.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait CrmSink: fmt::Debug + Send + Sync + 'static {
@@ -187,4 +222,19 @@ pub trait CrmSink: fmt::Debug + Send + Sync + 'static {
         object: &SObject,
         links: &[Relink],
     ) -> Result<Vec<Result<(), RecordError>>>;
+
+    /// Deletes (or archives) records deleted in Salesforce, one result per
+    /// record; the default does not support it.
+    async fn delete_batch(
+        &self,
+        tenant: &TenantId,
+        object: &SObject,
+        records: &[Deletion],
+    ) -> Result<Vec<Result<(), RecordError>>> {
+        let _ = (tenant, object, records);
+        Err(Error::Unsupported {
+            port: "crm sink",
+            operation: "deleting records",
+        })
+    }
 }

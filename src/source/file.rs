@@ -627,6 +627,9 @@ impl SalesforceSource for FileSource {
             .get(&request.object)
             .map(Vec::as_slice)
             .unwrap_or(&[]);
+        if request.changed_since.is_some() {
+            return Ok(sync_page(all, request));
+        }
         let start = match &request.after {
             Some(after) => all.partition_point(|(k, _)| k.as_str() <= after.as_str()),
             None => 0,
@@ -647,8 +650,37 @@ impl SalesforceSource for FileSource {
         let next = (rest.len() > page.len()).then(|| Cursor::new((from + page.len()).to_string()));
         let records = page
             .iter()
+            .filter(|(_, r)| request.include_deleted || !r.is_deleted())
             .map(|(_, r)| project(r, &request.fields))
             .collect();
         Ok(Page::new(records, next, Some(matching.len() as u64)))
     }
+}
+
+/// A page of a sync read: the records [`PageRequest::wants`], in
+/// `(SystemModstamp, Id)` order; the cursor is a position in that order.
+fn sync_page(all: &[(String, SfRecord)], request: &PageRequest) -> Page {
+    let mut matching: Vec<(Option<chrono::DateTime<chrono::Utc>>, SfId, &SfRecord)> = all
+        .iter()
+        .filter(|(_, r)| request.include_deleted || !r.is_deleted())
+        .filter_map(|(_, r)| {
+            let id = r.id().ok()?;
+            let stamp = r.modstamp();
+            request.wants(stamp, &id).then_some((stamp, id, r))
+        })
+        .collect();
+    matching.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+    let from = request
+        .cursor
+        .as_ref()
+        .and_then(|c| c.as_str().parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(matching.len());
+    let to = (from + request.page_size).min(matching.len());
+    let next = (to < matching.len()).then(|| Cursor::new(to.to_string()));
+    let records = matching[from..to]
+        .iter()
+        .map(|(_, _, r)| project(r, &request.fields))
+        .collect();
+    Page::new(records, next, Some(matching.len() as u64))
 }

@@ -36,6 +36,8 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+use chrono::{DateTime, Utc};
+
 use crate::error::{FieldError, Result};
 use crate::id::{SfId, TenantId};
 use crate::object::SObject;
@@ -78,8 +80,18 @@ pub struct PageRequest {
     pub object: SObject,
     /// The fields to select (`Id` first), from the object's mapper.
     pub fields: Vec<String>,
-    /// Only records whose Id sorts after this one (resume from a checkpoint).
+    /// Only records whose Id sorts after this one (resume from a
+    /// checkpoint); with [`changed_since`](PageRequest::changed_since), after
+    /// `(after_modstamp, after)`.
     pub after: Option<SfId>,
+    /// A sync read: only records whose `SystemModstamp` is at or after
+    /// this instant, in `(SystemModstamp, Id)` order instead of `Id` order.
+    pub changed_since: Option<DateTime<Utc>>,
+    /// With `changed_since` and `after`: the `SystemModstamp` of the record
+    /// `after` names; the read continues after that `(SystemModstamp, Id)`.
+    pub after_modstamp: Option<DateTime<Utc>>,
+    /// Deleted records too (REST's `queryAll`), with `IsDeleted` true.
+    pub include_deleted: bool,
     /// The next page of a query already started; `None` starts the query.
     pub cursor: Option<Cursor>,
     /// The largest number of records wanted in one page.
@@ -93,8 +105,58 @@ impl PageRequest {
             object,
             fields,
             after: None,
+            changed_since: None,
+            after_modstamp: None,
+            include_deleted: false,
             cursor: None,
             page_size,
+        }
+    }
+
+    /// Reads only records changed at or after `since`, in
+    /// `(SystemModstamp, Id)` order, deleted ones included: what a sync asks.
+    pub fn changed_since(mut self, since: Option<DateTime<Utc>>) -> PageRequest {
+        self.changed_since = since;
+        self.include_deleted = since.is_some();
+        self
+    }
+
+    /// In a sync read, continues after `(modstamp, after)`.
+    pub fn after_modstamp(mut self, modstamp: Option<DateTime<Utc>>) -> PageRequest {
+        self.after_modstamp = modstamp;
+        self
+    }
+
+    /// Whether the position `(modstamp, id)` comes after this request's
+    /// start: what a source filters with. In a sync read, records without a
+    /// stamp sort first.
+    ///
+    /// ```
+    /// use salesforce_import::source::PageRequest;
+    /// use salesforce_import::{SObject, SfId};
+    /// let t = |s: &str| s.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    /// let id = |s: &str| SfId::parse(s).unwrap();
+    /// let r = PageRequest::new(SObject::ACCOUNT, vec!["Id".into()], 10)
+    ///     .changed_since(Some(t("2026-01-01T00:00:00Z")))
+    ///     .after(Some(id("001000000000005AAA")))
+    ///     .after_modstamp(Some(t("2026-01-02T00:00:00Z")));
+    /// assert!(!r.wants(Some(t("2025-12-31T23:59:59Z")), &id("001000000000009AAA")));
+    /// assert!(!r.wants(Some(t("2026-01-02T00:00:00Z")), &id("001000000000005AAA")));
+    /// assert!(r.wants(Some(t("2026-01-02T00:00:00Z")), &id("001000000000006AAA")));
+    /// assert!(r.wants(Some(t("2026-01-03T00:00:00Z")), &id("001000000000001AAA")));
+    /// ```
+    pub fn wants(&self, modstamp: Option<DateTime<Utc>>, id: &SfId) -> bool {
+        match self.changed_since {
+            None => self.after.as_ref().is_none_or(|after| id > after),
+            Some(since) => {
+                if modstamp.is_none_or(|m| m < since) {
+                    return false;
+                }
+                match &self.after {
+                    None => true,
+                    Some(after) => (modstamp, id) > (self.after_modstamp, after),
+                }
+            }
         }
     }
 
@@ -222,6 +284,12 @@ impl Page {
 ///   resume after the last Id it stored (query locators expire, keyset
 ///   resume does not);
 /// - with `after` set, only records whose Id sorts after it;
+/// - with [`changed_since`](PageRequest::changed_since) set, only records
+///   whose `SystemModstamp` is at or after it, in `(SystemModstamp, Id)`
+///   order, after `(after_modstamp, after)` when set
+///   ([`PageRequest::wants`] says which), each with its `SystemModstamp`;
+/// - with `include_deleted`, records in the recycle bin too, with
+///   `IsDeleted` true; without it, none of them;
 /// - a page holds at most `page_size` records; only the page in hand is in
 ///   memory;
 /// - an object the org does not have is [`Error::ObjectNotAvailable`](crate::Error::ObjectNotAvailable).

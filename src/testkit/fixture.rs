@@ -27,7 +27,7 @@ use crate::crm::{
 use crate::error::{Problem, RecordError};
 use crate::id::{CrmId, SfId, TenantId};
 use crate::jobs::LogEntry;
-use crate::jobs::{NewJob, PageRecord};
+use crate::jobs::{IdMapping, NewJob, PageRecord};
 use crate::object::SObject;
 use crate::sink::{Relink, WriteBatch, WriteMode, WriteRecord};
 use crate::vault::Connection;
@@ -244,14 +244,23 @@ pub fn log_error(object: &SObject, sf_id: &SfId, field: &'static str, reason: &s
     ))
 }
 
-/// A page of `imported` records with these mappings and checkpoint.
+/// A page of `imported` records with these mappings (no stamps) and
+/// checkpoint.
 pub fn page(imported: u64, mappings: Vec<(SfId, CrmId)>, checkpoint: Option<SfId>) -> PageRecord {
     PageRecord {
         imported,
-        mappings,
+        mappings: mappings
+            .into_iter()
+            .map(|(sf, crm)| (sf, IdMapping::new(crm, None)))
+            .collect(),
         checkpoint,
         ..PageRecord::default()
     }
+}
+
+/// An id mapping of a live record with no stamp: what [`page`] records.
+pub fn mapping(crm_id: &str) -> IdMapping {
+    IdMapping::new(CrmId::new(crm_id), None)
 }
 
 /// An active connection to `instance_url` with these tokens, connected by

@@ -52,7 +52,7 @@ pub async fn ids_written_then_recorded_resolve(sink: &dyn CrmSink, jobs: &dyn Jo
     let map = jobs.resolve_ids(&tenant, &keys).await.expect("resolve_ids");
     for (key, crm) in keys.iter().zip(&written) {
         assert_eq!(
-            map.get(key),
+            map.get(key).map(|m| &m.crm_id),
             Some(crm),
             "resolve_ids must return the id the sink gave {}",
             key.1
@@ -63,7 +63,9 @@ pub async fn ids_written_then_recorded_resolve(sink: &dyn CrmSink, jobs: &dyn Jo
         .iter()
         .map(|id| {
             let mut r = fixture::account_named(id, "updated");
-            r.existing = map.get(&(SObject::ACCOUNT, id.clone())).cloned();
+            r.existing = map
+                .get(&(SObject::ACCOUNT, id.clone()))
+                .map(|m| m.crm_id.clone());
             r
         })
         .collect();

@@ -7,7 +7,9 @@ use futures::future::join_all;
 use super::{fixture, unique_tenant};
 use crate::error::Error;
 use crate::id::{CrmId, JobId, TenantId};
-use crate::jobs::{IdKey, Job, JobStatus, JobStore, ObjectProgress, ObjectState, PageRecord};
+use crate::jobs::{
+    IdKey, IdMapping, Job, JobStatus, JobStore, ObjectProgress, ObjectState, PageRecord,
+};
 use crate::object::SObject;
 
 const OBJECTS: [SObject; 2] = [SObject::ACCOUNT, SObject::CONTACT];
@@ -330,15 +332,22 @@ pub async fn record_page_accumulates(store: &dyn JobStore) {
     let page1 = PageRecord {
         total: Some(6),
         imported: 2,
+        updated: 1,
         skipped: 0,
+        deleted: 0,
         errors: 1,
         warnings: 1,
         log: vec![fixture::log_error(&obj, &ids[2], "Name", "first")],
         mappings: vec![
-            (ids[0].clone(), CrmId::new("c-1")),
-            (ids[1].clone(), CrmId::new("c-2")),
+            (
+                ids[0].clone(),
+                IdMapping::new(CrmId::new("c-1"), Some(fixture::at(10))),
+            ),
+            (ids[1].clone(), IdMapping::new(CrmId::new("c-2"), None)),
         ],
         checkpoint: Some(ids[2].clone()),
+        checkpoint_modstamp: Some(fixture::at(20)),
+        watermark: Some(fixture::at(30)),
     };
     store
         .record_page(&tenant, &job.id, &obj, &page1, None)
@@ -347,12 +356,19 @@ pub async fn record_page_accumulates(store: &dyn JobStore) {
     let page2 = PageRecord {
         total: None,
         imported: 1,
+        updated: 2,
         skipped: 1,
+        deleted: 1,
         errors: 1,
         warnings: 0,
         log: vec![fixture::log_error(&obj, &ids[5], "Phone", "second")],
-        mappings: vec![(ids[3].clone(), CrmId::new("c-4"))],
+        mappings: vec![(
+            ids[3].clone(),
+            IdMapping::new(CrmId::new("c-4"), Some(fixture::at(40))).deleted(),
+        )],
         checkpoint: Some(ids[5].clone()),
+        checkpoint_modstamp: Some(fixture::at(50)),
+        watermark: None,
     };
     store
         .record_page(&tenant, &job.id, &obj, &page2, None)
@@ -367,9 +383,21 @@ pub async fn record_page_accumulates(store: &dyn JobStore) {
         "a page without a total keeps the known total"
     );
     assert_eq!(
-        (p.imported, p.skipped, p.errors, p.warnings),
-        (3, 1, 2, 1),
+        (
+            p.imported, p.updated, p.skipped, p.deleted, p.errors, p.warnings
+        ),
+        (3, 3, 1, 1, 2, 1),
         "counts accumulate over pages"
+    );
+    assert_eq!(
+        p.checkpoint_modstamp,
+        Some(fixture::at(50)),
+        "the checkpoint's stamp is the last page's"
+    );
+    assert_eq!(
+        p.watermark,
+        Some(fixture::at(30)),
+        "a page without a watermark keeps the last one"
     );
     assert_eq!(
         p.checkpoint.as_ref(),
@@ -398,11 +426,15 @@ pub async fn record_page_accumulates(store: &dyn JobStore) {
         .resolve_ids(&tenant, &keys)
         .await
         .expect("resolve_ids");
-    let want: HashMap<IdKey, CrmId> = [(0, "c-1"), (1, "c-2"), (3, "c-4")]
+    let want: HashMap<IdKey, IdMapping> = [&page1.mappings[..], &page2.mappings[..]]
+        .concat()
         .into_iter()
-        .map(|(i, c)| (keys[i].clone(), CrmId::new(c)))
+        .map(|(sf, m)| ((obj.clone(), sf), m))
         .collect();
-    assert_eq!(map, want, "record_page must store the page's mappings");
+    assert_eq!(
+        map, want,
+        "record_page must store the page's mappings, with their stamps and deleted marks"
+    );
 
     // A page without a checkpoint keeps the last one.
     store
@@ -435,7 +467,7 @@ pub async fn record_page_unknown_object_changes_nothing(store: &dyn JobStore) {
         total: Some(1),
         imported: 1,
         log: vec![fixture::log_error(&obj, &id, "Name", "x")],
-        mappings: vec![(id.clone(), CrmId::new("c-1"))],
+        mappings: vec![(id.clone(), fixture::mapping("c-1"))],
         checkpoint: Some(id.clone()),
         ..PageRecord::default()
     };
@@ -492,7 +524,7 @@ pub async fn resolve_ids_scoping(store: &dyn JobStore) {
         .expect("resolve_ids");
     assert_eq!(map.len(), 1, "unknown keys must be absent: {map:?}");
     assert_eq!(
-        map.get(&known),
+        map.get(&known).map(|m| &m.crm_id),
         Some(&CrmId::new("c-1")),
         "resolve_ids returns the recorded CRM id"
     );
@@ -539,7 +571,7 @@ pub async fn resolve_ids_scoping(store: &dyn JobStore) {
         .expect("resolve_ids");
     assert_eq!(map.len(), 1, "one mapping per (tenant, object, sf_id)");
     assert_eq!(
-        map.get(&known),
+        map.get(&known).map(|m| &m.crm_id),
         Some(&CrmId::new("c-1")),
         "the re-recorded mapping resolves to its CRM id"
     );
@@ -574,7 +606,12 @@ pub async fn resolve_ids_many_keys(store: &dyn JobStore) {
     assert_eq!(map.len(), 2_500, "half of the 5000 keys are mapped");
     for (i, key) in keys.iter().enumerate() {
         let want = (i % 2 == 0).then(|| CrmId::new(format!("crm-{}", key.1)));
-        assert_eq!(map.get(key), want.as_ref(), "key {i} ({})", key.1);
+        assert_eq!(
+            map.get(key).map(|m| &m.crm_id),
+            want.as_ref(),
+            "key {i} ({})",
+            key.1
+        );
     }
 }
 
@@ -705,7 +742,7 @@ pub async fn other_tenants_job_not_found(store: &dyn JobStore) {
     let page = PageRecord {
         imported: 1,
         log: vec![fixture::log_error(&SObject::ACCOUNT, &sf, "Name", "x")],
-        mappings: vec![(sf.clone(), CrmId::new("c-1"))],
+        mappings: vec![(sf.clone(), fixture::mapping("c-1"))],
         ..PageRecord::default()
     };
     assert_not_found(
@@ -1147,5 +1184,84 @@ pub async fn holder_cannot_undo_a_cancel(store: &dyn JobStore) {
         get(store, &tenant, &job.id).await.lease,
         None,
         "and releases its lease"
+    );
+}
+
+/// [`JobStore::watermark`] is the greatest watermark of the object over
+/// the tenant's jobs in which the object is done; objects not done, other
+/// objects and other tenants do not count.
+pub async fn watermark_is_the_latest_done(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let obj = SObject::ACCOUNT;
+    let wm = |secs| PageRecord {
+        watermark: Some(fixture::at(secs)),
+        ..PageRecord::default()
+    };
+    assert_eq!(
+        store.watermark(&tenant, &obj).await.expect("watermark"),
+        None,
+        "no job: no watermark"
+    );
+    let first = create(store, &tenant, 0).await;
+    store
+        .record_page(&tenant, &first.id, &obj, &wm(100), None)
+        .await
+        .expect("record_page");
+    assert_eq!(
+        store.watermark(&tenant, &obj).await.expect("watermark"),
+        None,
+        "an object not done has no watermark yet"
+    );
+    store
+        .set_object_state(&tenant, &first.id, &obj, ObjectState::Done, None)
+        .await
+        .expect("set_object_state");
+    set(store, &tenant, &first.id, JobStatus::Completed, 1).await;
+    assert_eq!(
+        store.watermark(&tenant, &obj).await.expect("watermark"),
+        Some(fixture::at(100))
+    );
+    assert_eq!(
+        store
+            .watermark(&tenant, &SObject::CONTACT)
+            .await
+            .expect("watermark"),
+        None,
+        "another object has its own"
+    );
+    assert_eq!(
+        store
+            .watermark(&unique_tenant(), &obj)
+            .await
+            .expect("watermark"),
+        None,
+        "another tenant has its own"
+    );
+
+    // A later job that failed on the object does not move it; one that
+    // finished it with an earlier watermark does not move it back.
+    let second = create(store, &tenant, 2).await;
+    store
+        .record_page(&tenant, &second.id, &obj, &wm(300), None)
+        .await
+        .expect("record_page");
+    store
+        .set_object_state(&tenant, &second.id, &obj, ObjectState::Failed, None)
+        .await
+        .expect("set_object_state");
+    set(store, &tenant, &second.id, JobStatus::Failed, 3).await;
+    let third = create(store, &tenant, 4).await;
+    store
+        .record_page(&tenant, &third.id, &obj, &wm(50), None)
+        .await
+        .expect("record_page");
+    store
+        .set_object_state(&tenant, &third.id, &obj, ObjectState::Done, None)
+        .await
+        .expect("set_object_state");
+    assert_eq!(
+        store.watermark(&tenant, &obj).await.expect("watermark"),
+        Some(fixture::at(100)),
+        "the greatest watermark of a done object"
     );
 }

@@ -144,6 +144,7 @@ macro_rules! __testkit_sink_checks {
             relink_sets_parent,
             relink_is_tenant_scoped,
             large_batch,
+            deletions_or_unsupported,
         }
     };
 }
@@ -173,6 +174,7 @@ macro_rules! __testkit_job_store_checks {
             ending_the_run_releases_the_lease,
             stranded_jobs_lists_lapsed_leases,
             holder_cannot_undo_a_cancel,
+            watermark_is_the_latest_done,
         }
     };
 }

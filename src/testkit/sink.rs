@@ -849,3 +849,98 @@ pub async fn price_entries_share_a_product(sink: &dyn CrmSink) {
         );
     }
 }
+
+/// [`CrmSink::delete_batch`] is optional: a sink without it answers
+/// exactly [`Error::Unsupported`](crate::error::Error::Unsupported) (the engine
+/// then logs one warning per object and keeps the records). A sink with it
+/// answers one result per record: `Ok` for an imported record (again `Ok`
+/// for a second deletion), a record error naming the Salesforce id for one
+/// it does not have; and a later write of the record in
+/// [`WriteMode::Update`] (restored from Salesforce's recycle bin) updates
+/// the same CRM record.
+pub async fn deletions_or_unsupported(sink: &dyn CrmSink) {
+    use crate::sink::Deletion;
+    let tenant = unique_tenant();
+    let ids = fixture::sf_ids(&SObject::ACCOUNT, 3);
+    let written = write_ok(
+        sink,
+        &tenant,
+        &SObject::ACCOUNT,
+        WriteMode::SkipExisting,
+        ids.iter().map(fixture::account).collect(),
+    )
+    .await;
+    let unknown = fixture::sf_id(&SObject::ACCOUNT, 77);
+    let deletions = vec![
+        Deletion::new(ids[0].clone(), written[0].crm_id.clone(), fixture::at(5)),
+        Deletion::new(
+            unknown.clone(),
+            CrmId::new("no-such-record"),
+            fixture::at(5),
+        ),
+        Deletion::new(ids[2].clone(), written[2].crm_id.clone(), fixture::at(6)),
+    ];
+    let results = match sink
+        .delete_batch(&tenant, &SObject::ACCOUNT, &deletions)
+        .await
+    {
+        Err(crate::error::Error::Unsupported { .. }) => return,
+        Err(e) => panic!("delete_batch must answer per record, or Unsupported: {e}"),
+        Ok(results) => results,
+    };
+    assert_eq!(results.len(), 3, "one result per deletion, in order");
+    assert!(
+        results[0].is_ok(),
+        "deleting Account {}: {:?}",
+        ids[0],
+        results[0]
+    );
+    assert!(
+        results[2].is_ok(),
+        "deleting Account {}: {:?}",
+        ids[2],
+        results[2]
+    );
+    let err = results[1]
+        .as_ref()
+        .expect_err("deleting a record the sink does not have is a record error");
+    assert_eq!(
+        err.sf_id.as_ref(),
+        Some(&unknown),
+        "the error names the record"
+    );
+
+    let again = sink
+        .delete_batch(&tenant, &SObject::ACCOUNT, &deletions[..1])
+        .await
+        .expect("a second deletion");
+    assert!(
+        again[0].is_ok(),
+        "deleting twice is harmless: {:?}",
+        again[0]
+    );
+
+    let other = unique_tenant();
+    let theirs = sink
+        .delete_batch(&other, &SObject::ACCOUNT, &deletions[2..])
+        .await
+        .expect("delete_batch for another tenant");
+    assert!(
+        theirs[0].is_err(),
+        "another tenant cannot delete this tenant's record"
+    );
+
+    let back = write_ok(
+        sink,
+        &tenant,
+        &SObject::ACCOUNT,
+        WriteMode::Update,
+        vec![fixture::account_named(&ids[0], "restored")],
+    )
+    .await;
+    assert_eq!(
+        back[0].crm_id, written[0].crm_id,
+        "a restored record is written over the record it was"
+    );
+    assert_eq!(back[0].action, WriteAction::Updated);
+}

@@ -4,11 +4,13 @@
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
-use salesforce_import_fake::FakeSalesforce;
+use salesforce_import::{SObject, SfId, SfRecord};
+use salesforce_import_fake::{FakeOrg, FakeSalesforce};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 /// A fake with the sample org and default settings.
 pub async fn start_default() -> FakeSalesforce {
@@ -94,9 +96,19 @@ impl Api {
 
     /// The first page of a query.
     pub async fn query(&self, soql: &str, batch: Option<u32>) -> (StatusCode, HeaderMap, Value) {
+        self.query_on("query", soql, batch).await
+    }
+
+    /// The first page of a query on `query` or `queryAll`.
+    pub async fn query_on(
+        &self,
+        resource: &str,
+        soql: &str,
+        batch: Option<u32>,
+    ) -> (StatusCode, HeaderMap, Value) {
         let q: String = url::form_urlencoded::byte_serialize(soql.as_bytes()).collect();
         self.get_url(
-            &format!("/services/data/v{}/query?q={q}", self.version),
+            &format!("/services/data/v{}/{resource}?q={q}", self.version),
             batch,
         )
         .await
@@ -104,7 +116,18 @@ impl Api {
 
     /// Every page of a query, following nextRecordsUrl, and the Ids read.
     pub async fn query_all(&self, soql: &str, batch: Option<u32>) -> (Vec<Value>, Vec<String>) {
-        let (status, _, mut page) = self.query(soql, batch).await;
+        self.pages("query", soql, batch).await
+    }
+
+    /// Every page of a query on `query` or `queryAll`, following
+    /// nextRecordsUrl, and the Ids read.
+    pub async fn pages(
+        &self,
+        resource: &str,
+        soql: &str,
+        batch: Option<u32>,
+    ) -> (Vec<Value>, Vec<String>) {
+        let (status, _, mut page) = self.query_on(resource, soql, batch).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         let mut pages = Vec::new();
         let mut ids = Vec::new();
@@ -124,4 +147,46 @@ impl Api {
         }
         (pages, ids)
     }
+}
+
+// Helpers of the sync tests.
+
+pub fn fields(v: Value) -> Map<String, Value> {
+    v.as_object().expect("an object").clone()
+}
+
+pub fn id(s: &str) -> SfId {
+    SfId::parse(s).unwrap()
+}
+
+/// Salesforce's spelling of a stamp: `2026-01-01T00:00:00.000+0000`.
+pub fn stamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.3f%z").to_string()
+}
+
+pub fn modstamp(record: &SfRecord) -> DateTime<Utc> {
+    record.datetime("SystemModstamp").unwrap().unwrap()
+}
+
+pub fn records(pages: &[Value]) -> Vec<Value> {
+    pages
+        .iter()
+        .flat_map(|p| p["records"].as_array().unwrap().clone())
+        .collect()
+}
+
+pub fn ids(org: &FakeOrg, object: &SObject) -> Vec<SfId> {
+    org.records(object, usize::MAX)
+        .iter()
+        .map(|r| r.id().unwrap())
+        .collect()
+}
+
+pub async fn serve(org: FakeOrg) -> FakeSalesforce {
+    FakeSalesforce::builder()
+        .org(org)
+        .min_batch_size(1)
+        .start()
+        .await
+        .unwrap()
 }

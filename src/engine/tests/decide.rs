@@ -4,6 +4,93 @@ use super::*;
 
 // ------------------------------------------------------- decide(): pure
 
+/// An id map of live records written without a stamp.
+fn stamped(ids: HashMap<IdKey, CrmId>) -> HashMap<IdKey, IdMapping> {
+    ids.into_iter()
+        .map(|(k, crm)| (k, IdMapping::new(crm, None)))
+        .collect()
+}
+
+fn t(secs: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_780_000_000 + secs, 0).unwrap()
+}
+
+#[test]
+fn decide_update_changed_compares_stamps() {
+    let me = id("a02", 1);
+    let key = (child_obj(), me.clone());
+    let mut deferred = 0;
+    let decide_with =
+        |stored: Option<DateTime<Utc>>, deleted: bool, now: Option<DateTime<Utc>>, mode| {
+            let mut m = IdMapping::new(CrmId::new("c1"), stored);
+            m.deleted = deleted;
+            let known: HashMap<IdKey, IdMapping> = [(key.clone(), m)].into();
+            let mut deferred = 0;
+            decide(
+                &child_obj(),
+                mapped(&child_obj(), me.clone(), &[]),
+                now,
+                &known,
+                mode,
+                &mut deferred,
+            )
+        };
+    use WriteMode::*;
+    // Same stamp: unchanged, skipped.
+    assert!(matches!(
+        decide_with(Some(t(1)), false, Some(t(1)), UpdateChanged),
+        Decision::Skip { stale: false }
+    ));
+    // Changed since: rewritten over the record it was imported as.
+    let Decision::Write(w, _) = decide_with(Some(t(1)), false, Some(t(2)), UpdateChanged) else {
+        panic!()
+    };
+    assert_eq!(w.existing, Some(CrmId::new("c1")));
+    // No stamp on either side: cannot tell, so rewritten (never stale).
+    assert!(matches!(
+        decide_with(None, false, None, UpdateChanged),
+        Decision::Write(..)
+    ));
+    assert!(matches!(
+        decide_with(Some(t(1)), false, None, UpdateChanged),
+        Decision::Write(..)
+    ));
+    // Deleted, now back (restored from the recycle bin): rewritten.
+    assert!(matches!(
+        decide_with(Some(t(1)), true, Some(t(1)), UpdateChanged),
+        Decision::Write(..)
+    ));
+    // Update rewrites even the unchanged.
+    assert!(matches!(
+        decide_with(Some(t(1)), false, Some(t(1)), Update),
+        Decision::Write(..)
+    ));
+    // Skip keeps, and says when what it keeps is stale.
+    assert!(matches!(
+        decide_with(Some(t(1)), false, Some(t(1)), SkipExisting),
+        Decision::Skip { stale: false }
+    ));
+    assert!(matches!(
+        decide_with(Some(t(1)), false, Some(t(2)), SkipExisting),
+        Decision::Skip { stale: true }
+    ));
+    assert!(matches!(
+        decide_with(None, false, Some(t(2)), SkipExisting),
+        Decision::Skip { stale: false }
+    ));
+    // Never imported: written, whatever the mode.
+    let d = decide(
+        &child_obj(),
+        mapped(&child_obj(), id("a02", 9), &[]),
+        Some(t(1)),
+        &HashMap::new(),
+        UpdateChanged,
+        &mut deferred,
+    );
+    let Decision::Write(w, _) = d else { panic!() };
+    assert_eq!(w.existing, None);
+}
+
 fn mapped(object: &SObject, sf_id: SfId, lookups: &[(LookupSpec, SfId)]) -> Mapped {
     let mut fields = serde_json::Map::new();
     fields.insert("name".into(), "x".into());
@@ -29,19 +116,21 @@ fn mapped(object: &SObject, sf_id: SfId, lookups: &[(LookupSpec, SfId)]) -> Mapp
 #[test]
 fn decide_skips_or_updates_what_was_imported_before() {
     let me = id("a02", 1);
-    let known: HashMap<IdKey, CrmId> = [((child_obj(), me.clone()), CrmId::new("c1"))].into();
+    let known = stamped([((child_obj(), me.clone()), CrmId::new("c1"))].into());
     let mut deferred = 0;
     let d = decide(
         &child_obj(),
         mapped(&child_obj(), me.clone(), &[]),
+        None,
         &known,
         WriteMode::SkipExisting,
         &mut deferred,
     );
-    assert!(matches!(d, Decision::Skip), "{d:?}");
+    assert!(matches!(d, Decision::Skip { stale: false }), "{d:?}");
     let d = decide(
         &child_obj(),
         mapped(&child_obj(), me, &[]),
+        None,
         &known,
         WriteMode::Update,
         &mut deferred,
@@ -56,11 +145,13 @@ fn decide_skips_or_updates_what_was_imported_before() {
 #[test]
 fn decide_resolves_required_and_optional_lookups() {
     let (p1, p2, missing) = (id("a01", 1), id("a01", 2), id("a01", 99));
-    let known: HashMap<IdKey, CrmId> = [
-        ((parent_obj(), p1.clone()), CrmId::new("p1")),
-        ((parent_obj(), p2.clone()), CrmId::new("p2")),
-    ]
-    .into();
+    let known = stamped(
+        [
+            ((parent_obj(), p1.clone()), CrmId::new("p1")),
+            ((parent_obj(), p2.clone()), CrmId::new("p2")),
+        ]
+        .into(),
+    );
     let specs = test_mappers().get(&child_obj()).unwrap().lookups().to_vec();
     let (required, optional) = (specs[0].clone(), specs[1].clone());
     let mut deferred = 0;
@@ -77,6 +168,7 @@ fn decide_resolves_required_and_optional_lookups() {
     let Decision::Write(w, warnings) = decide(
         &child_obj(),
         m,
+        None,
         &known,
         WriteMode::SkipExisting,
         &mut deferred,
@@ -105,6 +197,7 @@ fn decide_resolves_required_and_optional_lookups() {
     let Decision::Write(w, warnings) = decide(
         &child_obj(),
         m,
+        None,
         &known,
         WriteMode::SkipExisting,
         &mut deferred,
@@ -124,6 +217,7 @@ fn decide_resolves_required_and_optional_lookups() {
     let Decision::Fail(e) = decide(
         &child_obj(),
         m,
+        None,
         &known,
         WriteMode::SkipExisting,
         &mut deferred,
@@ -147,11 +241,13 @@ fn decide_first_lookup_that_resolves_fills_a_shared_slot() {
     let product = LookupSpec::optional("Product2Id", SObject::PRODUCT2, Link::Product);
     let entry = LookupSpec::optional("PricebookEntryId", SObject::PRICEBOOK_ENTRY, Link::Product);
     let (p, e) = (id("01t", 1), id("01u", 1));
-    let known: HashMap<IdKey, CrmId> = [(
-        (SObject::PRICEBOOK_ENTRY, e.clone()),
-        CrmId::new("prod-via-entry"),
-    )]
-    .into();
+    let known = stamped(
+        [(
+            (SObject::PRICEBOOK_ENTRY, e.clone()),
+            CrmId::new("prod-via-entry"),
+        )]
+        .into(),
+    );
     let mut m = mapped(
         &SObject::ORDER_ITEM,
         id("802", 1),
@@ -162,6 +258,7 @@ fn decide_first_lookup_that_resolves_fills_a_shared_slot() {
     let Decision::Write(w, warnings) = decide(
         &SObject::ORDER_ITEM,
         m,
+        None,
         &known,
         WriteMode::SkipExisting,
         &mut deferred,
@@ -191,6 +288,7 @@ fn decide_defers_unresolved_self_references() {
     let d = decide(
         &SObject::ACCOUNT,
         m,
+        None,
         &HashMap::new(),
         WriteMode::SkipExisting,
         &mut deferred,
@@ -206,6 +304,7 @@ fn decide_defers_unresolved_self_references() {
     decide(
         &SObject::ACCOUNT,
         m,
+        None,
         &HashMap::new(),
         WriteMode::SkipExisting,
         &mut deferred,

@@ -24,7 +24,10 @@ async fn skip_mode_never_writes_what_was_imported_before() {
     mock.expect_write_batch().never();
     let again = importer(source, Arc::new(mock), jobs).build().unwrap();
     let job = again
-        .run(&t, ImportRequest::new("ada", [parent_obj()]))
+        .run(
+            &t,
+            ImportRequest::new("ada", [parent_obj()]).mode(WriteMode::SkipExisting),
+        )
         .await
         .unwrap();
     assert_eq!(job.status, JobStatus::Completed);
@@ -71,7 +74,7 @@ async fn update_mode_sends_the_crm_ids_of_records_imported_before() {
         )
         .await
         .unwrap();
-    assert_eq!((job.imported(), job.skipped()), (3, 0));
+    assert_eq!((job.imported(), job.updated(), job.skipped()), (0, 3, 0));
     assert_eq!(jobs.mapping_count(&t), 3, "updates add no mappings");
 }
 
@@ -223,7 +226,7 @@ async fn pages_are_requested_in_order_with_the_mappers_fields() {
         .withf(|_, r| {
             r.cursor.is_none()
                 && r.after.is_none()
-                && r.fields == ["Id", "Name", "ParentId", "OtherId"]
+                && r.fields == ["Id", "Name", "ParentId", "OtherId", "SystemModstamp"]
                 && r.page_size == 2
         })
         .returning(move |_, _| Ok(page1.clone()));
@@ -404,4 +407,177 @@ async fn query_warnings_are_logged_and_api_usage_is_reported() {
         log[0].to_string(),
         "Parent__c: field CurrencyIsoCode: not in this Salesforce org (or hidden from the connected user): not imported"
     );
+}
+
+// ------------------------------------------- re-runs and syncs, with mocks
+
+fn stamped_parents(n: usize, changed: &[usize]) -> Vec<SfRecord> {
+    parents(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let stamp = if changed.contains(&(i + 1)) {
+                "2026-01-02T00:00:00.000+0000"
+            } else {
+                "2026-01-01T00:00:00.000+0000"
+            };
+            r.with("SystemModstamp", stamp)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_re_run_writes_only_what_salesforce_changed_since() {
+    let t = tenant();
+    let jobs = Arc::new(InMemoryJobStore::new());
+    importer(
+        Arc::new(VecSource::default().with(parent_obj(), stamped_parents(5, &[]))),
+        Arc::new(InMemorySink::new()),
+        jobs.clone(),
+    )
+    .build()
+    .unwrap()
+    .run(&t, ImportRequest::new("ada", [parent_obj()]))
+    .await
+    .unwrap();
+
+    // Records 2 and 4 changed in Salesforce: only they reach the sink, as
+    // updates of the records they were imported as.
+    let changed = [id("a01", 2), id("a01", 4)];
+    let mut mock = MockCrmSink::new();
+    mock.expect_write_batch()
+        .times(1)
+        .withf(move |_, batch| {
+            batch.mode == WriteMode::Update
+                && batch.records.iter().map(|r| &r.sf_id).eq(changed.iter())
+                && batch.records.iter().all(|r| r.existing.is_some())
+        })
+        .returning(|_, batch| {
+            Ok(batch
+                .records
+                .iter()
+                .map(|r| {
+                    Ok(WriteOutcome::new(
+                        r.existing.clone().unwrap(),
+                        WriteAction::Updated,
+                    ))
+                })
+                .collect())
+        });
+    let job = importer(
+        Arc::new(VecSource::default().with(parent_obj(), stamped_parents(5, &[2, 4]))),
+        Arc::new(mock),
+        jobs.clone(),
+    )
+    .build()
+    .unwrap()
+    .run(&t, ImportRequest::new("ada", [parent_obj()]))
+    .await
+    .unwrap();
+    assert_eq!(job.mode, WriteMode::UpdateChanged, "the default");
+    assert_eq!(
+        (job.imported(), job.updated(), job.skipped(), job.errors()),
+        (0, 2, 3, 0)
+    );
+    let m = jobs
+        .resolve_ids(&t, &[(parent_obj(), id("a01", 2))])
+        .await
+        .unwrap();
+    assert_eq!(
+        m.values().next().unwrap().modstamp.unwrap().to_rfc3339(),
+        "2026-01-02T00:00:00+00:00",
+        "the id map keeps the stamp written"
+    );
+}
+
+#[tokio::test]
+async fn a_sync_reads_changes_since_the_watermark_less_the_look_back() {
+    let t = tenant();
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let sink = Arc::new(InMemorySink::new());
+    let imp = |source: Arc<dyn SalesforceSource>| {
+        importer(source, sink.clone(), jobs.clone())
+            .sync_lookback(Duration::from_secs(60))
+            .build()
+            .unwrap()
+    };
+    // The first sync has no watermark: it reads everything, in Id order,
+    // without deleted rows, and leaves the greatest stamp it read.
+    let first = imp(Arc::new(
+        VecSource::default().with(parent_obj(), stamped_parents(3, &[3])),
+    ))
+    .run(&t, ImportRequest::new("ada", [parent_obj()]).sync(true))
+    .await
+    .unwrap();
+    assert!(first.sync);
+    assert_eq!(
+        first
+            .object(&parent_obj())
+            .unwrap()
+            .watermark
+            .unwrap()
+            .to_rfc3339(),
+        "2026-01-02T00:00:00+00:00"
+    );
+
+    let mut source = MockSalesforceSource::new();
+    source
+        .expect_fetch_page()
+        .times(1)
+        .withf(|_, r| {
+            r.changed_since.map(|s| s.to_rfc3339()).as_deref() == Some("2026-01-01T23:59:00+00:00")
+                && r.include_deleted
+                && r.fields.iter().any(|f| f == "IsDeleted")
+        })
+        .returning(|_, _| {
+            Ok(Page::last(vec![
+                rec(&parent_obj(), &id("a01", 1), "gone")
+                    .with("SystemModstamp", "2026-01-03T00:00:00.000+0000")
+                    .with("IsDeleted", true),
+            ]))
+        });
+    let job = imp(Arc::new(source))
+        .run(&t, ImportRequest::new("ada", [parent_obj()]).sync(true))
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.message);
+    assert_eq!((job.deleted(), job.imported(), job.updated()), (1, 0, 0));
+    let m = jobs
+        .resolve_ids(&t, &[(parent_obj(), id("a01", 1))])
+        .await
+        .unwrap();
+    assert!(
+        m.values().next().unwrap().deleted,
+        "the id map marks it deleted"
+    );
+    assert_eq!(
+        jobs.watermark(&t, &parent_obj())
+            .await
+            .unwrap()
+            .unwrap()
+            .to_rfc3339(),
+        "2026-01-03T00:00:00+00:00",
+        "the watermark moves to what the sync read"
+    );
+}
+
+#[tokio::test]
+async fn a_sync_in_skip_mode_is_refused() {
+    let imp = importer(
+        Arc::new(VecSource::default()),
+        Arc::new(InMemorySink::new()),
+        Arc::new(InMemoryJobStore::new()),
+    )
+    .build()
+    .unwrap();
+    let err = imp
+        .run(
+            &tenant(),
+            ImportRequest::new("ada", [parent_obj()])
+                .sync(true)
+                .mode(WriteMode::SkipExisting),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Config { .. }), "{err}");
 }

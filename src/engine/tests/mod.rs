@@ -22,7 +22,7 @@ use super::*;
 use crate::crm::{CrmRecord, CustomRecord, Link};
 use crate::error::{Problem, RecordError};
 use crate::id::{CrmId, SfId};
-use crate::jobs::{IdKey, Lease, PageRecord};
+use crate::jobs::{IdKey, IdMapping, Lease, PageRecord};
 use crate::jobs::{InMemoryJobStore, LogEntry, Severity};
 use crate::mapping::{AccountMapper, LookupSpec, Mapped, Mapper, Reader};
 use crate::record::SfRecord;
@@ -264,9 +264,12 @@ impl JobStore for Hooked {
     ) -> Result<Vec<LogEntry>> {
         self.inner.error_log(t, j, off, lim).await
     }
-    async fn resolve_ids(&self, t: &TenantId, keys: &[IdKey]) -> Result<HashMap<IdKey, CrmId>> {
+    async fn resolve_ids(&self, t: &TenantId, keys: &[IdKey]) -> Result<HashMap<IdKey, IdMapping>> {
         self.resolve.fetch_add(1, Ordering::SeqCst);
         self.inner.resolve_ids(t, keys).await
+    }
+    async fn watermark(&self, t: &TenantId, o: &SObject) -> Result<Option<DateTime<Utc>>> {
+        self.inner.watermark(t, o).await
     }
 }
 

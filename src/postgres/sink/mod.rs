@@ -14,7 +14,7 @@ use crate::crm::{CrmRecord, Link};
 use crate::error::{Problem, RecordError, Result};
 use crate::id::{CrmId, SfId, TenantId};
 use crate::object::SObject;
-use crate::sink::{CrmSink, Relink, WriteAction, WriteBatch, WriteMode, WriteOutcome};
+use crate::sink::{CrmSink, Deletion, Relink, WriteAction, WriteBatch, WriteMode, WriteOutcome};
 
 mod tables;
 use tables::Kind;
@@ -75,6 +75,13 @@ const STORE: &str = "crm sink";
 ///
 /// Records of a host's own objects ([`CrmRecord::Custom`]) have no table
 /// here and are record errors.
+///
+/// # Deletions
+///
+/// Records deleted in Salesforce are soft-deleted: their row stays, with
+/// `deleted_at` set to when Salesforce deleted them; a later write of the
+/// record (restored from Salesforce's recycle bin) clears it. Deleting a
+/// price book entry takes the price off its product.
 #[derive(Debug, Clone)]
 pub struct PgCrmSink {
     pool: PgPool,
@@ -385,6 +392,53 @@ impl CrmSink for PgCrmSink {
         Ok(out
             .into_iter()
             .map(|o| o.expect("every record has an outcome"))
+            .collect())
+    }
+
+    async fn delete_batch(
+        &self,
+        tenant: &TenantId,
+        object: &SObject,
+        records: &[Deletion],
+    ) -> Result<Vec<Result<(), RecordError>>> {
+        let Some(kind) = Kind::of_object(object) else {
+            return Ok(records
+                .iter()
+                .map(|d| {
+                    Err(rejected(
+                        object,
+                        &d.sf_id,
+                        "Id",
+                        "the reference CRM schema has no table for this object",
+                    ))
+                })
+                .collect());
+        };
+        let sf_ids: Vec<&str> = records.iter().map(|d| d.sf_id.as_str()).collect();
+        let at: Vec<chrono::DateTime<chrono::Utc>> = records.iter().map(|d| d.deleted_at).collect();
+        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        let found: std::collections::HashSet<String> =
+            sqlx::query_scalar(sqlx::AssertSqlSafe(kind.delete_sql()))
+                .bind(tenant.as_str())
+                .bind(&sf_ids)
+                .bind(&at)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| store_error(STORE, format!("deleting {object} records"), e))?
+                .into_iter()
+                .collect();
+        tx.commit()
+            .await
+            .map_err(db(STORE, "committing deletions"))?;
+        Ok(records
+            .iter()
+            .map(|d| {
+                if found.contains(d.sf_id.as_str()) {
+                    Ok(())
+                } else {
+                    Err(rejected(object, &d.sf_id, "Id", "no such record"))
+                }
+            })
             .collect())
     }
 

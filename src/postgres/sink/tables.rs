@@ -309,7 +309,10 @@ impl Kind {
                     .iter()
                     .map(|n| format!("{n} = EXCLUDED.{n}"))
                     .collect();
-                format!("DO UPDATE SET {}, updated_at = now()", sets.join(", "))
+                format!(
+                    "DO UPDATE SET {}, updated_at = now(), deleted_at = NULL",
+                    sets.join(", ")
+                )
             }
             _ => "DO NOTHING".to_owned(),
         };
@@ -325,6 +328,30 @@ impl Kind {
             exprs = exprs.join(", "),
             arrays = arrays.join(", "),
         )
+    }
+
+    /// The statement that marks rows deleted by Salesforce id (`$2`) at
+    /// `$3`, returning the Salesforce ids found; a price book entry's
+    /// deletion takes its product's price away.
+    pub fn delete_sql(self) -> String {
+        let marked = format!(
+            "UPDATE {table} t SET deleted_at = COALESCE(t.deleted_at, v.at), updated_at = now()
+             FROM UNNEST($2::text[], $3::timestamptz[]) AS v(sf_id, at)
+             WHERE t.tenant_id = $1 AND t.sf_id = v.sf_id",
+            table = self.table()
+        );
+        if self == Kind::ProductPrice {
+            format!(
+                "WITH marked AS ({marked} RETURNING t.sf_id, t.product_id),
+                 unpriced AS (
+                     UPDATE crm_products p SET price = NULL, updated_at = now()
+                     FROM marked m WHERE p.tenant_id = $1 AND p.id = m.product_id
+                 )
+                 SELECT sf_id FROM marked"
+            )
+        } else {
+            format!("{marked} RETURNING t.sf_id")
+        }
     }
 
     /// The query that reads back ids of rows already present.
@@ -348,7 +375,8 @@ fn price_sql(mode: WriteMode) -> String {
     let on_conflict = match mode {
         WriteMode::Update => {
             "DO UPDATE SET product_id = EXCLUDED.product_id, price = EXCLUDED.price,
-                currency = EXCLUDED.currency, is_active = EXCLUDED.is_active, updated_at = now()"
+                currency = EXCLUDED.currency, is_active = EXCLUDED.is_active, updated_at = now(),
+                deleted_at = NULL"
         }
         _ => "DO NOTHING",
     };
