@@ -486,6 +486,11 @@ pub enum Problem {
     /// Records deleted in Salesforce were kept: the CRM sink does not
     /// support deletions (logged once per object).
     DeletionNotSupported,
+    /// The object was read through the REST API instead of Bulk API 2.0.
+    BulkFallback {
+        /// Why: the job failed, timed out, or Bulk API refused the object.
+        reason: Box<str>,
+    },
 }
 
 fn cut(s: &str, max: usize) -> String {
@@ -534,6 +539,9 @@ impl fmt::Display for Problem {
             Problem::DeletionNotSupported => f.write_str(
                 "records deleted in Salesforce are kept in the CRM: its sink does not support deletions",
             ),
+            Problem::BulkFallback { reason } => {
+                write!(f, "read through the REST API instead of Bulk API 2.0: {reason}")
+            }
             Problem::NotInOrg => f.write_str(
                 "not in this Salesforce org (or hidden from the connected user): not imported",
             ),

@@ -33,6 +33,10 @@ struct CountingSink {
     deleted: AtomicU64,
     /// Answer deletions with the trait's default (not supported).
     no_deletions: bool,
+    /// Fail the write of the Contact page with this number (from 1), as a
+    /// database that goes away would.
+    fail_contact_page: AtomicU64,
+    contact_pages: AtomicU64,
 }
 
 impl CountingSink {
@@ -51,6 +55,17 @@ impl CrmSink for CountingSink {
         tenant: &TenantId,
         batch: &WriteBatch,
     ) -> Result<Vec<Result<WriteOutcome, RecordError>>> {
+        if batch.object == SObject::CONTACT {
+            let n = self.contact_pages.fetch_add(1, Ordering::SeqCst) + 1;
+            if n == self.fail_contact_page.load(Ordering::SeqCst) {
+                return Err(salesforce_import::Error::store(
+                    "crm sink",
+                    "writing contacts",
+                    std::io::Error::other("the CRM database went away"),
+                )
+                .permanent());
+            }
+        }
         self.written
             .fetch_add(batch.records.len() as u64, Ordering::SeqCst);
         self.inner.write_batch(tenant, batch).await
@@ -486,14 +501,9 @@ async fn a_sync_stopped_mid_way_resumes_after_its_last_stamp_and_id() {
     org.delete(&SObject::ACCOUNT, &ids(&w, &SObject::ACCOUNT, 9)[8])
         .unwrap();
 
-    // Stop it in the middle of Contact: the org's API allowance runs out
-    // after its first page. Each object before it costs a describe and
-    // one page (few changes).
-    let plan = w.importer.plan(&SObject::SELECTABLE).unwrap();
-    let before_contacts = plan.iter().position(|o| *o == SObject::CONTACT).unwrap();
-    w.fake
-        .faults()
-        .rate_limit_after(2 * before_contacts as u64 + 2);
+    // Stop it in the middle of Contact: the CRM fails the second page.
+    w.sink.contact_pages.store(0, Ordering::SeqCst);
+    w.sink.fail_contact_page.store(2, Ordering::SeqCst);
     let stopped = w
         .importer
         .run(&w.tenant, request().sync(true))
@@ -506,7 +516,6 @@ async fn a_sync_stopped_mid_way_resumes_after_its_last_stamp_and_id() {
         "stopped inside Contact, at a (SystemModstamp, Id) position: {contact:?}"
     );
 
-    w.fake.faults().clear_rate_limit();
     let resumed = w
         .importer
         .resume(&w.tenant, &stopped.id)

@@ -12,7 +12,7 @@ use crate::error::{FieldError, Problem};
 use crate::id::SfId;
 use crate::jobs::{IdKey, IdMapping, PageRecord};
 use crate::jobs::{Job, LogEntry, ObjectProgress};
-use crate::mapping::{Mapped, Mapper, Requirement};
+use crate::mapping::{LookupSpec, Mapped, Mapper, Requirement};
 use crate::object::SObject;
 use crate::sink::{Deletion, WriteAction, WriteBatch, WriteMode, WriteRecord};
 use crate::source::Page;
@@ -38,6 +38,23 @@ pub(crate) struct ObjectRun {
     pub(crate) deletes_unsupported: bool,
     /// Self-references left for the second pass.
     pub(crate) deferred: u64,
+    /// Those references, while there are at most [`MAX_PENDING`].
+    pub(crate) pending: Vec<Deferred>,
+    /// There were more: the second pass reads the object again.
+    pub(crate) overflow: bool,
+}
+
+/// How many self-references a job keeps for its second pass (about 100
+/// bytes each) before it gives them up and reads the object again instead.
+pub(crate) const MAX_PENDING: usize = 100_000;
+
+/// A self-reference whose target was not imported yet when the record that
+/// names it was written: set by the second pass.
+#[derive(Debug, Clone)]
+pub(crate) struct Deferred {
+    pub(crate) child: SfId,
+    pub(crate) spec: LookupSpec,
+    pub(crate) parent: SfId,
 }
 
 impl ObjectRun {
@@ -84,15 +101,15 @@ pub(crate) enum Decision {
 /// was imported before and the mode says so (in [`WriteMode::UpdateChanged`],
 /// when its `modstamp` is the one the id map kept), fail it if a required
 /// lookup does not resolve, otherwise fill its links and write it.
-/// Self-references that do not resolve yet are counted in `deferred` for
-/// the second pass.
+/// Self-references that do not resolve yet go to `deferred`, for the
+/// second pass.
 pub(crate) fn decide(
     object: &SObject,
     m: Mapped,
     modstamp: Option<DateTime<Utc>>,
     known: &HashMap<IdKey, IdMapping>,
     mode: WriteMode,
-    deferred: &mut u64,
+    deferred: &mut Vec<Deferred>,
 ) -> Decision {
     let Mapped {
         sf_id,
@@ -136,7 +153,11 @@ pub(crate) fn decide(
         };
         if &l.spec.target == object {
             if l.sf_id != sf_id {
-                *deferred += 1;
+                deferred.push(Deferred {
+                    child: sf_id.clone(),
+                    spec: l.spec.clone(),
+                    parent: l.sf_id.clone(),
+                });
             }
         } else if l.spec.requirement == Requirement::Required {
             return Decision::Fail(RecordError::new(
@@ -265,10 +286,11 @@ pub(crate) async fn process(
     };
 
     let mut stale = 0;
+    let mut deferred = Vec::new();
     let mut records = Vec::with_capacity(mapped.len());
     let mut meta = Vec::with_capacity(mapped.len());
     for (m, stamp) in mapped {
-        match decide(&object, m, stamp, &known, job.mode, &mut run.deferred) {
+        match decide(&object, m, stamp, &known, job.mode, &mut deferred) {
             Decision::Skip { stale: s } => {
                 rec.skipped += 1;
                 stale += u64::from(s);
@@ -283,6 +305,13 @@ pub(crate) async fn process(
                 meta.push((warns, stamp));
             }
         }
+    }
+    run.deferred += deferred.len() as u64;
+    if !run.overflow && run.pending.len() + deferred.len() <= MAX_PENDING {
+        run.pending.append(&mut deferred);
+    } else if !run.overflow {
+        run.overflow = true;
+        run.pending = Vec::new();
     }
     if stale > 0 {
         rec.log.push(LogEntry::warning(

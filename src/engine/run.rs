@@ -6,13 +6,13 @@ use std::sync::Arc;
 use tracing::Instrument;
 
 use super::lease::{Heartbeat, HeldLease};
-use super::page::ObjectRun;
+use super::page::{Deferred, ObjectRun};
 use super::progress::{Cancel, Events, ProgressEvent};
 use super::{Inner, page};
 use crate::crm::WriteMode;
 use crate::error::{Error, Result};
 use crate::error::{FieldError, Problem};
-use crate::id::TenantId;
+use crate::id::{SfId, TenantId};
 use crate::jobs::PageRecord;
 use crate::jobs::{Job, LogEntry, ObjectProgress};
 use crate::mapping::{LookupSpec, Mapper};
@@ -384,20 +384,59 @@ impl Runner {
             .iter()
             .filter(|l| l.target == object)
             .collect();
-        if !self_refs.is_empty()
-            && (run.deferred > 0 || resumed)
-            && let Some(end) = self
-                .relink(job, mapper.as_ref(), &self_refs, since, local.clone())
+        // The second pass: from the references kept in memory, or, when
+        // they could not all be kept (or a resumed job lost those of its
+        // earlier run), by reading the object's references again.
+        let end = if self_refs.is_empty() || (run.deferred == 0 && !resumed) {
+            None
+        } else if run.overflow || resumed {
+            self.relink(job, mapper.as_ref(), &self_refs, since, local.clone())
                 .await?
-        {
+        } else {
+            let pending = std::mem::take(&mut run.pending);
+            self.relink_pending(job, &object, pending, local.clone())
+                .await?
+        };
+        if let Some(end) = end {
             return Ok(end);
         }
         Ok(ObjectEnd::Done(local))
     }
 
-    /// The second pass: streams `Id` and the self-referencing fields again
-    /// and sets the references whose targets were imported after the
-    /// records that name them. Bounded by the page size like the first pass.
+    /// The second pass, from the references the first one kept: sets
+    /// those whose targets were imported after the records that name them,
+    /// a page at a time. No second read of the object.
+    async fn relink_pending(
+        &self,
+        job: &Job,
+        object: &SObject,
+        pending: Vec<Deferred>,
+        local: ObjectProgress,
+    ) -> Result<Option<ObjectEnd>> {
+        let mut linked = 0u64;
+        for chunk in pending.chunks(self.inner.page_size) {
+            let refs = chunk
+                .iter()
+                .map(|d| (d.child.clone(), &d.spec, d.parent.clone()))
+                .collect();
+            linked += self.link(job, object, refs).await?;
+            if self.cancel.is_cancelled() {
+                return Ok(Some(ObjectEnd::Cancelled(local)));
+            }
+        }
+        tracing::info!(linked, "second pass set references");
+        self.events.send(ProgressEvent::Relinked {
+            object: object.clone(),
+            links: linked,
+        });
+        Ok(None)
+    }
+
+    /// The second pass when the first could not keep its references (a
+    /// resumed job, or more than it keeps in memory): streams `Id` and the
+    /// self-referencing fields again and sets the references whose targets
+    /// were imported after the records that name them. Bounded by the page
+    /// size like the first pass.
     async fn relink(
         &self,
         job: &Job,
@@ -434,94 +473,7 @@ impl Runner {
                     }
                 }
             }
-            let mut keys: Vec<_> = refs
-                .iter()
-                .flat_map(|(c, _, p)| [(object.clone(), c.clone()), (object.clone(), p.clone())])
-                .collect();
-            keys.sort();
-            keys.dedup();
-            let known = if keys.is_empty() {
-                Default::default()
-            } else {
-                self.inner
-                    .backoff
-                    .run("resolve ids", || self.inner.jobs.resolve_ids(tenant, &keys))
-                    .await?
-            };
-            let mut links = Vec::new();
-            let mut log = Vec::new();
-            for (child, spec, parent) in refs {
-                let Some(child_crm) = known.get(&(object.clone(), child.clone())) else {
-                    continue; // the record itself failed: already logged
-                };
-                match known.get(&(object.clone(), parent.clone())) {
-                    Some(parent_crm) => links.push(Relink::new(
-                        child_crm.crm_id.clone(),
-                        child,
-                        spec.link.clone(),
-                        parent_crm.crm_id.clone(),
-                    )),
-                    None => log.push(LogEntry::warning(
-                        object.clone(),
-                        Some(child),
-                        FieldError::new(
-                            spec.field.clone(),
-                            Problem::UnresolvedLookup {
-                                target: object.clone(),
-                                sf_id: parent,
-                            },
-                        ),
-                    )),
-                }
-            }
-            if !links.is_empty() {
-                let results = self
-                    .inner
-                    .backoff
-                    .run("relink", || async {
-                        self.held.check(&job.id, self.now())?;
-                        self.inner.sink.relink(tenant, &object, &links).await
-                    })
-                    .await?;
-                for (link, result) in links.iter().zip(results) {
-                    match result {
-                        Ok(()) => linked += 1,
-                        Err(e) => {
-                            let problem = Problem::Rejected {
-                                reason: e.to_string().into(),
-                            };
-                            let field = specs
-                                .iter()
-                                .find(|s| s.link == link.link)
-                                .map(|s| s.field.clone());
-                            log.push(LogEntry::warning(
-                                object.clone(),
-                                Some(link.sf_id.clone()),
-                                FieldError::new(field.unwrap_or("Id".into()), problem),
-                            ));
-                        }
-                    }
-                }
-            }
-            if !log.is_empty() {
-                let record = PageRecord {
-                    log,
-                    ..PageRecord::default()
-                };
-                self.inner
-                    .backoff
-                    .run("record page", || {
-                        let lease = self.held.current();
-                        let (object, record) = (&object, &record);
-                        async move {
-                            self.inner
-                                .jobs
-                                .record_page(tenant, &job.id, object, record, Some(&lease))
-                                .await
-                        }
-                    })
-                    .await?;
-            }
+            linked += self.link(job, &object, refs).await?;
             if self.cancel.is_cancelled() {
                 return Ok(Some(ObjectEnd::Cancelled(local)));
             }
@@ -536,5 +488,107 @@ impl Runner {
             links: linked,
         });
         Ok(None)
+    }
+
+    /// Sets one batch of self-references `(child, spec, parent)`: both ends
+    /// resolved in one id-map query, one relink call, one record of the
+    /// warnings. Returns how many were set.
+    async fn link(
+        &self,
+        job: &Job,
+        object: &SObject,
+        refs: Vec<(SfId, &LookupSpec, SfId)>,
+    ) -> Result<u64> {
+        let tenant = &job.tenant;
+        let mut linked = 0;
+        let mut keys: Vec<_> = refs
+            .iter()
+            .flat_map(|(c, _, p)| [(object.clone(), c.clone()), (object.clone(), p.clone())])
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let known = if keys.is_empty() {
+            Default::default()
+        } else {
+            self.inner
+                .backoff
+                .run("resolve ids", || self.inner.jobs.resolve_ids(tenant, &keys))
+                .await?
+        };
+        let mut links = Vec::new();
+        let mut fields = Vec::new();
+        let mut log = Vec::new();
+        for (child, spec, parent) in refs {
+            let Some(child_crm) = known.get(&(object.clone(), child.clone())) else {
+                continue; // the record itself failed: already logged
+            };
+            match known.get(&(object.clone(), parent.clone())) {
+                Some(parent_crm) => {
+                    links.push(Relink::new(
+                        child_crm.crm_id.clone(),
+                        child,
+                        spec.link.clone(),
+                        parent_crm.crm_id.clone(),
+                    ));
+                    fields.push(spec.field.clone());
+                }
+                None => log.push(LogEntry::warning(
+                    object.clone(),
+                    Some(child),
+                    FieldError::new(
+                        spec.field.clone(),
+                        Problem::UnresolvedLookup {
+                            target: object.clone(),
+                            sf_id: parent,
+                        },
+                    ),
+                )),
+            }
+        }
+        if !links.is_empty() {
+            let results = self
+                .inner
+                .backoff
+                .run("relink", || async {
+                    self.held.check(&job.id, self.now())?;
+                    self.inner.sink.relink(tenant, object, &links).await
+                })
+                .await?;
+            for ((link, field), result) in links.iter().zip(fields).zip(results) {
+                match result {
+                    Ok(()) => linked += 1,
+                    Err(e) => {
+                        let problem = Problem::Rejected {
+                            reason: e.to_string().into(),
+                        };
+                        log.push(LogEntry::warning(
+                            object.clone(),
+                            Some(link.sf_id.clone()),
+                            FieldError::new(field, problem),
+                        ));
+                    }
+                }
+            }
+        }
+        if !log.is_empty() {
+            let record = PageRecord {
+                log,
+                ..PageRecord::default()
+            };
+            self.inner
+                .backoff
+                .run("record page", || {
+                    let lease = self.held.current();
+                    let record = &record;
+                    async move {
+                        self.inner
+                            .jobs
+                            .record_page(tenant, &job.id, object, record, Some(&lease))
+                            .await
+                    }
+                })
+                .await?;
+        }
+        Ok(linked)
     }
 }

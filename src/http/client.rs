@@ -15,8 +15,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -36,8 +36,8 @@ pub(crate) struct Answer<T> {
     pub(crate) usage: Option<ApiUsage>,
 }
 
-/// One GET to make: a path under the instance URL, its query, and what
-/// to call it in errors.
+/// One call to make: a path under the instance URL, its query, and what
+/// to call it in errors; a GET unless [`method`](Get::method) says other.
 #[derive(Debug)]
 pub(crate) struct Get<'a> {
     /// `/services/data/v62.0/query` or a `nextRecordsUrl`.
@@ -46,6 +46,31 @@ pub(crate) struct Get<'a> {
     pub(crate) headers: HeaderMap,
     /// For a person to read: `query Account (SELECT ...)`.
     pub(crate) name: &'a str,
+    pub(crate) method: Method,
+    /// A JSON body (`POST`, `PATCH`).
+    pub(crate) body: Option<serde_json::Value>,
+}
+
+impl<'a> Get<'a> {
+    /// A GET of `path`.
+    pub(crate) fn new(path: &'a str, name: &'a str) -> Get<'a> {
+        Get {
+            path,
+            query: &[],
+            headers: HeaderMap::new(),
+            name,
+            method: Method::GET,
+            body: None,
+        }
+    }
+}
+
+/// A successful answer's body as it came, with its headers.
+#[derive(Debug)]
+pub(crate) struct Raw {
+    pub(crate) body: bytes::Bytes,
+    pub(crate) headers: HeaderMap,
+    pub(crate) usage: Option<ApiUsage>,
 }
 
 /// Salesforce's error body: `[{"message": ..., "errorCode": ...}]`.
@@ -77,12 +102,33 @@ pub(crate) struct ApiClient {
 }
 
 impl ApiClient {
-    /// GETs `get` as JSON, with retries (see the module docs).
+    /// Makes the call and reads its answer as JSON, with retries (see the
+    /// module docs).
     pub(crate) async fn get<T: DeserializeOwned + Send>(
         &self,
         tenant: &TenantId,
         get: &Get<'_>,
     ) -> Result<Answer<T>> {
+        let raw = self.raw(tenant, get).await?;
+        match serde_json::from_slice::<T>(&raw.body) {
+            Ok(body) => Ok(Answer {
+                body,
+                usage: raw.usage,
+            }),
+            Err(e) => {
+                let html = raw
+                    .headers
+                    .get(CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| v.to_ascii_lowercase().contains("html"));
+                Err(unreadable(get.name, StatusCode::OK, html, &raw.body, e))
+            }
+        }
+    }
+
+    /// Makes the call and returns its answer as it came (CSV, or nothing),
+    /// with retries.
+    pub(crate) async fn raw(&self, tenant: &TenantId, get: &Get<'_>) -> Result<Raw> {
         self.backoff
             .run("Salesforce API call", || self.attempt(tenant, get))
             .await
@@ -90,11 +136,7 @@ impl ApiClient {
 
     /// One attempt; on an expired session, one refresh (shared with
     /// concurrent requests) and one retry with the new token.
-    async fn attempt<T: DeserializeOwned + Send>(
-        &self,
-        tenant: &TenantId,
-        get: &Get<'_>,
-    ) -> Result<Answer<T>> {
+    async fn attempt(&self, tenant: &TenantId, get: &Get<'_>) -> Result<Raw> {
         let connection = self.oauth.active_connection(tenant).await?;
         match self.send(&connection, get).await {
             Ok(answer) => Ok(answer),
@@ -114,27 +156,27 @@ impl ApiClient {
         }
     }
 
-    async fn send<T: DeserializeOwned + Send>(
-        &self,
-        connection: &Connection,
-        get: &Get<'_>,
-    ) -> Result<Answer<T>, Failure> {
+    async fn send(&self, connection: &Connection, get: &Get<'_>) -> Result<Raw, Failure> {
         let mut auth = HeaderValue::try_from(format!(
             "Bearer {}",
             connection.access_token.expose_secret()
         ))
         .map_err(|_| Failure::Expired)?;
         auth.set_sensitive(true);
-        let response = self
+        let mut request = self
             .oauth
             .http()
-            .get(format!("{}{}", connection.instance_url, get.path))
+            .request(
+                get.method.clone(),
+                format!("{}{}", connection.instance_url, get.path),
+            )
             .query(get.query)
             .headers(get.headers.clone())
-            .header(AUTHORIZATION, auth)
-            .send()
-            .await
-            .map_err(|e| transport(get.name, e))?;
+            .header(AUTHORIZATION, auth);
+        if let Some(body) = &get.body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| transport(get.name, e))?;
         let status = response.status();
         let usage = response
             .headers()
@@ -152,13 +194,15 @@ impl ApiClient {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.to_ascii_lowercase().contains("html"));
+        let headers = response.headers().clone();
         let body = response.bytes().await.map_err(|e| transport(get.name, e))?;
 
         if status.is_success() {
-            return match serde_json::from_slice::<T>(&body) {
-                Ok(body) => Ok(Answer { body, usage }),
-                Err(e) => Err(unreadable(get.name, status, html, &body, e).into()),
-            };
+            return Ok(Raw {
+                body,
+                headers,
+                usage,
+            });
         }
         if status.is_server_error() {
             return Err(Error::Unreachable {

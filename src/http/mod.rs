@@ -28,6 +28,7 @@
 //! `Debug` output, error or log.
 
 mod allow;
+mod bulk;
 mod client;
 mod limits;
 mod oauth;

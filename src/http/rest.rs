@@ -1,14 +1,18 @@
 //! [`RestSource`]: pages of records from the REST API's query resource.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
+use std::time::Instant;
 
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 
+use super::bulk::{BulkCursor, BulkSettings, Position};
 use super::client::{ApiClient, Get};
 use super::oauth::SalesforceOAuth;
 use crate::error::{ApiErrorCode, Error, Result};
@@ -28,6 +32,7 @@ pub struct RestSourceBuilder {
     oauth: Arc<SalesforceOAuth>,
     api_version: String,
     backoff: Backoff,
+    bulk: BulkSettings,
 }
 
 impl RestSourceBuilder {
@@ -54,6 +59,37 @@ impl RestSourceBuilder {
         self
     }
 
+    /// Reads an object through Bulk API 2.0 when its query matches more
+    /// than `records` (default 50,000; 0: every object, `u64::MAX`: never).
+    /// The first REST page tells the count (`totalSize`), so deciding costs
+    /// no call.
+    pub fn bulk_threshold(mut self, records: u64) -> Self {
+        self.bulk.threshold = records;
+        self
+    }
+
+    /// Records per Bulk API result set, one page (default 50,000): what
+    /// memory holds at once while reading by Bulk.
+    pub fn bulk_max_records(mut self, records: u64) -> Self {
+        self.bulk.max_records = records;
+        self
+    }
+
+    /// The first wait between polls of a Bulk job (default 500 ms), growing
+    /// by half each time up to `max` (default 10 s).
+    pub fn bulk_poll(mut self, first: Duration, max: Duration) -> Self {
+        self.bulk.poll_first = first;
+        self.bulk.poll_max = max;
+        self
+    }
+
+    /// How long a Bulk job may run before it is aborted and tried once
+    /// more, then the object read through REST (default 3 hours).
+    pub fn bulk_timeout(mut self, timeout: Duration) -> Self {
+        self.bulk.timeout = timeout;
+        self
+    }
+
     /// Checks the configuration and builds the source.
     pub fn build(self) -> Result<RestSource> {
         let version = self.api_version.trim().trim_start_matches(['v', 'V']);
@@ -75,12 +111,24 @@ impl RestSourceBuilder {
         if self.backoff.base > self.backoff.max {
             return Err(Error::config("the first backoff wait exceeds the longest"));
         }
+        if self.bulk.max_records == 0 || self.bulk.poll_first.is_zero() {
+            return Err(Error::config(
+                "Bulk API result sets need at least one record, and polls a wait",
+            ));
+        }
+        if self.bulk.poll_first > self.bulk.poll_max {
+            return Err(Error::config(
+                "the first Bulk API poll wait exceeds the longest",
+            ));
+        }
         Ok(RestSource {
             api: ApiClient {
                 oauth: self.oauth,
                 backoff: self.backoff,
             },
             data_path: format!("/services/data/v{version}"),
+            bulk: self.bulk,
+            describes: Mutex::default(),
         })
     }
 }
@@ -126,15 +174,24 @@ impl RestSourceBuilder {
 /// ```
 pub struct RestSource {
     api: ApiClient,
-    /// `/services/data/v62.0`.
+    /// `/services/data/v62.0`: every call of the source, Bulk's included,
+    /// uses this one version.
     data_path: String,
+    bulk: BulkSettings,
+    /// Describe answers, kept a while: one describe per object per job,
+    /// not one per read.
+    describes: Mutex<HashMap<(TenantId, SObject), (Instant, Arc<Describe>)>>,
 }
+
+/// How long a describe answer is kept.
+const DESCRIBE_TTL: Duration = Duration::from_secs(600);
 
 impl fmt::Debug for RestSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RestSource")
             .field("api", &self.data_path)
             .field("max_attempts", &self.api.backoff.max_attempts)
+            .field("bulk_threshold", &self.bulk.threshold)
             .finish_non_exhaustive()
     }
 }
@@ -183,26 +240,38 @@ impl RestSource {
                 base: Duration::from_millis(500),
                 max: Duration::from_secs(30),
             },
+            bulk: BulkSettings::default(),
         }
     }
 
-    /// The fields of `request` the org has, and a warning for each it lacks.
-    async fn available_fields(
-        &self,
-        tenant: &TenantId,
-        request: &PageRequest,
-    ) -> Result<(Vec<String>, Vec<FieldError>)> {
-        let object = &request.object;
+    pub(crate) fn data_path(&self) -> &str {
+        &self.data_path
+    }
+
+    pub(crate) fn api(&self) -> &ApiClient {
+        &self.api
+    }
+
+    pub(crate) fn bulk(&self) -> &BulkSettings {
+        &self.bulk
+    }
+
+    /// The object's describe, from the cache while it is fresh.
+    async fn describe(&self, tenant: &TenantId, object: &SObject) -> Result<Arc<Describe>> {
+        let key = (tenant.clone(), object.clone());
+        if let Some((at, d)) = self.lock_describes().get(&key)
+            && at.elapsed() < DESCRIBE_TTL
+        {
+            return Ok(d.clone());
+        }
         let path = format!("{}/sobjects/{}/describe", self.data_path, object);
         let name = format!("describe {object}");
-        let get = Get {
-            path: &path,
-            query: &[],
-            headers: HeaderMap::new(),
-            name: &name,
-        };
-        let described = match self.api.get::<Describe>(tenant, &get).await {
-            Ok(answer) => answer.body,
+        let described = match self
+            .api
+            .get::<Describe>(tenant, &Get::new(&path, &name))
+            .await
+        {
+            Ok(answer) => Arc::new(answer.body),
             Err(Error::Api {
                 code: ApiErrorCode::NotFound | ApiErrorCode::InvalidType,
                 ..
@@ -213,6 +282,25 @@ impl RestSource {
             }
             Err(e) => return Err(e),
         };
+        self.lock_describes()
+            .insert(key, (Instant::now(), described.clone()));
+        Ok(described)
+    }
+
+    fn lock_describes(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(TenantId, SObject), (Instant, Arc<Describe>)>> {
+        self.describes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The fields of `request` the org has, and a warning for each it lacks.
+    pub(crate) async fn available_fields(
+        &self,
+        tenant: &TenantId,
+        request: &PageRequest,
+    ) -> Result<(Vec<String>, Vec<FieldError>)> {
+        let object = &request.object;
+        let described = self.describe(tenant, object).await?;
         let has_field = |f: &str| {
             described
                 .fields
@@ -246,7 +334,7 @@ impl RestSource {
         Ok((keep, dropped))
     }
 
-    fn soql(&self, request: &PageRequest, fields: &[String]) -> String {
+    pub(crate) fn soql(&self, request: &PageRequest, fields: &[String]) -> String {
         let mut soql = format!("SELECT {} FROM {}", fields.join(", "), request.object);
         // An SfId is letters and digits only, a datetime literal digits and
         // punctuation: nothing to escape.
@@ -280,9 +368,41 @@ impl RestSource {
     }
 
     async fn first_page(&self, tenant: &TenantId, request: &PageRequest) -> Result<Page> {
-        let object = &request.object;
         let (fields, warnings) = self.available_fields(tenant, request).await?;
-        let soql = self.soql(request, &fields);
+        let start = Position {
+            after: request.after.clone(),
+            after_modstamp: request.after_modstamp,
+        };
+        let page = if self.bulk.threshold == 0 {
+            self.bulk_read(tenant, request, &fields, start, false)
+                .await?
+        } else {
+            let mut page = self.rest_page(tenant, request, &fields).await?;
+            if page.next.is_some() && page.total_size.is_some_and(|t| t > self.bulk.threshold) {
+                let last = page.records.last();
+                let position = Position {
+                    after: last.and_then(|r| r.id().ok()),
+                    after_modstamp: last.and_then(SfRecord::modstamp),
+                };
+                tracing::info!(object = %request.object, total = page.total_size, "reading the rest through Bulk API 2.0");
+                page.next = Some(BulkCursor::start(&position));
+            }
+            page
+        };
+        let mut all = warnings;
+        all.extend(page.warnings.iter().cloned());
+        Ok(page.with_warnings(all))
+    }
+
+    /// One page of the REST query from where `request` starts.
+    pub(crate) async fn rest_page(
+        &self,
+        tenant: &TenantId,
+        request: &PageRequest,
+        fields: &[String],
+    ) -> Result<Page> {
+        let object = &request.object;
+        let soql = self.soql(request, fields);
         let name = format!("query {object} ({soql})");
         // queryAll returns the recycle bin's rows too, with IsDeleted.
         let resource = if request.include_deleted {
@@ -292,13 +412,11 @@ impl RestSource {
         };
         let path = format!("{}/{resource}", self.data_path);
         let get = Get {
-            path: &path,
             query: &[("q", &soql)],
             headers: batch_size(request.page_size),
-            name: &name,
+            ..Get::new(&path, &name)
         };
-        let page = self.query(tenant, object, &get).await?;
-        Ok(page.with_warnings(warnings))
+        self.query(tenant, object, &get).await
     }
 
     async fn query(&self, tenant: &TenantId, object: &SObject, get: &Get<'_>) -> Result<Page> {
@@ -383,13 +501,31 @@ impl SalesforceSource for RestSource {
         }
         match &request.cursor {
             None => self.first_page(tenant, request).await,
+            Some(cursor) if cursor.as_str().starts_with("bulk") => {
+                match BulkCursor::parse(cursor) {
+                    Some(BulkCursor::Start(position)) => {
+                        let (fields, _) = self.available_fields(tenant, request).await?;
+                        self.bulk_read(tenant, request, &fields, position, false)
+                            .await
+                    }
+                    Some(BulkCursor::Results {
+                        job,
+                        locator,
+                        position,
+                    }) => {
+                        self.bulk_next(tenant, request, &job, &locator, position)
+                            .await
+                    }
+                    None => Err(Error::config(format!(
+                        "not a cursor of this source: {cursor:?}"
+                    ))),
+                }
+            }
             Some(cursor) => {
                 let name = format!("query {object} (next page)");
                 let get = Get {
-                    path: cursor.as_str(),
-                    query: &[],
                     headers: batch_size(request.page_size),
-                    name: &name,
+                    ..Get::new(cursor.as_str(), &name)
                 };
                 self.query(tenant, object, &get).await
             }

@@ -19,13 +19,13 @@ fn t(secs: i64) -> DateTime<Utc> {
 fn decide_update_changed_compares_stamps() {
     let me = id("a02", 1);
     let key = (child_obj(), me.clone());
-    let mut deferred = 0;
+    let mut deferred = Vec::new();
     let decide_with =
         |stored: Option<DateTime<Utc>>, deleted: bool, now: Option<DateTime<Utc>>, mode| {
             let mut m = IdMapping::new(CrmId::new("c1"), stored);
             m.deleted = deleted;
             let known: HashMap<IdKey, IdMapping> = [(key.clone(), m)].into();
-            let mut deferred = 0;
+            let mut deferred = Vec::new();
             decide(
                 &child_obj(),
                 mapped(&child_obj(), me.clone(), &[]),
@@ -117,7 +117,7 @@ fn mapped(object: &SObject, sf_id: SfId, lookups: &[(LookupSpec, SfId)]) -> Mapp
 fn decide_skips_or_updates_what_was_imported_before() {
     let me = id("a02", 1);
     let known = stamped([((child_obj(), me.clone()), CrmId::new("c1"))].into());
-    let mut deferred = 0;
+    let mut deferred = Vec::new();
     let d = decide(
         &child_obj(),
         mapped(&child_obj(), me.clone(), &[]),
@@ -154,7 +154,7 @@ fn decide_resolves_required_and_optional_lookups() {
     );
     let specs = test_mappers().get(&child_obj()).unwrap().lookups().to_vec();
     let (required, optional) = (specs[0].clone(), specs[1].clone());
-    let mut deferred = 0;
+    let mut deferred = Vec::new();
 
     // Both resolve.
     let m = mapped(
@@ -232,7 +232,7 @@ fn decide_resolves_required_and_optional_lookups() {
             sf_id: missing.clone()
         }
     );
-    assert_eq!(deferred, 0);
+    assert!(deferred.is_empty());
 }
 
 #[test]
@@ -254,7 +254,7 @@ fn decide_first_lookup_that_resolves_fills_a_shared_slot() {
         &[(product, p), (entry, e)],
     );
     m.record = CrmRecord::OrderLine(Default::default());
-    let mut deferred = 0;
+    let mut deferred = Vec::new();
     let Decision::Write(w, warnings) = decide(
         &SObject::ORDER_ITEM,
         m,
@@ -284,7 +284,7 @@ fn decide_defers_unresolved_self_references() {
         &[(spec.clone(), id("001", 2))],
     );
     m.record = CrmRecord::Account(Default::default());
-    let mut deferred = 0;
+    let mut deferred = Vec::new();
     let d = decide(
         &SObject::ACCOUNT,
         m,
@@ -297,7 +297,7 @@ fn decide_defers_unresolved_self_references() {
         panic!()
     };
     assert!(warnings.is_empty());
-    assert_eq!(deferred, 1);
+    assert_eq!(deferred.len(), 1);
     // A record naming itself as its parent is neither deferred nor an error.
     let mut m = mapped(&SObject::ACCOUNT, id("001", 3), &[(spec, id("001", 3))]);
     m.record = CrmRecord::Account(Default::default());
@@ -309,7 +309,7 @@ fn decide_defers_unresolved_self_references() {
         WriteMode::SkipExisting,
         &mut deferred,
     );
-    assert_eq!(deferred, 1);
+    assert_eq!(deferred.len(), 1);
 }
 
 // ------------------------------------------------------------ the builder
