@@ -7,18 +7,17 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::support::compare::{Canonical, canonical};
 use async_trait::async_trait;
-use salesforce_import::crm::{CrmRecord, Link};
 use salesforce_import::http::RestSource;
 use salesforce_import::sink::{CrmSink, Deletion, Relink, WriteBatch, WriteOutcome};
 use salesforce_import::{
-    CrmId, ImportRequest, Importer, InMemoryJobStore, InMemorySink, InMemoryTokenVault, Job,
-    JobStatus, JobStore, RecordError, Result, SObject, Severity, SfId, TenantId, TokenVault,
+    ImportRequest, Importer, InMemoryJobStore, InMemorySink, InMemoryTokenVault, Job, JobStatus,
+    JobStore, RecordError, Result, SObject, Severity, SfId, TenantId, TokenVault,
 };
 use salesforce_import_fake::{FakeOrg, FakeSalesforce};
 use serde_json::{Map, Value, json};
@@ -166,49 +165,6 @@ fn assert_finished(job: &Job) {
         job.status,
         job.message
     );
-}
-
-/// A record as the CRM holds it, with its lookups spelled as the
-/// Salesforce ids of their targets, and whether it is deleted.
-type Canonical = BTreeMap<(SObject, SfId), (CrmRecord, bool)>;
-
-const LINKS: [Link; 7] = [
-    Link::Account,
-    Link::ParentAccount,
-    Link::Contact,
-    Link::Opportunity,
-    Link::Product,
-    Link::Order,
-    Link::Quote,
-];
-
-fn canonical(sink: &InMemorySink, tenant: &TenantId) -> Canonical {
-    let rows: Vec<(SObject, SfId, CrmId, CrmRecord)> = SObject::STANDARD
-        .iter()
-        .flat_map(|o| {
-            sink.records(tenant, o)
-                .into_iter()
-                .map(move |(sf, crm, rec)| (o.clone(), sf, crm, rec))
-        })
-        .collect();
-    let sf_of: BTreeMap<CrmId, SfId> = rows
-        .iter()
-        .map(|(_, sf, crm, _)| (crm.clone(), sf.clone()))
-        .collect();
-    rows.into_iter()
-        .map(|(object, sf, crm, mut rec)| {
-            for link in &LINKS {
-                if let Some(target) = rec.link(link).cloned() {
-                    let spelled = sf_of
-                        .get(&target)
-                        .map_or_else(|| format!("unknown {target}"), |s| s.to_string());
-                    rec.set_link(link, CrmId::new(spelled));
-                }
-            }
-            let deleted = sink.deleted_at(tenant, &crm).is_some();
-            ((object, sf), (rec, deleted))
-        })
-        .collect()
 }
 
 /// The org as it is now, imported from scratch into a fresh CRM.

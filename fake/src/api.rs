@@ -12,8 +12,9 @@ use serde_json::{Value, json};
 
 use super::filter::{self, Rows};
 use super::render::Column;
-use super::soql::{self, Select, SoqlError};
-use super::{Shared, schema};
+use super::schema::ObjectSchema;
+use super::soql::{self, Query, Select, SoqlError};
+use super::{FakeOrg, Shared, schema};
 
 /// A Salesforce REST error: `[{"message": .., "errorCode": ..}]`.
 pub(crate) fn sf_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -25,7 +26,7 @@ pub(crate) fn sf_error(status: StatusCode, code: &str, message: &str) -> Respons
         .into_response()
 }
 
-fn not_found() -> Response {
+pub(crate) fn not_found() -> Response {
     sf_error(
         StatusCode::NOT_FOUND,
         "NOT_FOUND",
@@ -33,7 +34,7 @@ fn not_found() -> Response {
     )
 }
 
-fn json_text(body: String) -> Response {
+pub(crate) fn json_text(body: String) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json;charset=UTF-8")],
         body,
@@ -58,7 +59,7 @@ enum Planned {
 }
 
 /// `vNN.N` → `NN.N`, if this org serves it.
-fn version<'a>(shared: &Shared, segment: &'a str) -> Option<&'a str> {
+pub(crate) fn version<'a>(shared: &Shared, segment: &'a str) -> Option<&'a str> {
     segment
         .strip_prefix('v')
         .filter(|v| shared.config.versions.iter().any(|s| s == v))
@@ -161,19 +162,7 @@ fn plan(
 ) -> Result<Planned, SoqlError> {
     let parsed = soql::parse(q)?;
     let org = &shared.org;
-    let schema = org.schema(&parsed.object.text).ok_or_else(|| {
-        SoqlError::at(
-            "INVALID_TYPE",
-            q,
-            parsed.object.at,
-            &format!(
-                "sObject type '{}' is not supported. If you are attempting to use a custom \
-                 object, be sure to append the '__c' after the entity name. Please reference \
-                 your WSDL or the describe call for the appropriate names.",
-                parsed.object.text
-            ),
-        )
-    })?;
+    let schema = object_schema(org, &parsed, q)?;
     let columns = match &parsed.select {
         Select::Count => None,
         Select::Fields(fields) => Some(org.columns(schema, fields, q)?),
@@ -193,6 +182,27 @@ fn plan(
         rows,
         batch,
     }))
+}
+
+/// The queried object, or `INVALID_TYPE` for one the org does not have.
+pub(crate) fn object_schema<'a>(
+    org: &'a FakeOrg,
+    parsed: &Query,
+    q: &str,
+) -> Result<&'a ObjectSchema, SoqlError> {
+    org.schema(&parsed.object.text).ok_or_else(|| {
+        SoqlError::at(
+            "INVALID_TYPE",
+            q,
+            parsed.object.at,
+            &format!(
+                "sObject type '{}' is not supported. If you are attempting to use a custom \
+                 object, be sure to append the '__c' after the entity name. Please reference \
+                 your WSDL or the describe call for the appropriate names.",
+                parsed.object.text
+            ),
+        )
+    })
 }
 
 /// Serves the page at `offset` (records already returned) of a query;

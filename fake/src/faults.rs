@@ -1,7 +1,11 @@
 //! Faults on demand, and the request log tests assert on.
 
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+
+use salesforce_import::SObject;
 
 /// What goes wrong with a request chosen by a fault rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +50,10 @@ pub enum Endpoint {
     Describe,
     /// `GET .../limits`.
     Limits,
+    /// `.../jobs/query[/{id}[/results]]`: a Bulk API 2.0 query job
+    /// created (`POST`), polled (`GET`), aborted (`PATCH`), deleted
+    /// (`DELETE`), or its results read (`GET .../results`).
+    BulkQuery,
     /// Anything else.
     Other,
 }
@@ -61,6 +69,7 @@ impl Endpoint {
                 | Endpoint::DescribeGlobal
                 | Endpoint::Describe
                 | Endpoint::Limits
+                | Endpoint::BulkQuery
         )
     }
 
@@ -92,6 +101,7 @@ impl Endpoint {
             [_, "sobjects"] => Endpoint::DescribeGlobal,
             [_, "sobjects", _, "describe"] => Endpoint::Describe,
             [_, "limits"] => Endpoint::Limits,
+            [_, "jobs", "query", ..] => Endpoint::BulkQuery,
             _ => Endpoint::Other,
         }
     }
@@ -109,7 +119,8 @@ pub struct LoggedRequest {
     pub path: String,
     /// What it was for.
     pub endpoint: Endpoint,
-    /// The SOQL text of a query (`?q=`), decoded.
+    /// The SOQL text of a query (`?q=`), decoded, or of a Bulk API 2.0
+    /// query job created (the `query` of its JSON body).
     pub soql: Option<String>,
     /// The batch size asked in `Sforce-Query-Options: batchSize=N`.
     pub batch_size: Option<u32>,
@@ -142,6 +153,22 @@ struct Plan {
     rate_limited: bool,
     expire_locators: bool,
     latency: Duration,
+    bulk_fail: u64,
+    bulk_stick: u64,
+    bulk_precondition_failed: u64,
+    /// Lower-case object names.
+    bulk_refused: BTreeSet<String>,
+}
+
+/// How a Bulk API 2.0 query job created now ends, as the fault plan says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BulkFate {
+    /// `JobComplete` once polled enough.
+    Complete,
+    /// `Failed`, with an `errorMessage`, once polled enough.
+    Fail,
+    /// `InProgress` for ever (until aborted).
+    Stick,
 }
 
 /// The fault plan of a running [`FakeSalesforce`](super::FakeSalesforce),
@@ -162,6 +189,8 @@ struct Plan {
 /// faults.expire_tokens_after(3);                               // the 4th data call gets 401
 /// faults.rate_limit_after(10);                                 // 403 REQUEST_LIMIT_EXCEEDED from the 11th
 /// faults.expire_query_locators();                            // nextRecordsUrl stops working
+/// faults.bulk_fail_next_jobs(1);                               // the next Bulk query job fails
+/// faults.bulk_results_precondition_failed(2);                  // 412 for the next 2 results reads
 /// faults.set_latency(Duration::from_millis(5));
 /// faults.clear();
 /// # }
@@ -169,6 +198,10 @@ struct Plan {
 #[derive(Debug, Clone)]
 pub struct Faults {
     plan: Arc<Mutex<Plan>>,
+    /// Bumped by [`Faults::bulk_expire_jobs`]: jobs created under an older
+    /// epoch are gone. Not part of the plan: an expiry has happened, there
+    /// is nothing left to clear.
+    bulk_epoch: Arc<AtomicU64>,
 }
 
 impl Faults {
@@ -176,6 +209,7 @@ impl Faults {
     pub(crate) fn new() -> Faults {
         Faults {
             plan: Arc::default(),
+            bulk_epoch: Arc::default(),
         }
     }
 
@@ -244,10 +278,90 @@ impl Faults {
         self.plan().latency = latency;
     }
 
+    /// The next `n` Bulk API 2.0 query jobs created end in state `Failed`
+    /// (with an `errorMessage`) instead of `JobComplete`, when they would
+    /// have completed; their results answer `412` like any unfinished
+    /// job's. Replaces an earlier count; `0` disarms.
+    pub fn bulk_fail_next_jobs(&self, n: u64) {
+        self.plan().bulk_fail = n;
+    }
+
+    /// The next `n` Bulk API 2.0 query jobs created stay `InProgress` for
+    /// ever (a client must give up, abort and delete them). Takes
+    /// precedence over [`bulk_fail_next_jobs`](Faults::bulk_fail_next_jobs)
+    /// for a job both would pick. Replaces an earlier count.
+    pub fn bulk_stick_next_jobs(&self, n: u64) {
+        self.plan().bulk_stick = n;
+    }
+
+    /// The next `n` requests for a Bulk API 2.0 query job's results answer
+    /// `412 Precondition Failed` with `[{"errorCode":"JOB_NOT_COMPLETE",
+    /// ...}]`, the answer Salesforce documents for results asked of a job
+    /// that is not `JobComplete`, whatever the job's state: a client
+    /// should wait and ask again. Replaces an earlier count.
+    pub fn bulk_results_precondition_failed(&self, n: u64) {
+        self.plan().bulk_precondition_failed = n;
+    }
+
+    /// Every Bulk API 2.0 query job that exists now vanishes, as when
+    /// Salesforce purges jobs (7 days after they finish): polling it, its
+    /// results, aborting or deleting it answer `404 NOT_FOUND`. Jobs
+    /// created afterwards are not affected; [`clear`](Faults::clear) does
+    /// not bring them back.
+    pub fn bulk_expire_jobs(&self) {
+        self.bulk_epoch.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Creating a Bulk API 2.0 query job on `object` answers `400
+    /// INVALIDJOB` (`Entity '<object>' is not supported by the Bulk API.`),
+    /// as Salesforce does for an object Bulk API does not support; REST
+    /// queries of it still work.
+    pub fn bulk_refuse_object(&self, object: SObject) {
+        self.plan()
+            .bulk_refused
+            .insert(object.as_str().to_ascii_lowercase());
+    }
+
     /// Removes every fault: failure rules, pending expiry, rate limit,
-    /// latency.
+    /// latency, the Bulk job and results faults and refused objects.
     pub fn clear(&self) {
         *self.plan() = Plan::default();
+    }
+
+    /// How the Bulk query job created now ends (counts a job down).
+    pub(crate) fn take_bulk_fate(&self) -> BulkFate {
+        let mut plan = self.plan();
+        if plan.bulk_stick > 0 {
+            plan.bulk_stick -= 1;
+            BulkFate::Stick
+        } else if plan.bulk_fail > 0 {
+            plan.bulk_fail -= 1;
+            BulkFate::Fail
+        } else {
+            BulkFate::Complete
+        }
+    }
+
+    /// Whether this results request answers 412 (counts one down).
+    pub(crate) fn take_bulk_precondition_failed(&self) -> bool {
+        let mut plan = self.plan();
+        let armed = plan.bulk_precondition_failed > 0;
+        if armed {
+            plan.bulk_precondition_failed -= 1;
+        }
+        armed
+    }
+
+    /// Whether Bulk jobs on this object are refused.
+    pub(crate) fn bulk_refuses(&self, object: &str) -> bool {
+        self.plan()
+            .bulk_refused
+            .contains(&object.to_ascii_lowercase())
+    }
+
+    /// The current Bulk job epoch (see [`Faults::bulk_expire_jobs`]).
+    pub(crate) fn bulk_epoch(&self) -> u64 {
+        self.bulk_epoch.load(Ordering::Relaxed)
     }
 
     /// Whether the open query locators expire now (once per arming).
@@ -345,6 +459,16 @@ mod tests {
                 Endpoint::Describe,
             ),
             ("/services/data/v60.0/limits", Endpoint::Limits),
+            ("/services/data/v60.0/jobs/query", Endpoint::BulkQuery),
+            (
+                "/services/data/v60.0/jobs/query/7505g0000000001AAA",
+                Endpoint::BulkQuery,
+            ),
+            (
+                "/services/data/v60.0/jobs/query/7505g0000000001AAA/results",
+                Endpoint::BulkQuery,
+            ),
+            ("/services/data/v60.0/jobs/ingest", Endpoint::Other),
             ("/services/data/v60.0/sobjects/Account", Endpoint::Other),
             ("/id/00D/005", Endpoint::Identity),
         ];
@@ -386,5 +510,24 @@ mod tests {
         assert!(f.rate_limited_now());
         f.clear_rate_limit();
         assert!(!f.rate_limited_now());
+    }
+
+    #[test]
+    fn bulk_faults_count_down_and_clear() {
+        let f = Faults::new();
+        f.bulk_fail_next_jobs(1);
+        f.bulk_stick_next_jobs(1);
+        assert_eq!(f.take_bulk_fate(), BulkFate::Stick);
+        assert_eq!(f.take_bulk_fate(), BulkFate::Fail);
+        assert_eq!(f.take_bulk_fate(), BulkFate::Complete);
+        f.bulk_results_precondition_failed(1);
+        assert!(f.take_bulk_precondition_failed());
+        assert!(!f.take_bulk_precondition_failed());
+        f.bulk_refuse_object(SObject::ACCOUNT);
+        assert!(f.bulk_refuses("account"));
+        f.bulk_expire_jobs();
+        f.clear();
+        assert!(!f.bulk_refuses("Account"));
+        assert_eq!(f.bulk_epoch(), 1, "an expiry is not undone");
     }
 }

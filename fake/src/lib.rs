@@ -24,6 +24,10 @@
 //! | `GET /services/data/vNN.N/query/01g..-N` | the following pages (`nextRecordsUrl`) of either |
 //! | `GET /services/data/vNN.N/sobjects[/{Object}/describe]` | describe global, describe |
 //! | `GET /services/data/vNN.N/limits` | limits, `DailyApiRequests` counting the calls made |
+//! | `POST /services/data/vNN.N/jobs/query` | creates a Bulk API 2.0 query job (`query` or `queryAll`, the SOQL subset below without `COUNT()`), from API 47.0 |
+//! | `GET /services/data/vNN.N/jobs/query/750..` | the job's info: `InProgress`, then `JobComplete` (see [`FakeSalesforceBuilder::bulk_polls_to_complete`]) |
+//! | `GET /services/data/vNN.N/jobs/query/750../results` | a result set as CSV, `?locator=&maxRecords=`, headers `Sforce-Locator` and `Sforce-NumberOfRecords` |
+//! | `PATCH`, `DELETE /services/data/vNN.N/jobs/query/750..` | aborts (`{"state":"Aborted"}`), deletes (`204`) |
 //!
 //! The SOQL subset is what a keyset-paging or incremental-sync reader
 //! sends:
@@ -44,14 +48,17 @@
 //!
 //! A file-backed [`FakeOrg`] can change while served (see
 //! [`FakeOrg::update`], [`FakeOrg::delete`] and its logical clock), and
-//! [`FakeSalesforce::records_served`] counts the records pages carried:
-//! enough to test an incremental sync record by record.
+//! [`FakeSalesforce::records_served`] counts the records pages (and Bulk
+//! result sets) carried: enough to test an incremental sync record by
+//! record.
 //!
 //! Data endpoints need `Authorization: Bearer <access token>` (else `401
 //! INVALID_SESSION_ID`) and carry `Sforce-Limit-Info: api-usage=USED/MAX`.
 //! Errors have Salesforce's bodies and codes (`MALFORMED_QUERY`,
 //! `INVALID_FIELD`, `INVALID_TYPE`, `NOT_FOUND`, `REQUEST_LIMIT_EXCEEDED`,
-//! `invalid_grant`, ...).
+//! `invalid_grant`, ...); Bulk API 2.0 requests are data requests too, with
+//! the Bulk errors (`412 JOB_NOT_COMPLETE` for results of an unfinished
+//! job, `404 NOT_FOUND` for a job deleted or purged, ...).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> salesforce_import::Result<()> {
@@ -97,6 +104,7 @@ use salesforce_import::{Connection, SObject};
 use salesforce_import::{Error, Result};
 
 mod api;
+mod bulk;
 mod faults;
 mod filter;
 mod generated;
@@ -124,6 +132,7 @@ struct Config {
     min_batch_size: u32,
     daily_api_limit: u64,
     code_lifetime: Duration,
+    bulk_polls_to_complete: u32,
 }
 
 /// Counters and the request log.
@@ -135,7 +144,7 @@ struct Stats {
     code_exchanges: AtomicU64,
     revocations: AtomicU64,
     log: Mutex<Vec<LoggedRequest>>,
-    /// Records written into query pages, by object name.
+    /// Records written into query pages and Bulk result sets, by object.
     served: Mutex<HashMap<String, u64>>,
 }
 
@@ -168,6 +177,7 @@ struct Shared {
     stats: Stats,
     locators: Mutex<HashMap<String, api::Locator>>,
     next_locator: AtomicU64,
+    bulk: bulk::Jobs,
 }
 
 impl Shared {
@@ -209,6 +219,7 @@ pub struct FakeSalesforceBuilder {
     min_batch_size: u32,
     daily_api_limit: u64,
     code_lifetime: Duration,
+    bulk_polls_to_complete: u32,
 }
 
 impl Default for FakeSalesforceBuilder {
@@ -222,6 +233,7 @@ impl Default for FakeSalesforceBuilder {
             min_batch_size: 200,
             daily_api_limit: 15_000,
             code_lifetime: Duration::from_secs(15 * 60),
+            bulk_polls_to_complete: 2,
         }
     }
 }
@@ -330,6 +342,7 @@ impl FakeSalesforceBuilder {
                 min_batch_size: self.min_batch_size,
                 daily_api_limit: self.daily_api_limit,
                 code_lifetime: self.code_lifetime,
+                bulk_polls_to_complete: self.bulk_polls_to_complete,
             },
             base_url: base_url.clone(),
             auth: Mutex::default(),
@@ -337,6 +350,7 @@ impl FakeSalesforceBuilder {
             stats: Stats::default(),
             locators: Mutex::default(),
             next_locator: AtomicU64::new(0),
+            bulk: bulk::Jobs::default(),
         });
         let task = server::spawn(listener, server::router(shared.clone()));
         Ok(FakeSalesforce {
@@ -534,19 +548,22 @@ impl FakeSalesforce {
             .count()
     }
 
-    /// The SOQL of every query received, in order.
+    /// The SOQL of every query received (REST `?q=`, Bulk API 2.0 jobs
+    /// created), in order.
     pub fn queries(&self) -> Vec<String> {
         self.requests().into_iter().filter_map(|r| r.soql).collect()
     }
 
-    /// How many records the query and queryAll pages served so far
-    /// carried, every object together (a `COUNT()` carries none).
+    /// How many records the query and queryAll pages and the Bulk API 2.0
+    /// result sets served so far carried, every object together (a
+    /// `COUNT()` carries none).
     pub fn records_served(&self) -> u64 {
         self.lock_served().values().sum()
     }
 
-    /// How many records of `object` the query and queryAll pages served
-    /// so far carried: what a test of an incremental sync asserts on.
+    /// How many records of `object` the query and queryAll pages and the
+    /// Bulk API 2.0 result sets served so far carried: what a test of an
+    /// incremental sync asserts on.
     pub fn records_served_of(&self, object: &SObject) -> u64 {
         self.lock_served()
             .iter()

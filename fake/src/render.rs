@@ -226,7 +226,7 @@ impl FakeOrg {
 /// The parent record behind a relationship: the nested object the data
 /// carries (`"Pricebook2": {...}`), else the record the reference field
 /// names, if the org has it. Returns the parent's id too, when known.
-fn parent_record(
+pub(crate) fn parent_record(
     source: &Records,
     record: &SfRecord,
     relationship: &str,

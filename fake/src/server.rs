@@ -19,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::faults::{Endpoint, Failure, LoggedRequest};
-use super::{Shared, api, oauth};
+use super::{Shared, api, bulk, oauth};
 
 /// Put in a response's extensions: the connection is closed instead.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +55,15 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             get(api::describe),
         )
         .route("/services/data/{version}/limits", get(api::limits))
+        .route("/services/data/{version}/jobs/query", post(bulk::create))
+        .route(
+            "/services/data/{version}/jobs/query/{id}",
+            get(bulk::info).patch(bulk::abort).delete(bulk::delete),
+        )
+        .route(
+            "/services/data/{version}/jobs/query/{id}/results",
+            get(bulk::results),
+        )
         .route_layer(from_fn_with_state(shared.clone(), data_guard));
     Router::new()
         .route("/services/oauth2/authorize", get(oauth::authorize))
@@ -147,13 +156,20 @@ async fn observe(State(shared): State<Arc<Shared>>, req: Request, next: Next) ->
     let number = shared.stats.requests.fetch_add(1, Ordering::Relaxed) + 1;
     let path = req.uri().path().to_owned();
     let endpoint = Endpoint::of(&path);
-    let soql = (endpoint == Endpoint::Query)
+    let mut soql = (endpoint == Endpoint::Query)
         .then(|| {
             url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
                 .find(|(k, _)| k == "q")
                 .map(|(_, v)| v.into_owned())
         })
         .flatten();
+    let req = if endpoint == Endpoint::BulkQuery && req.method() == axum::http::Method::POST {
+        let (req, bulk_soql) = bulk::logged_soql(req).await;
+        soql = bulk_soql;
+        req
+    } else {
+        req
+    };
     let batch_size = api::asked_batch_size(req.headers());
     let method = req.method().to_string();
     let latency = shared.faults.latency();

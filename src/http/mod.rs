@@ -28,7 +28,6 @@
 //! `Debug` output, error or log.
 
 mod allow;
-mod bulk;
 mod client;
 mod limits;
 mod oauth;

@@ -12,8 +12,10 @@ use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderValue};
 use serde::Deserialize;
 
-use super::bulk::{BulkCursor, BulkSettings, Position};
 use super::client::{ApiClient, Get};
+use bulk::{BulkCursor, BulkSettings, Position};
+
+mod bulk;
 use super::oauth::SalesforceOAuth;
 use crate::error::{ApiErrorCode, Error, Result};
 use crate::error::{FieldError, Problem};
@@ -158,6 +160,21 @@ impl RestSourceBuilder {
 ///   [`Error::BadResponse`]; both name the request (object and SOQL).
 /// - `Sforce-Limit-Info` is reported in [`Page::api_usage`] and, by the
 ///   engine, in [`ProgressEvent::ApiUsage`](crate::ProgressEvent::ApiUsage).
+/// - A sync read ([`PageRequest::changed_since`]) asks `WHERE
+///   SystemModstamp >= ...` in `(SystemModstamp, Id)` order, through
+///   `queryAll` so that deleted records come too.
+/// - **Bulk API 2.0** for large objects: when the first page's `totalSize`
+///   is above [`bulk_threshold`](RestSourceBuilder::bulk_threshold)
+///   (default 50,000), the rest of the object is read by a Bulk query job
+///   (`query` or `queryAll`, CSV), a result set of
+///   [`bulk_max_records`](RestSourceBuilder::bulk_max_records) per page,
+///   parsed by the `csv` crate into the same records REST gives. A failed,
+///   aborted or timed-out job is tried once more, then the object goes on
+///   through REST with the reason logged as a warning; an object Bulk API
+///   refuses goes on through REST at once; every job is deleted once read.
+///   1,005,000 records take 71 calls this way against 516 through REST
+///   (`cargo run --release --features http --example lifecycle`).
+/// - `describe` answers are kept for ten minutes: one per object per job.
 ///
 /// ```no_run
 /// # async fn demo(oauth: std::sync::Arc<salesforce_import::http::SalesforceOAuth>) -> salesforce_import::Result<()> {
@@ -180,8 +197,11 @@ pub struct RestSource {
     bulk: BulkSettings,
     /// Describe answers, kept a while: one describe per object per job,
     /// not one per read.
-    describes: Mutex<HashMap<(TenantId, SObject), (Instant, Arc<Describe>)>>,
+    describes: Mutex<DescribeCache>,
 }
+
+/// Describe answers by tenant and object, with when they were read.
+type DescribeCache = HashMap<(TenantId, SObject), (Instant, Arc<Describe>)>;
 
 /// How long a describe answer is kept.
 const DESCRIBE_TTL: Duration = Duration::from_secs(600);
@@ -287,9 +307,7 @@ impl RestSource {
         Ok(described)
     }
 
-    fn lock_describes(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(TenantId, SObject), (Instant, Arc<Describe>)>> {
+    fn lock_describes(&self) -> std::sync::MutexGuard<'_, DescribeCache> {
         self.describes.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -201,7 +201,7 @@ impl Relink {
 /// - every read and write is scoped to `tenant`;
 /// - [`delete_batch`](CrmSink::delete_batch) is optional: a sink that
 ///   keeps deleted records leaves the default, which answers
-///   [`Error::Unsupported`](crate::Error::Unsupported); the engine then
+///   [`Error::Unsupported`]; the engine then
 ///   logs one warning per object and goes on. A sink that implements it
 ///   must make it idempotent, and let a later write of the same record
 ///   (restored from Salesforce's recycle bin) bring it back.

@@ -1,6 +1,7 @@
 //! Helpers shared by integration tests.
 #![allow(dead_code)] // each test crate uses a part
 
+pub mod compare;
 #[cfg(feature = "http")]
 pub mod fake;
 pub mod logs;

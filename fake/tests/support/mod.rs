@@ -12,6 +12,8 @@ use salesforce_import_fake::{FakeOrg, FakeSalesforce};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Map, Value};
 
+pub mod bulk;
+
 /// A fake with the sample org and default settings.
 pub async fn start_default() -> FakeSalesforce {
     FakeSalesforce::builder().start().await.unwrap()

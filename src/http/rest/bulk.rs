@@ -30,9 +30,9 @@ use reqwest::Method;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::client::Get;
-use super::rest::RestSource;
+use super::RestSource;
 use crate::error::{Error, FieldError, Problem, Result};
+use crate::http::client::Get;
 use crate::id::{SfId, TenantId};
 use crate::record::SfRecord;
 use crate::source::{Cursor, Page, PageRequest};
@@ -439,7 +439,7 @@ impl RestSource {
 /// (`Account.Name` a relationship's), an empty value is null, every other
 /// value a JSON string, typed later by the same [`SfRecord`] getters as
 /// REST's JSON.
-pub(crate) fn csv_records(object: &crate::SObject, body: &[u8]) -> Result<Vec<SfRecord>> {
+pub(crate) fn csv_records(object: &crate::object::SObject, body: &[u8]) -> Result<Vec<SfRecord>> {
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(true)
         .from_reader(body);
@@ -526,7 +526,7 @@ pub(crate) fn csv_records(object: &crate::SObject, body: &[u8]) -> Result<Vec<Sf
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SObject;
+    use crate::object::SObject;
 
     #[test]
     fn csv_rows_read_like_rest_json() {
