@@ -117,6 +117,18 @@ try {
   check((await log.textContent()).includes("0035g0000000163AAA"), "the contact without a last name is named");
   await shot(page, "5-history-error-log");
 
+  // 5b. Sync changes: nothing changed in the org since, so nothing is written.
+  await page.getByTestId("sync").click();
+  await page.getByTestId("history-row").first().filter({ hasText: "(sync)" })
+    .waitFor({ timeout: 30_000 });
+  await statusIs(["COMPLETED", "COMPLETED_WITH_ERRORS"]).waitFor({ timeout: 60_000 });
+  const total = async (id) => Number(await page.locator(`#total-${id}`).textContent());
+  check(await total("imported") === 0 && await total("updated") === 0,
+    "a sync with nothing changed writes nothing");
+  check(await total("skipped") === EXPECTED.imported,
+    `the sync left the ${EXPECTED.imported} unchanged records alone`);
+  await shot(page, "5b-sync-nothing-changed");
+
   // 6. A failed import, resumed, reads "In progress" at once and is followed.
   // The example server sets the fake org's API limit on demand.
   const demo = (method, path) => page.request.fetch(`${BASE_URL}/demo${path}`,

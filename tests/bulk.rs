@@ -15,7 +15,7 @@ use salesforce_import::{
     ImportRequest, Importer, InMemoryJobStore, InMemorySink, InMemoryTokenVault, Job, JobStatus,
     JobStore, SObject, Severity, TenantId, TokenVault,
 };
-use salesforce_import_fake::{FakeOrg, FakeSalesforce};
+use salesforce_import_fake::{Endpoint, FakeOrg, FakeSalesforce};
 use serde_json::json;
 
 async fn fake(org: FakeOrg) -> FakeSalesforce {
@@ -264,4 +264,169 @@ async fn a_sync_through_bulk_reads_deletions_with_query_all() {
             );
         }
     }
+}
+
+/// The in-memory CRM, failing one write of Contact as a database that goes
+/// away would.
+#[derive(Debug, Default)]
+struct FailingSink {
+    inner: InMemorySink,
+    contact_pages: std::sync::atomic::AtomicU64,
+    fail_page: u64,
+    /// On this Contact page, every Bulk job of the fake expires.
+    expire_on_page: Option<(u64, salesforce_import_fake::Faults)>,
+}
+
+#[async_trait::async_trait]
+impl salesforce_import::CrmSink for FailingSink {
+    async fn write_batch(
+        &self,
+        tenant: &TenantId,
+        batch: &salesforce_import::sink::WriteBatch,
+    ) -> salesforce_import::Result<
+        Vec<Result<salesforce_import::sink::WriteOutcome, salesforce_import::RecordError>>,
+    > {
+        if batch.object == SObject::CONTACT {
+            let n = self
+                .contact_pages
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                + 1;
+            if let Some((page, faults)) = &self.expire_on_page
+                && n == *page
+            {
+                faults.bulk_expire_jobs();
+            }
+            if n == self.fail_page {
+                return Err(salesforce_import::Error::store(
+                    "crm sink",
+                    "writing contacts",
+                    std::io::Error::other("the CRM database went away"),
+                )
+                .permanent());
+            }
+        }
+        self.inner.write_batch(tenant, batch).await
+    }
+
+    async fn relink(
+        &self,
+        tenant: &TenantId,
+        object: &SObject,
+        links: &[salesforce_import::sink::Relink],
+    ) -> salesforce_import::Result<Vec<Result<(), salesforce_import::RecordError>>> {
+        self.inner.relink(tenant, object, links).await
+    }
+}
+
+#[tokio::test]
+async fn a_stopped_bulk_read_resumes_from_the_jobs_locator() {
+    let fake = fake(FakeOrg::generated_materialized(23, 200)).await;
+    let (_, rest, _) = import(&fake, "rest", u64::MAX).await;
+
+    let vault = Arc::new(InMemoryTokenVault::new());
+    let tenant = TenantId::new("resumed");
+    vault
+        .put(&tenant, &fake.connection("ada@example.com"))
+        .await
+        .unwrap();
+    let sink = Arc::new(FailingSink {
+        fail_page: 2,
+        ..FailingSink::default()
+    });
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let importer = Importer::builder(source(&fake, &vault, 0).await, sink.clone(), jobs.clone())
+        .vault(vault)
+        .page_size(50)
+        .build()
+        .unwrap();
+    let stopped = importer
+        .run(&tenant, ImportRequest::new("ada", SObject::SELECTABLE))
+        .await
+        .unwrap();
+    assert_eq!(stopped.status, JobStatus::Failed, "{:?}", stopped.message);
+    let contact = stopped.object(&SObject::CONTACT).unwrap();
+    assert!(
+        contact
+            .resume_cursor
+            .as_deref()
+            .is_some_and(|c| c.starts_with("bulk:")),
+        "the job's locator is kept with the checkpoint: {contact:?}"
+    );
+    let contact_queries = || {
+        fake.queries()
+            .iter()
+            .filter(|q| q.contains("FROM Contact"))
+            .count()
+    };
+    let before = contact_queries();
+
+    let resumed = importer
+        .resume(&tenant, &stopped.id)
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            resumed.status,
+            JobStatus::Completed | JobStatus::CompletedWithErrors
+        ),
+        "{:?}",
+        resumed.message
+    );
+    assert_eq!(
+        contact_queries(),
+        before,
+        "the resumed read went on with the job's locator: no new Contact query"
+    );
+    assert_same(&canonical(&sink.inner, &tenant), &rest);
+    assert_eq!(fake.bulk_jobs_open(), 0, "the job was deleted once read");
+}
+
+#[tokio::test]
+async fn jobs_that_expire_mid_read_are_replaced_after_the_last_record() {
+    let fake = fake(FakeOrg::generated_materialized(29, 200)).await;
+    let (_, rest, _) = import(&fake, "rest", u64::MAX).await;
+    let vault = Arc::new(InMemoryTokenVault::new());
+    let tenant = TenantId::new("expiring");
+    vault
+        .put(&tenant, &fake.connection("ada@example.com"))
+        .await
+        .unwrap();
+    let sink = Arc::new(FailingSink {
+        expire_on_page: Some((2, fake.faults().clone())),
+        ..FailingSink::default()
+    });
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let job = Importer::builder(source(&fake, &vault, 0).await, sink.clone(), jobs.clone())
+        .vault(vault)
+        .page_size(50)
+        .build()
+        .unwrap()
+        .run(&tenant, ImportRequest::new("ada", SObject::SELECTABLE))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            job.status,
+            JobStatus::Completed | JobStatus::CompletedWithErrors
+        ),
+        "{:?}",
+        job.message
+    );
+    let contact_jobs = fake
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.endpoint == Endpoint::BulkQuery
+                && r.method == "POST"
+                && r.soql
+                    .as_deref()
+                    .is_some_and(|q| q.contains("FROM Contact"))
+        })
+        .count();
+    assert_eq!(contact_jobs, 2, "a new job replaced the expired one");
+    assert_same(&canonical(&sink.inner, &tenant), &rest);
+    assert!(fallbacks(&jobs, &job).await.is_empty());
 }

@@ -173,6 +173,7 @@ impl JobStore for HostJobs {
             if page.checkpoint.is_some() {
                 p.checkpoint = page.checkpoint.clone();
                 p.checkpoint_modstamp = page.checkpoint_modstamp;
+                p.resume_cursor = page.resume_cursor.clone();
             }
             if page.watermark.is_some() {
                 p.watermark = page.watermark;

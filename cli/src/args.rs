@@ -467,6 +467,9 @@ mod tests {
         assert_eq!(args.page_size, 200);
         assert!(args.once);
         assert_eq!(args.errors_csv, Some(PathBuf::from("/tmp/e.csv")));
+        let args = parse(&["--sync", "--mode", "changed"]).unwrap();
+        assert!(args.sync);
+        assert_eq!(args.mode(), WriteMode::UpdateChanged);
 
         let args = parse(&["--page-size", "7", "--mode=skip", "--into", "postgresql"]).unwrap();
         assert_eq!(args.page_size, 7);
@@ -619,6 +622,16 @@ mod tests {
                 &["--into", "postgres", "--resume="],
                 ErrorKind::ValueValidation,
                 "'--resume [<JOB>]': a job id is needed",
+            ),
+            (
+                &["--sync", "--mode", "skip"],
+                ErrorKind::ArgumentConflict,
+                "--sync updates what changed: it cannot go with --mode skip",
+            ),
+            (
+                &["--into", "postgres", "--sync", "--resume"],
+                ErrorKind::ArgumentConflict,
+                "--resume continues a job as it was started: leave out --sync",
             ),
             (
                 &["--allow-loopback"],

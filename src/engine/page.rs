@@ -219,6 +219,11 @@ pub(crate) async fn process(
         } else {
             None
         },
+        resume_cursor: page
+            .next
+            .as_ref()
+            .filter(|c| c.is_durable())
+            .map(|c| c.as_str().to_owned()),
         ..PageRecord::default()
     };
     // Problems of the query itself (a field the org lacks): logged against
@@ -410,6 +415,7 @@ pub(crate) async fn process(
     if rec.checkpoint.is_some() {
         local.checkpoint = rec.checkpoint;
         local.checkpoint_modstamp = rec.checkpoint_modstamp;
+        local.resume_cursor = rec.resume_cursor.clone();
     }
     if rec.watermark.is_some() {
         local.watermark = rec.watermark;

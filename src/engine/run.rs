@@ -18,7 +18,7 @@ use crate::jobs::{Job, LogEntry, ObjectProgress};
 use crate::mapping::{LookupSpec, Mapper};
 use crate::object::SObject;
 use crate::sink::Relink;
-use crate::source::{Page, PageRequest};
+use crate::source::{Cursor, Page, PageRequest};
 use crate::status::{JobStatus, ObjectState};
 
 pub(crate) struct Runner {
@@ -324,6 +324,17 @@ impl Runner {
             .changed_since(since)
             .after(progress.checkpoint.clone())
             .after_modstamp(progress.checkpoint_modstamp);
+        // A durable cursor kept with the checkpoint (a Bulk job's locator)
+        // continues the read without querying again.
+        let first_request = match &progress.resume_cursor {
+            Some(cursor) if resumed => {
+                tracing::info!("continuing from the cursor kept with the checkpoint");
+                request
+                    .clone()
+                    .cursor(Some(Cursor::durable(cursor.clone())))
+            }
+            _ => request.clone(),
+        };
         let mut run = ObjectRun {
             floor: progress.watermark,
             track_watermark: job.mode != WriteMode::SkipExisting,
@@ -333,7 +344,7 @@ impl Runner {
         let mut local = progress;
         local.state = ObjectState::Importing;
 
-        let Some(mut page) = self.fetch(&job.tenant, &request).await? else {
+        let Some(mut page) = self.fetch(&job.tenant, &first_request).await? else {
             return Ok(ObjectEnd::Cancelled(local));
         };
         let mut first = true;

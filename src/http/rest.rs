@@ -526,6 +526,7 @@ impl SalesforceSource for RestSource {
                         self.bulk_read(tenant, request, &fields, position, false)
                             .await
                     }
+                    Some(BulkCursor::Done { job }) => Ok(self.bulk_done(tenant, &job).await),
                     Some(BulkCursor::Results {
                         job,
                         locator,

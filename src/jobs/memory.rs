@@ -228,6 +228,7 @@ impl JobStore for InMemoryJobStore {
         if page.checkpoint.is_some() {
             progress.checkpoint = page.checkpoint.clone();
             progress.checkpoint_modstamp = page.checkpoint_modstamp;
+            progress.resume_cursor = page.resume_cursor.clone();
         }
         if page.watermark.is_some() {
             progress.watermark = page.watermark;

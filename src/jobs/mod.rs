@@ -70,6 +70,10 @@ pub struct ObjectProgress {
     /// `SystemModstamp` of the checkpoint's record: a resumed sync
     /// continues after `(checkpoint_modstamp, checkpoint)`.
     pub checkpoint_modstamp: Option<DateTime<Utc>>,
+    /// A [durable](crate::source::Cursor::durable) cursor to the page after
+    /// the checkpoint (a Bulk API job's locator): a resumed job continues
+    /// from it rather than querying again.
+    pub resume_cursor: Option<String>,
     /// Every change Salesforce made to this object before this instant has
     /// been read by this job (kept with each page; final once the object is
     /// done): where the next sync of the object starts, less the look-back
@@ -93,6 +97,7 @@ impl ObjectProgress {
             warnings: 0,
             checkpoint: None,
             checkpoint_modstamp: None,
+            resume_cursor: None,
             watermark: None,
         }
     }
@@ -334,6 +339,9 @@ pub struct PageRecord {
     pub checkpoint: Option<SfId>,
     /// Its `SystemModstamp`, in a sync read.
     pub checkpoint_modstamp: Option<DateTime<Utc>>,
+    /// The durable cursor to the next page, if the source gave one; set
+    /// (or cleared) with the checkpoint.
+    pub resume_cursor: Option<String>,
     /// The object's new watermark (see [`ObjectProgress::watermark`]),
     /// replacing the one before.
     pub watermark: Option<DateTime<Utc>>,

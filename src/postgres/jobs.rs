@@ -158,7 +158,7 @@ async fn load_jobs(conn: &mut PgConnection, rows: Vec<sqlx::postgres::PgRow>) ->
         .collect::<Result<_>>()?;
     let objects = sqlx::query(
         "SELECT job_id, object, state, total, imported, updated, skipped, deleted, errors,
-                warnings, checkpoint, checkpoint_modstamp, watermark
+                warnings, checkpoint, checkpoint_modstamp, resume_cursor, watermark
          FROM sf_import_job_objects WHERE job_id = ANY($1) ORDER BY job_id, position",
     )
     .bind(&ids)
@@ -175,6 +175,7 @@ async fn load_jobs(conn: &mut PgConnection, rows: Vec<sqlx::postgres::PgRow>) ->
         p.skipped = count(o.col(STORE, "skipped")?);
         p.deleted = count(o.col(STORE, "deleted")?);
         p.checkpoint_modstamp = o.col(STORE, "checkpoint_modstamp")?;
+        p.resume_cursor = o.col(STORE, "resume_cursor")?;
         p.watermark = o.col(STORE, "watermark")?;
         p.errors = count(o.col(STORE, "errors")?);
         p.warnings = count(o.col(STORE, "warnings")?);
@@ -495,6 +496,7 @@ impl JobStore for PgJobStore {
                  errors = errors + $7, warnings = warnings + $8,
                  checkpoint = COALESCE($9, checkpoint),
                  checkpoint_modstamp = CASE WHEN $9 IS NULL THEN checkpoint_modstamp ELSE $10 END,
+                 resume_cursor = CASE WHEN $9 IS NULL THEN resume_cursor ELSE $14 END,
                  updated = updated + $11, deleted = deleted + $12,
                  watermark = COALESCE($13, watermark)
              WHERE tenant_id = $1 AND job_id = $2 AND object = $3",
@@ -512,6 +514,7 @@ impl JobStore for PgJobStore {
         .bind(i64::try_from(page.updated).unwrap_or(i64::MAX))
         .bind(i64::try_from(page.deleted).unwrap_or(i64::MAX))
         .bind(page.watermark)
+        .bind(page.resume_cursor.as_deref())
         .execute(&mut *tx)
         .await
         .map_err(db(STORE, "recording a page"))?;

@@ -38,9 +38,9 @@
 //! | `GET` | `/openapi.json` | | this API's OpenAPI 3.1 document (no session needed) |
 //!
 //! A job is `{id, status, started_by, created_at, started_at,
-//! completed_at, mode, message, imported, skipped, errors, warnings,
-//! objects: [{object_type, label, state, total, imported, skipped, errors,
-//! warnings}]}`; `GET /import/{id}` adds `error_log: [{severity, label,
+//! completed_at, mode, sync, message, imported, updated, skipped, deleted,
+//! errors, warnings, objects: [{object_type, label, state, total, imported,
+//! updated, skipped, deleted, errors, warnings}]}`; `GET /import/{id}` adds `error_log: [{severity, label,
 //! object_type, sf_id, field, message}]`. `status` is one of `PENDING`,
 //! `IN_PROGRESS`, `COMPLETED`, `COMPLETED_WITH_ERRORS`, `FAILED`,
 //! `CANCELLED`.

@@ -51,24 +51,57 @@ pub use limit::{PerOrgLimit, SALESFORCE_CONCURRENT_REQUESTS};
 
 /// An opaque position inside a query, returned by one page and handed back
 /// to fetch the next (a REST `nextRecordsUrl`, an offset into a file).
+///
+/// A [durable](Cursor::durable) cursor stays valid in another process and
+/// names the record it continues after itself (a Bulk API job's locator
+/// with the last record served): the engine keeps it with the page's
+/// checkpoint, and a resumed job continues from it instead of starting the
+/// query again.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Cursor(String);
+pub struct Cursor {
+    text: String,
+    durable: bool,
+}
 
 impl Cursor {
-    /// Wraps a source's own cursor text.
+    /// Wraps a source's own cursor text, valid in this process only.
     pub fn new(cursor: impl Into<String>) -> Cursor {
-        Cursor(cursor.into())
+        Cursor {
+            text: cursor.into(),
+            durable: false,
+        }
+    }
+
+    /// A cursor that a resumed job, in any process, may hand back: the
+    /// source answers it with the records after the one it names, or, if
+    /// what it points at is gone, reads again from that record.
+    ///
+    /// ```
+    /// use salesforce_import::source::Cursor;
+    /// assert!(Cursor::durable("bulk:750x:MTAw:001000000000001AAA:").is_durable());
+    /// assert!(!Cursor::new("/services/data/v62.0/query/01g-2000").is_durable());
+    /// ```
+    pub fn durable(cursor: impl Into<String>) -> Cursor {
+        Cursor {
+            text: cursor.into(),
+            durable: true,
+        }
+    }
+
+    /// Whether a resumed job may use it.
+    pub fn is_durable(&self) -> bool {
+        self.durable
     }
 
     /// The cursor text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.text
     }
 }
 
 impl fmt::Debug for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Cursor({})", self.0)
+        write!(f, "Cursor({})", self.text)
     }
 }
 

@@ -347,12 +347,19 @@ pub async fn record_page_accumulates(store: &dyn JobStore) {
         ],
         checkpoint: Some(ids[2].clone()),
         checkpoint_modstamp: Some(fixture::at(20)),
+        resume_cursor: Some("bulk:750x:MTAw:".to_owned()),
         watermark: Some(fixture::at(30)),
     };
     store
         .record_page(&tenant, &job.id, &obj, &page1, None)
         .await
         .expect("record_page 1");
+    let after_first = get(store, &tenant, &job.id).await;
+    assert_eq!(
+        after_first.object(&obj).unwrap().resume_cursor.as_deref(),
+        Some("bulk:750x:MTAw:"),
+        "the page's durable cursor is kept with its checkpoint"
+    );
     let page2 = PageRecord {
         total: None,
         imported: 1,
@@ -368,6 +375,7 @@ pub async fn record_page_accumulates(store: &dyn JobStore) {
         )],
         checkpoint: Some(ids[5].clone()),
         checkpoint_modstamp: Some(fixture::at(50)),
+        resume_cursor: None,
         watermark: None,
     };
     store
@@ -393,6 +401,10 @@ pub async fn record_page_accumulates(store: &dyn JobStore) {
         p.checkpoint_modstamp,
         Some(fixture::at(50)),
         "the checkpoint's stamp is the last page's"
+    );
+    assert_eq!(
+        p.resume_cursor, None,
+        "the resume cursor goes with the checkpoint: the last page had none"
     );
     assert_eq!(
         p.watermark,

@@ -164,6 +164,7 @@ async function loadImportPage() {
     ? `Salesforce is not connected: ${status.message}. Go to the settings.`
     : "Connect Salesforce in the settings first.";
   $("start").disabled = !status.connected;
+  $("sync").disabled = $("start").disabled;
   const history = await loadHistory();
   const running = history.find((j) => j.status === "PENDING" || j.status === "IN_PROGRESS");
   if (running) follow(running);
@@ -208,9 +209,10 @@ function labelOf(type) {
   return t ? t.label : type;
 }
 
-async function startImport() {
+// `sync`: read only what changed since the last import (deletions too).
+async function startImport(sync = false) {
   clearError();
-  const job = await api("POST", "/import", { object_types: selectedTypes() });
+  const job = await api("POST", "/import", { object_types: selectedTypes(), sync });
   follow(job);
   await loadHistory();
 }
@@ -257,21 +259,24 @@ function renderJob(job) {
   status_badge.className = "badge " + job.status.toLowerCase();
   $("job-message").textContent = job.message || "";
   $("start").disabled = isRunning(job) || !(status && status.connected);
+  $("sync").disabled = $("start").disabled;
   $("cancel").hidden = !isRunning(job);
   const bars = $("bars");
   bars.replaceChildren();
   for (const o of job.objects) {
-    const done = o.imported + o.skipped + o.errors;
+    const done = o.imported + o.updated + o.skipped + o.deleted + o.errors;
     const max = o.total || (o.state === "DONE" ? Math.max(done, 1) : Math.max(done, 1) * 2);
     bars.append(el("div", { class: "bar", dataset: { testid: `bar-${o.object_type}` } },
       el("span", { class: "label" }, o.label),
       el("progress", { max: String(max), value: String(done) }),
       el("span", { class: "counts", dataset: { testid: `counts-${o.object_type}` } },
-        `${done}${o.total != null ? " / " + o.total : ""} · ${o.imported} imported · ${o.skipped} skipped · ${o.errors} errors`),
+        `${done}${o.total != null ? " / " + o.total : ""} · ${o.imported} imported · ${o.updated} updated · ${o.skipped} skipped · ${o.deleted} deleted · ${o.errors} errors`),
       el("span", { class: "state" }, STATE_TEXT[o.state] || o.state)));
   }
   $("total-imported").textContent = job.imported;
+  $("total-updated").textContent = job.updated;
   $("total-skipped").textContent = job.skipped;
+  $("total-deleted").textContent = job.deleted;
   $("total-errors").textContent = job.errors;
 }
 
@@ -283,10 +288,11 @@ async function loadHistory() {
     const row = el("tr", { class: "job", tabindex: "0", dataset: { testid: "history-row", job: job.id } },
       el("td", {}, fmtDate(job.created_at)),
       el("td", {}, job.started_by),
-      el("td", {}, job.objects.map((o) => o.label).join(", ")),
+      el("td", {}, job.objects.map((o) => o.label).join(", ") + (job.sync ? " (sync)" : "")),
       el("td", {}, badge(job.status, {}, job.interrupted),
         job.status === "FAILED" || job.interrupted ? resumeButton(job) : ""),
       el("td", { class: "num" }, String(job.imported)),
+      el("td", { class: "num" }, String(job.updated)),
       el("td", { class: "num" }, String(job.skipped)),
       el("td", { class: "num" }, String(job.errors)));
     row.addEventListener("click", () => toggleLog(row, job.id).catch(showError));
@@ -317,8 +323,9 @@ function updateHistoryRow(job) {
   const cells = row.children;
   cells[3].replaceChildren(badge(job.status, {}, job.interrupted));
   cells[4].textContent = String(job.imported);
-  cells[5].textContent = String(job.skipped);
-  cells[6].textContent = String(job.errors);
+  cells[5].textContent = String(job.updated);
+  cells[6].textContent = String(job.skipped);
+  cells[7].textContent = String(job.errors);
 }
 
 async function toggleLog(row, id) {
@@ -337,7 +344,7 @@ async function toggleLog(row, id) {
         el("tbody", {}, ...entries.map((e) => el("tr", { class: e.severity.toLowerCase() },
           el("td", {}, e.severity), el("td", {}, e.label), el("td", {}, e.sf_id || ""),
           el("td", {}, e.field), el("td", {}, e.message)))));
-  row.after(el("tr", { class: "log" }, el("td", { colSpan: 7 }, content)));
+  row.after(el("tr", { class: "log" }, el("td", { colSpan: 8 }, content)));
 }
 
 // ---- start ---------------------------------------------------------------
@@ -350,7 +357,8 @@ window.addEventListener("DOMContentLoaded", async () => {
   on("connect", "click", connect);
   on("disconnect", "click", askDisconnect);
   on("confirm-disconnect", "close", onDisconnectDialogClose);
-  on("start", "click", startImport);
+  on("start", "click", () => startImport(false));
+  on("sync", "click", () => startImport(true));
   on("cancel", "click", cancelImport);
   window.addEventListener("hashchange", route);
   try {

@@ -21,7 +21,12 @@
 //! is tried once more, then the object is read through REST from where it
 //! stands, with the reason as a warning of the object in the job log. An
 //! object Bulk API refuses falls back at once. Every job is deleted once
-//! read (or given up).
+//! read (or given up): after its last result set, the source answers one
+//! more, empty page whose fetch deletes it, so that a job stopped before it
+//! wrote the last set still finds the job. The cursors are
+//! [durable](crate::source::Cursor::durable): the engine keeps them with
+//! each checkpoint, and a resumed job continues from the job's locator
+//! while the job exists (a new job after the position otherwise).
 
 use std::time::Duration;
 
@@ -127,6 +132,9 @@ impl Position {
 pub(crate) enum BulkCursor {
     /// Start a job after this position (the REST first page was large).
     Start(Position),
+    /// Every result set of `job` was served: delete it. (Not at once: a
+    /// job stopped before it wrote the last set resumes from the locator.)
+    Done { job: String },
     /// Read the next result set of `job` at `locator`.
     Results {
         job: String,
@@ -141,6 +149,12 @@ impl BulkCursor {
         if let Some(rest) = text.strip_prefix("bulk-start:") {
             let (id, stamp) = rest.split_once(':')?;
             return Some(BulkCursor::Start(Position::decode(id, stamp)?));
+        }
+        if let Some(job) = text.strip_prefix("bulk-done:") {
+            let ok = !job.is_empty() && job.chars().all(|c| c.is_ascii_alphanumeric());
+            return ok.then(|| BulkCursor::Done {
+                job: job.to_owned(),
+            });
         }
         let rest = text.strip_prefix("bulk:")?;
         let mut parts = rest.splitn(4, ':');
@@ -160,11 +174,15 @@ impl BulkCursor {
     }
 
     pub(crate) fn start(position: &Position) -> Cursor {
-        Cursor::new(format!("bulk-start:{}", position.encode()))
+        Cursor::durable(format!("bulk-start:{}", position.encode()))
+    }
+
+    fn done(job: &str) -> Cursor {
+        Cursor::durable(format!("bulk-done:{job}"))
     }
 
     fn results(job: &str, locator: &str, position: &Position) -> Cursor {
-        Cursor::new(format!("bulk:{job}:{locator}:{}", position.encode()))
+        Cursor::durable(format!("bulk:{job}:{locator}:{}", position.encode()))
     }
 }
 
@@ -396,13 +414,18 @@ impl RestSource {
             .filter(|l| !l.is_empty() && *l != "null");
         let position = Position::after_page(&records, position);
         let next = match next_locator {
-            Some(l) => Some(BulkCursor::results(job, l, &position)),
-            None => {
-                self.bulk_delete(tenant, job).await;
-                None
-            }
+            Some(l) => BulkCursor::results(job, l, &position),
+            None => BulkCursor::done(job),
         };
+        let next = Some(next);
         Ok(Page::new(records, next, None).with_api_usage(raw.usage))
+    }
+
+    /// The end of a job's read: deletes the job, and answers the last
+    /// (empty) page.
+    pub(crate) async fn bulk_done(&self, tenant: &TenantId, job: &str) -> Page {
+        self.bulk_delete(tenant, job).await;
+        Page::new(Vec::new(), None, None)
     }
 
     /// Deletes a job; a failure is logged, not returned (the job expires
@@ -601,7 +624,13 @@ mod tests {
                 position: Position::default()
             })
         );
+        assert_eq!(
+            BulkCursor::parse(&BulkCursor::done("750x")),
+            Some(BulkCursor::Done { job: "750x".into() })
+        );
         for junk in [
+            "bulk-done:",
+            "bulk-done:75/0",
             "bulk:",
             "bulk:../x:l::",
             "bulk:75/0x:ab::",
