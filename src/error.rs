@@ -486,6 +486,12 @@ pub enum Problem {
     /// Records deleted in Salesforce were kept: the CRM sink does not
     /// support deletions (logged once per object).
     DeletionNotSupported,
+    /// The text held NUL characters, which no CRM text column holds: they
+    /// were removed.
+    NulRemoved {
+        /// How many.
+        count: usize,
+    },
     /// The object was read through the REST API instead of Bulk API 2.0.
     BulkFallback {
         /// Why: the job failed, timed out, or Bulk API refused the object.
@@ -539,6 +545,9 @@ impl fmt::Display for Problem {
             Problem::DeletionNotSupported => f.write_str(
                 "records deleted in Salesforce are kept in the CRM: its sink does not support deletions",
             ),
+            Problem::NulRemoved { count } => {
+                write!(f, "held {count} NUL character(s), which the CRM cannot store: removed")
+            }
             Problem::BulkFallback { reason } => {
                 write!(f, "read through the REST API instead of Bulk API 2.0: {reason}")
             }

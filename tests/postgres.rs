@@ -964,3 +964,56 @@ mod store_errors {
         }
     }
 }
+
+/// Text PostgreSQL cannot hold (NUL) is repaired with a warning naming the
+/// field; the record, and the records that refer to it, are imported.
+#[tokio::test]
+async fn nul_characters_are_removed_with_a_warning_not_a_failed_record() {
+    let pool = pg_or_skip!();
+    let source = FileSource::new()
+        .add_query_json(
+            r#"{"totalSize": 1, "done": true, "records": [
+                {"attributes": {"type": "Account"}, "Id": "001000000000077",
+                 "Name": "Acme\u0000 Corp", "Description": "line\u0000break"}]}"#,
+        )
+        .unwrap()
+        .add_query_json(
+            r#"{"totalSize": 1, "done": true, "records": [
+                {"attributes": {"type": "Contact"}, "Id": "003000000000077",
+                 "LastName": "Nul", "AccountId": "001000000000077"}]}"#,
+        )
+        .unwrap();
+    let jobs = Arc::new(PgJobStore::new(pool.clone()));
+    let importer = Importer::builder(
+        Arc::new(source),
+        Arc::new(PgCrmSink::new(pool.clone())),
+        jobs.clone(),
+    )
+    .build()
+    .unwrap();
+    let tenant = unique_tenant();
+    let job = importer
+        .run(
+            &tenant,
+            ImportRequest::new("ada", [SObject::ACCOUNT, SObject::CONTACT]),
+        )
+        .await
+        .unwrap();
+    let log = jobs.error_log(&tenant, &job.id, 0, 10).await.unwrap();
+    assert_eq!(job.status, JobStatus::Completed, "{log:?}");
+    assert_eq!((job.imported(), job.errors()), (2, 0));
+    let fields: Vec<&str> = log.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["Name", "Description"], "{log:?}");
+    assert!(log.iter().all(|e| e.severity == Severity::Warning));
+    let name = account_name(&pool, &tenant, &SfId::parse("001000000000077").unwrap()).await;
+    assert_eq!(name, "Acme Corp");
+    let linked: Option<bool> = sqlx::query_scalar(
+        "SELECT c.account_id = a.id FROM crm_contacts c JOIN crm_accounts a
+           ON a.tenant_id = c.tenant_id WHERE c.tenant_id = $1",
+    )
+    .bind(tenant.as_str())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(linked, Some(true), "the contact keeps its account");
+}

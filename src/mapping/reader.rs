@@ -104,6 +104,7 @@ impl<'a> Reader<'a> {
         let Some(text) = self.tie(self.record.text(field))? else {
             return Ok(None);
         };
+        let text = self.without_nul(field, text);
         let text = text.trim().to_owned();
         if text.chars().count() > max {
             self.warn(field, Problem::TooLong { max });
@@ -117,9 +118,21 @@ impl<'a> Reader<'a> {
         self.text_max(field, self.tables.limits.short_text)
     }
 
-    /// Long text (descriptions), kept whole.
-    pub fn long_text(&self, field: &'static str) -> Result<Option<String>, RecordError> {
-        self.tie(self.record.text(field))
+    /// Long text (descriptions), kept whole (NUL characters aside).
+    pub fn long_text(&mut self, field: &'static str) -> Result<Option<String>, RecordError> {
+        let text = self.tie(self.record.text(field))?;
+        Ok(text.map(|t| self.without_nul(field, t)))
+    }
+
+    /// `text` without NUL characters, which no CRM text column holds
+    /// (PostgreSQL refuses them): removed, with a warning on `field`.
+    fn without_nul(&mut self, field: &'static str, text: String) -> String {
+        let count = text.matches('\0').count();
+        if count == 0 {
+            return text;
+        }
+        self.warn(field, Problem::NulRemoved { count });
+        text.replace('\0', "")
     }
 
     /// Text that must be present, cut to the name limit.
@@ -307,13 +320,21 @@ impl<'a> Reader<'a> {
     /// The host's extra fields for this object, copied as JSON values
     /// (numbers as exact decimal strings would lose their type, so they keep
     /// JSON's).
-    pub fn custom_fields(&self) -> CustomFields {
-        self.tables
-            .custom_fields
-            .iter()
-            .filter(|c| c.object == self.object)
-            .filter_map(|c| Some((c.key.clone(), self.record.value(&c.sf_field)?)))
-            .collect()
+    pub fn custom_fields(&mut self) -> CustomFields {
+        let mut out = CustomFields::new();
+        let tables = self.tables;
+        let object = self.object.clone();
+        for c in tables.custom_fields.iter().filter(|c| c.object == object) {
+            let Some(mut value) = self.record.value(&c.sf_field) else {
+                continue;
+            };
+            let count = strip_nul(&mut value);
+            if count > 0 {
+                self.warn(c.sf_field.clone(), Problem::NulRemoved { count });
+            }
+            out.insert(c.key.clone(), value);
+        }
+        out
     }
 
     /// Finishes the record: reads every declared lookup's id (an invalid id,
@@ -387,5 +408,21 @@ impl AddressPrefix {
                 "MailingCountryCode",
             ],
         }
+    }
+}
+
+/// Removes NUL characters from every string in `value`; how many.
+fn strip_nul(value: &mut serde_json::Value) -> usize {
+    match value {
+        serde_json::Value::String(text) => {
+            let count = text.matches('\0').count();
+            if count > 0 {
+                *text = text.replace('\0', "");
+            }
+            count
+        }
+        serde_json::Value::Array(items) => items.iter_mut().map(strip_nul).sum(),
+        serde_json::Value::Object(map) => map.values_mut().map(strip_nul).sum(),
+        _ => 0,
     }
 }
