@@ -492,6 +492,14 @@ pub enum Problem {
         /// How many.
         count: usize,
     },
+    /// A number that JSON's floating point cannot hold exactly (or at all)
+    /// was kept as its text.
+    NumberKeptAsText {
+        /// The number.
+        found: Box<str>,
+    },
+    /// Text held an unpaired UTF-16 surrogate: replaced by U+FFFD.
+    LoneSurrogate,
     /// The object was read through the REST API instead of Bulk API 2.0.
     BulkFallback {
         /// Why: the job failed, timed out, or Bulk API refused the object.
@@ -547,6 +555,13 @@ impl fmt::Display for Problem {
             ),
             Problem::NulRemoved { count } => {
                 write!(f, "held {count} NUL character(s), which the CRM cannot store: removed")
+            }
+            Problem::NumberKeptAsText { found } => write!(
+                f,
+                "number {found} cannot be held exactly as a JSON number: kept as its text"
+            ),
+            Problem::LoneSurrogate => {
+                f.write_str("held an unpaired UTF-16 surrogate: replaced by U+FFFD")
             }
             Problem::BulkFallback { reason } => {
                 write!(f, "read through the REST API instead of Bulk API 2.0: {reason}")

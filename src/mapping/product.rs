@@ -206,6 +206,28 @@ mod tests {
     }
 
     #[test]
+    fn custom_numbers_and_text_arrive_exact_or_with_a_warning() {
+        let tables = Tables::default()
+            .with_custom_field(CustomField::new(SObject::PRODUCT2, "Big__c", "big"))
+            .with_custom_field(CustomField::new(SObject::PRODUCT2, "Huge__c", "huge"))
+            .with_custom_field(CustomField::new(SObject::PRODUCT2, "Note__c", "note"));
+        let json = r#"{"attributes": {"type": "Product2"}, "Id": "01t000000000001AAA",
+            "Name": "Gen", "Big__c": 999999999999999999.99, "Huge__c": 1e400,
+            "Note__c": "x\ud800y"}"#;
+        let m = ProductMapper
+            .map(&SfRecord::from_json(json).unwrap(), &tables)
+            .unwrap();
+        let CrmRecord::Product(p) = m.record else {
+            panic!()
+        };
+        assert_eq!(p.custom_fields["big"], "999999999999999999.99");
+        assert_eq!(p.custom_fields["huge"], "1e400");
+        assert_eq!(p.custom_fields["note"], "x\u{FFFD}y");
+        let fields: Vec<&str> = m.warnings.iter().map(|w| w.field.as_ref()).collect();
+        assert_eq!(fields, ["Big__c", "Huge__c", "Note__c"], "{:?}", m.warnings);
+    }
+
+    #[test]
     fn entry_is_imported_with_products() {
         assert_eq!(
             PricebookEntryMapper.imported_with(),

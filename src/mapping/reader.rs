@@ -325,9 +325,16 @@ impl<'a> Reader<'a> {
         let tables = self.tables;
         let object = self.object.clone();
         for c in tables.custom_fields.iter().filter(|c| c.object == object) {
-            let Some(mut value) = self.record.value(&c.sf_field) else {
+            let value = match self.record.raw_field(&c.sf_field) {
+                Some(raw) => exact_json(raw),
+                None => self.record.value(&c.sf_field).map(|v| (v, None)),
+            };
+            let Some((mut value, repair)) = value else {
                 continue;
             };
+            if let Some(problem) = repair {
+                self.warn(c.sf_field.clone(), problem);
+            }
             let count = strip_nul(&mut value);
             if count > 0 {
                 self.warn(c.sf_field.clone(), Problem::NulRemoved { count });
@@ -411,6 +418,89 @@ impl AddressPrefix {
     }
 }
 
+/// A field's raw JSON as a value, exactly: a number JSON's `f64` cannot
+/// hold (`999999999999999999.99`, `1e400`) is kept as its text, and an
+/// unpaired UTF-16 surrogate escape is replaced by U+FFFD; each repair
+/// comes back as the problem to warn about. `None` for `null`.
+fn exact_json(raw: &str) -> Option<(serde_json::Value, Option<Problem>)> {
+    let raw = raw.trim();
+    if raw == "null" {
+        return None;
+    }
+    let numeric = raw.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+    match serde_json::from_str::<serde_json::Value>(raw) {
+        Ok(serde_json::Value::Number(n)) if numeric => {
+            let same = match (
+                rust_decimal::Decimal::from_scientific(raw)
+                    .or_else(|_| raw.parse::<rust_decimal::Decimal>()),
+                n.to_string()
+                    .parse::<rust_decimal::Decimal>()
+                    .or_else(|_| rust_decimal::Decimal::from_scientific(&n.to_string())),
+            ) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            };
+            if same {
+                Some((serde_json::Value::Number(n), None))
+            } else {
+                Some(number_as_text(raw))
+            }
+        }
+        Ok(value) => Some((value, None)),
+        Err(_) if numeric => Some(number_as_text(raw)),
+        Err(_) => {
+            let repaired = replace_lone_surrogates(raw);
+            let value = serde_json::from_str::<serde_json::Value>(&repaired).ok()?;
+            Some((value, Some(Problem::LoneSurrogate)))
+        }
+    }
+}
+
+fn number_as_text(raw: &str) -> (serde_json::Value, Option<Problem>) {
+    (
+        serde_json::Value::String(raw.to_owned()),
+        Some(Problem::NumberKeptAsText {
+            found: raw.chars().take(60).collect::<String>().into(),
+        }),
+    )
+}
+
+/// `\uD800`-`\uDFFF` escapes that are not a high-low pair, replaced by
+/// `\uFFFD`.
+fn replace_lone_surrogates(raw: &str) -> String {
+    let escape_at = |s: &str, i: usize| -> Option<u16> {
+        let hex = s.get(i..i + 6)?.strip_prefix("\\u")?;
+        u16::from_str_radix(hex, 16).ok()
+    };
+    let mut out = String::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i..].starts_with("\\\\") {
+            out.push_str("\\\\");
+            i += 2;
+            continue;
+        }
+        match escape_at(raw, i) {
+            Some(0xD800..=0xDBFF)
+                if escape_at(raw, i + 6).is_some_and(|low| (0xDC00..=0xDFFF).contains(&low)) =>
+            {
+                out.push_str(&raw[i..i + 12]);
+                i += 12;
+            }
+            Some(0xD800..=0xDFFF) => {
+                out.push_str("\\uFFFD");
+                i += 6;
+            }
+            _ => {
+                let c = raw[i..].chars().next().expect("in bounds");
+                out.push(c);
+                i += c.len_utf8();
+            }
+        }
+    }
+    out
+}
+
 /// Removes NUL characters from every string in `value`; how many.
 fn strip_nul(value: &mut serde_json::Value) -> usize {
     match value {
@@ -424,5 +514,45 @@ fn strip_nul(value: &mut serde_json::Value) -> usize {
         serde_json::Value::Array(items) => items.iter_mut().map(strip_nul).sum(),
         serde_json::Value::Object(map) => map.values_mut().map(strip_nul).sum(),
         _ => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_values_stay_exact() {
+        let (v, p) = exact_json("999999999999999999.99").unwrap();
+        assert_eq!(v, serde_json::json!("999999999999999999.99"));
+        assert!(matches!(p, Some(Problem::NumberKeptAsText { .. })));
+        let (v, p) = exact_json("1e400").unwrap();
+        assert_eq!(v, serde_json::json!("1e400"));
+        assert!(p.is_some());
+        for exact in ["12.5", "7", "-3", "0.1", "1300.10", "123456789012"] {
+            let (v, p) = exact_json(exact).unwrap();
+            assert!(v.is_number() && p.is_none(), "{exact}: {v:?} {p:?}");
+        }
+        assert_eq!(exact_json("null"), None);
+        assert_eq!(
+            exact_json("\"PO-1\"").unwrap(),
+            (serde_json::json!("PO-1"), None)
+        );
+    }
+
+    #[test]
+    fn lone_surrogates_become_replacement_characters() {
+        let (v, p) = exact_json(r#""a\ud800b""#).unwrap();
+        assert_eq!(v, serde_json::json!("a\u{FFFD}b"));
+        assert_eq!(p, Some(Problem::LoneSurrogate));
+        let (v, p) = exact_json(r#""\ud83d\ude00 ok""#).unwrap();
+        assert_eq!(v, serde_json::json!("\u{1F600} ok"));
+        assert_eq!(p, None, "a pair is no repair");
+        let (v, _) = exact_json(r#""\\ud800""#).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!("\\ud800"),
+            "an escaped backslash is text"
+        );
     }
 }
