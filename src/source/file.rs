@@ -2,7 +2,7 @@
 //! query-result JSON, served page by page like an org would.
 
 use std::collections::hash_map::Entry;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use async_trait::async_trait;
@@ -17,15 +17,27 @@ use crate::record::SfRecord;
 #[cfg(test)]
 mod tests;
 
-/// One record as loaded, before `@reference` resolution.
+/// One record as loaded, before ids are given and `@reference`s resolved.
 #[derive(Debug, Clone)]
 struct Loaded {
     record: SfRecord,
-    /// Whether it came from an sObject Tree file (its `@` values are
-    /// references to resolve).
-    tree: bool,
+    /// Set when it came from an sObject Tree file.
+    tree: Option<Tree>,
     /// Where it came from, for warnings: `Account.json record 3 (AccountRef3)`.
     origin: String,
+}
+
+/// How a tree record was loaded.
+#[derive(Debug, Clone)]
+struct Tree {
+    /// The file it came from, for warnings.
+    file: String,
+    /// Whether its `@` values in reference fields are references to resolve
+    /// (`false` when the plan says `"resolveRefs": false` for its file).
+    resolve_refs: bool,
+    /// The position in [`FileSource::loaded`] of the record it was nested
+    /// in, whose id goes into `<ParentObject>Id`.
+    parent: Option<usize>,
 }
 
 /// An in-memory [`SalesforceSource`] loaded from JSON text: sObject Tree
@@ -34,16 +46,33 @@ struct Loaded {
 /// Records are served in ascending Id order, a page at a time, and each is
 /// projected to the fields the request selects, as a real org would.
 ///
-/// # References in sObject Tree files
+/// # Ids and references in sObject Tree files
 ///
-/// Tree records carry no `Id`: each gets a synthetic, deterministic one from
-/// its object's key prefix and a counter (`001000000000001AAA`). A string
-/// value `@SomeRef` naming the `referenceId` of any tree record in this
-/// source — added before or after, forward references included — becomes
-/// that record's id. An `@SomeRef` naming no record becomes `null` and adds
-/// a message to [`FileSource::warnings`]; the rest of the record is kept.
-/// Nested child records (`"Contacts": {"records": [...]}`) become records
-/// of their own object, with the parent's id in `<ParentObject>Id`.
+/// A tree record keeps its own `Id` when it has one. Otherwise its id is
+/// derived from its object and `attributes.referenceId` (the key prefix,
+/// then 12 base-62 characters of a 128-bit FNV-1a hash, then the checksum
+/// suffix): the same record gets the same id however the file is
+/// edited or reordered, so a re-import into the same tenant matches it to
+/// what the last import wrote. Two records whose ids would be the same get
+/// distinct ones (a rehash, in `(object, referenceId)` order) and a message
+/// in [`FileSource::warnings`]. A record with neither `Id` nor
+/// `referenceId` gets a synthetic id from its key prefix and its position
+/// (`001000000000001AAA`), which changes when records are added before it:
+/// one warning per file counts them.
+///
+/// Records are served in id order, so tree records come in the order of
+/// their ids, not of the file.
+///
+/// In a reference field (a name ending in `Id`: `AccountId`, `ParentId`,
+/// `Pricebook2Id`), a string value `@SomeRef` naming the `referenceId` of
+/// any tree record in this source — added before or after, forward
+/// references included — becomes that record's id. An `@SomeRef` naming no
+/// record becomes `null` and adds a message to [`FileSource::warnings`]; the
+/// rest of the record is kept. Other fields keep `@` text as it is
+/// (`"Name": "@Home Depot"`), and so does every field of a file whose plan
+/// step says `"resolveRefs": false`. Nested child records (`"Contacts":
+/// {"records": [...]}`) become records of their own object, with the
+/// parent's id in `<ParentObject>Id`.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -54,17 +83,16 @@ struct Loaded {
 ///     {"attributes": {"type": "Account", "referenceId": "Child"}, "Name": "Child", "ParentId": "@Parent"},
 ///     {"attributes": {"type": "Account", "referenceId": "Parent"}, "Name": "Parent"}
 /// ]}"#)?;
-/// let req = PageRequest::new(SObject::ACCOUNT, vec!["Id".into(), "ParentId".into()], 10);
+/// let req = PageRequest::new(SObject::ACCOUNT, vec!["Id".into(), "Name".into(), "ParentId".into()], 10);
 /// let page = source.fetch_page(&TenantId::new("t"), &req).await?;
 /// assert_eq!(page.records.len(), 2);
-/// assert_eq!(page.records[0].text("ParentId")?, Some(page.records[1].id()?.to_string()));
+/// let named = |n: &str| page.records.iter().find(|r| r.text("Name").unwrap().as_deref() == Some(n)).unwrap();
+/// assert_eq!(named("Child").text("ParentId")?, Some(named("Parent").id()?.to_string()));
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct FileSource {
     loaded: Vec<Loaded>,
-    /// Next synthetic-id counter per key prefix.
-    counters: HashMap<&'static str, u64>,
     /// How many texts were added, to name them in messages.
     files: usize,
     /// The resolved records per object, sorted by 18-character id.
@@ -86,6 +114,75 @@ fn key_prefix(object: &str) -> &'static str {
         "Quote" => "0Q0",
         "QuoteLineItem" => "0QL",
         _ => "a0X",
+    }
+}
+
+/// Whether a field holds a lookup to another record (a name ending in `Id`
+/// or, as Data Loader exports spell it, `ID`; not `Id` itself): the only
+/// fields whose `@ref` values are references.
+fn reference_field(name: &str) -> bool {
+    name.len() > 2 && (name.ends_with("Id") || name.ends_with("ID"))
+}
+
+/// The base-62 digits of derived ids.
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// 128-bit FNV-1a: a hash that stays the same across Rust versions and
+/// platforms (unlike `std::hash::DefaultHasher`).
+fn fnv1a_128(parts: &[&[u8]]) -> u128 {
+    const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
+    const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
+    let mut hash = OFFSET;
+    for part in parts {
+        for &byte in *part {
+            hash ^= u128::from(byte);
+            hash = hash.wrapping_mul(PRIME);
+        }
+        // A separator, so ("ab", "c") and ("a", "bc") differ.
+        hash ^= 0xff;
+        hash = hash.wrapping_mul(PRIME);
+    }
+    hash
+}
+
+/// The id of a tree record without `Id`, from its object and
+/// `referenceId`: the key prefix, then 12 base-62 characters of the 128-bit
+/// FNV-1a hash of `(object, referenceId, attempt)`, then the checksum suffix
+/// of the 18-character form. `attempt` is 0 unless that id is taken (see
+/// [`unique_id`]).
+fn derive_id(prefix: &str, object: &str, reference: &str, attempt: u32) -> SfId {
+    let mut n = fnv1a_128(&[
+        object.as_bytes(),
+        reference.as_bytes(),
+        &attempt.to_le_bytes(),
+    ]);
+    let mut digits = [0u8; 12];
+    for slot in digits.iter_mut().rev() {
+        *slot = BASE62[(n % 62) as usize];
+        n /= 62;
+    }
+    let mut id = String::with_capacity(15);
+    id.push_str(prefix);
+    id.extend(digits.iter().map(|&b| b as char));
+    SfId::parse(&id).expect("a 3-character key prefix and 12 base-62 digits are an id")
+}
+
+/// The first of `derive_id(.., 0)`, `derive_id(.., 1)`, ... that is not in
+/// `taken`, which it is then added to; with the attempt that gave it (0:
+/// no collision).
+fn unique_id(
+    taken: &mut HashSet<SfId>,
+    prefix: &str,
+    object: &str,
+    reference: &str,
+) -> (SfId, u32) {
+    let mut attempt = 0;
+    loop {
+        let id = derive_id(prefix, object, reference, attempt);
+        if taken.insert(id.clone()) {
+            return (id, attempt);
+        }
+        attempt += 1;
     }
 }
 
@@ -262,7 +359,7 @@ impl FileSource {
     pub fn add_tree_json(mut self, json: &str) -> Result<FileSource> {
         self.files += 1;
         let label = format!("sObject Tree file #{}", self.files);
-        self.add_tree_named(&label, json)
+        self.add_tree_named(&label, json, true)
     }
 
     /// Adds a REST query result (`{"totalSize": .., "done": .., "records":
@@ -363,14 +460,24 @@ impl FileSource {
             #[derive(serde::Deserialize)]
             struct Step {
                 files: Vec<String>,
+                /// `false`: the files' `@` values are text, not references.
+                #[serde(rename = "resolveRefs", default)]
+                resolve_refs: Option<bool>,
             }
             for (label, doc) in plans {
                 let steps: Vec<Step> = serde_json::from_value(doc).map_err(|e| {
                     Error::source(format!("reading sObject Tree plan {label}"), e).permanent()
                 })?;
-                for file in steps.iter().flat_map(|s| &s.files) {
-                    let p = dir.join(file);
-                    source = source.add_tree_named(&p.display().to_string(), &read(&p)?)?;
+                for step in &steps {
+                    let resolve_refs = step.resolve_refs != Some(false);
+                    for file in &step.files {
+                        let p = dir.join(file);
+                        source = source.add_tree_named(
+                            &p.display().to_string(),
+                            &read(&p)?,
+                            resolve_refs,
+                        )?;
+                    }
                 }
             }
         }
@@ -400,7 +507,9 @@ impl FileSource {
     }
 
     /// What was repaired while loading: `@references` that name no record
-    /// (left `null`), duplicate `referenceId`s.
+    /// (left `null`), duplicate `referenceId`s, derived ids that collided
+    /// (rehashed), tree records with neither `Id` nor `referenceId` (ids
+    /// from their position, one message per file).
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
@@ -409,7 +518,7 @@ impl FileSource {
         if detect {
             let doc = parse_doc(label, json)?;
             if looks_like_tree(&doc) {
-                return self.add_tree_named(label, json);
+                return self.add_tree_named(label, json, true);
             }
         }
         self.add_query_named(label, json)
@@ -449,7 +558,7 @@ impl FileSource {
         for (i, record) in records.into_iter().enumerate() {
             self.loaded.push(Loaded {
                 record,
-                tree: false,
+                tree: None,
                 origin: format!("{label} record {}", i + 1),
             });
         }
@@ -457,7 +566,7 @@ impl FileSource {
         Ok(self)
     }
 
-    fn add_tree_named(mut self, label: &str, json: &str) -> Result<FileSource> {
+    fn add_tree_named(mut self, label: &str, json: &str, resolve_refs: bool) -> Result<FileSource> {
         let json = strip_bom(json);
         if let Ok(doc) = serde_json::from_str::<Value>(json) {
             reject_error_body(label, &doc)?;
@@ -468,38 +577,35 @@ impl FileSource {
         })?;
         let mut index = 0;
         for rec in file.records {
-            self.add_tree_record(label, &mut index, rec, None)?;
+            self.add_tree_record(label, resolve_refs, &mut index, rec, None)?;
         }
         self.rebuild();
         Ok(self)
     }
 
     /// Adds one tree record and, recursively, its nested children.
-    /// `parent` is the parent's object and id.
+    /// `parent` is the position of the record it is nested in. Ids are
+    /// given by [`FileSource::rebuild`].
     fn add_tree_record(
         &mut self,
         label: &str,
+        resolve_refs: bool,
         index: &mut usize,
         mut rec: SfRecord,
-        parent: Option<(&str, &SfId)>,
+        parent: Option<usize>,
     ) -> Result<()> {
         *index += 1;
-        let bad = |msg: String| {
-            Error::source(
-                format!("reading sObject Tree JSON {label}"),
-                std::io::Error::new(std::io::ErrorKind::InvalidData, msg),
-            )
-            .permanent()
-        };
         let Some(object) = rec.object().map(|o| o.as_str().to_owned()) else {
-            return Err(bad(format!("record {index} has no attributes.type")));
+            return Err(Error::source(
+                format!("reading sObject Tree JSON {label}"),
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("record {index} has no attributes.type"),
+                ),
+            )
+            .permanent());
         };
         let reference = rec.reference_id();
-        let prefix = key_prefix(&object);
-        let counter = self.counters.entry(prefix).or_insert(0);
-        *counter += 1;
-        let id = SfId::parse(&format!("{prefix}{:012}", *counter))
-            .map_err(|e| bad(format!("synthetic id for record {index}: {e}")))?;
 
         // Nested children: fields holding a {"records": [...]} block.
         let mut children = Vec::new();
@@ -516,31 +622,120 @@ impl FileSource {
                 rec.remove(&key);
             }
         }
-        if let Some((parent_object, parent_id)) = parent {
-            rec.set(&format!("{parent_object}Id"), parent_id.as_str());
-        }
-        rec.set("Id", id.as_str());
         let origin = match &reference {
             Some(r) => format!("{label} record {index} ({object} {r})"),
             None => format!("{label} record {index} ({object})"),
         };
+        let at = self.loaded.len();
         self.loaded.push(Loaded {
             record: rec,
-            tree: true,
+            tree: Some(Tree {
+                file: label.to_owned(),
+                resolve_refs,
+                parent,
+            }),
             origin,
         });
         for child in children {
-            self.add_tree_record(label, index, child, Some((&object, &id)))?;
+            self.add_tree_record(label, resolve_refs, index, child, Some(at))?;
         }
         Ok(())
     }
 
-    /// Resolves `@references` over everything loaded and re-sorts.
+    /// The id of every loaded record (its `Id` text, `None` when it has
+    /// none): tree records without `Id` get one here, derived from their
+    /// `referenceId` or, lacking that, synthetic. Adds the warnings of
+    /// collisions and of synthetic ids.
+    fn assign_ids(&self, warnings: &mut Vec<String>) -> Vec<Option<String>> {
+        let own = |l: &Loaded| match l.record.value("Id") {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s),
+            Some(Value::Null) | None => None,
+            Some(Value::String(_)) => None,
+            Some(other) => Some(other.to_string()),
+        };
+        let mut ids: Vec<Option<String>> = self.loaded.iter().map(own).collect();
+        // Ids given in the files are taken first.
+        let mut taken: HashSet<SfId> = ids
+            .iter()
+            .flatten()
+            .filter_map(|id| SfId::parse(id.trim()).ok())
+            .collect();
+        let object_of = |l: &Loaded| {
+            l.record
+                .object()
+                .map_or_else(|| "(unknown)".to_owned(), |o| o.as_str().to_owned())
+        };
+
+        // Derived from referenceIds, in (object, referenceId, position)
+        // order: which of two colliding records is rehashed does not depend
+        // on the order of the files.
+        let mut derived: Vec<(String, String, usize)> = self
+            .loaded
+            .iter()
+            .enumerate()
+            .filter(|(i, l)| l.tree.is_some() && ids[*i].is_none())
+            .filter_map(|(i, l)| Some((object_of(l), l.record.reference_id()?, i)))
+            .collect();
+        derived.sort();
+        for (object, reference, i) in derived {
+            let prefix = key_prefix(&object);
+            let (id, attempt) = unique_id(&mut taken, prefix, &object, &reference);
+            if attempt > 0 {
+                warnings.push(format!(
+                    "{}: the id derived from referenceId {reference} ({}) is taken by another \
+                     record; using {id} (rehash #{attempt})",
+                    self.loaded[i].origin,
+                    derive_id(prefix, &object, &reference, 0),
+                ));
+            }
+            ids[i] = Some(id.as_str().to_owned());
+        }
+
+        // Neither Id nor referenceId: synthetic ids, by position.
+        let mut counters: HashMap<&'static str, u64> = HashMap::new();
+        let mut per_file: Vec<(&str, usize)> = Vec::new();
+        for (i, l) in self.loaded.iter().enumerate() {
+            let Some(tree) = &l.tree else { continue };
+            if ids[i].is_some() {
+                continue;
+            }
+            let prefix = key_prefix(&object_of(l));
+            let counter = counters.entry(prefix).or_insert(0);
+            let id = loop {
+                *counter += 1;
+                let id = SfId::parse(&format!("{prefix}{:012}", *counter))
+                    .expect("a key prefix and 12 digits are an id");
+                if taken.insert(id.clone()) {
+                    break id;
+                }
+            };
+            ids[i] = Some(id.as_str().to_owned());
+            match per_file.iter_mut().find(|(f, _)| *f == tree.file) {
+                Some((_, n)) => *n += 1,
+                None => per_file.push((&tree.file, 1)),
+            }
+        }
+        for (file, n) in per_file {
+            warnings.push(format!(
+                "{file}: {n} record(s) have neither Id nor referenceId; their ids come \
+                 from their position in the file, so a re-import after the file changes \
+                 may not match them to the records imported before"
+            ));
+        }
+        ids
+    }
+
+    /// Gives tree records their ids, resolves `@references` over
+    /// everything loaded and re-sorts.
     fn rebuild(&mut self) {
         let mut warnings = Vec::new();
-        let mut refs: HashMap<String, SfId> = HashMap::new();
-        for l in self.loaded.iter().filter(|l| l.tree) {
-            if let (Some(r), Ok(id)) = (l.record.reference_id(), l.record.id()) {
+        let ids = self.assign_ids(&mut warnings);
+        let mut refs: HashMap<String, &str> = HashMap::new();
+        for (i, l) in self.loaded.iter().enumerate() {
+            if l.tree.is_none() {
+                continue;
+            }
+            if let (Some(r), Some(id)) = (l.record.reference_id(), &ids[i]) {
                 match refs.entry(r) {
                     Entry::Occupied(e) => warnings.push(format!(
                         "{}: referenceId {} is used twice; references go to the first",
@@ -554,25 +749,42 @@ impl FileSource {
             }
         }
         let mut objects: BTreeMap<SObject, Vec<(String, SfRecord)>> = BTreeMap::new();
-        for l in &self.loaded {
+        for (i, l) in self.loaded.iter().enumerate() {
             let mut record = l.record.clone();
-            if l.tree {
-                let fields: Vec<String> = record.field_names().map(str::to_owned).collect();
-                for field in fields {
-                    let Some(Value::String(s)) = record.value(&field) else {
-                        continue;
-                    };
-                    let Some(name) = s.strip_prefix('@') else {
-                        continue;
-                    };
-                    match refs.get(name) {
-                        Some(id) => record.set(&field, id.as_str()),
-                        None => {
-                            record.set(&field, Value::Null);
-                            warnings.push(format!(
-                                "{}: field {field}: @{name} names no record; left empty",
-                                l.origin
-                            ));
+            if let Some(tree) = &l.tree {
+                if let Some(id) = &ids[i]
+                    && record.value("Id").is_none_or(|v| v.as_str() != Some(id))
+                {
+                    record.set("Id", id.as_str());
+                }
+                if let Some(p) = tree.parent {
+                    let parent_object = self.loaded[p].record.object();
+                    if let (Some(o), Some(id)) = (parent_object, &ids[p]) {
+                        record.set(&format!("{o}Id"), id.as_str());
+                    }
+                }
+                if tree.resolve_refs {
+                    let fields: Vec<String> = record
+                        .field_names()
+                        .filter(|f| reference_field(f))
+                        .map(str::to_owned)
+                        .collect();
+                    for field in fields {
+                        let Some(Value::String(s)) = record.value(&field) else {
+                            continue;
+                        };
+                        let Some(name) = s.strip_prefix('@') else {
+                            continue;
+                        };
+                        match refs.get(name) {
+                            Some(id) => record.set(&field, *id),
+                            None => {
+                                record.set(&field, Value::Null);
+                                warnings.push(format!(
+                                    "{}: field {field}: @{name} names no record; left empty",
+                                    l.origin
+                                ));
+                            }
                         }
                     }
                 }

@@ -59,7 +59,9 @@ fn tree_records_get_synthetic_ids_from_key_prefixes() {
     let id = first.id().unwrap();
     assert_eq!(id.key_prefix(), "001");
     assert_eq!(id.as_str().len(), 18);
-    assert_eq!(id.to_15(), "001000000000011");
+    // Derived from the referenceId, not the position (it was
+    // `001000000000011`, the 11th record, before).
+    assert_eq!(id, derive_id("001", "Account", "AccountRef11", 0));
     assert_eq!(first.reference_id().as_deref(), Some("AccountRef11"));
     assert!(source.warnings().is_empty());
 }
@@ -590,5 +592,292 @@ fn directories_without_loadable_json_are_errors() {
         let message = source_message(FileSource::from_dir(&dir.0));
         assert!(message.contains("no JSON files"), "{message}");
         assert!(message.contains(&dir.0.display().to_string()), "{message}");
+    }
+}
+
+/// An sObject Tree file of Accounts, each `(referenceId, Name)`.
+fn account_tree(records: &[(&str, &str)]) -> String {
+    let records: Vec<String> = records
+        .iter()
+        .map(|(r, name)| {
+            format!(
+                r#"{{"attributes": {{"type": "Account", "referenceId": "{r}"}}, "Name": "{name}"}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"records": [{}]}}"#, records.join(","))
+}
+
+/// Every Account's id by name.
+fn ids_by_name(source: &FileSource) -> BTreeMap<String, SfId> {
+    source
+        .records(&SObject::ACCOUNT)
+        .map(|r| (r.text("Name").unwrap().unwrap(), r.id().unwrap()))
+        .collect()
+}
+
+#[test]
+fn at_text_outside_reference_fields_is_kept_as_it_is() {
+    // "Acme" is a referenceId here, so `@Acme` could have been taken for a
+    // reference to it.
+    let source = FileSource::new()
+        .add_tree_json(
+            r#"{"records": [
+                {"attributes": {"type": "Account", "referenceId": "Acme"}, "Name": "Acme Corp"},
+                {"attributes": {"type": "Account", "referenceId": "HD"}, "Name": "@Home Depot",
+                 "Description": "@Acme"},
+                {"attributes": {"type": "Contact", "referenceId": "C1"}, "LastName": "Doe",
+                 "Title": "@twitterhandle", "AccountId": "@Acme"}]}"#,
+        )
+        .unwrap();
+    assert!(source.warnings().is_empty(), "{:?}", source.warnings());
+    let hd = by_name(&source, &SObject::ACCOUNT, "@Home Depot");
+    assert_eq!(hd.text("Description").unwrap().as_deref(), Some("@Acme"));
+    let contact = source.records(&SObject::CONTACT).next().unwrap();
+    assert_eq!(
+        contact.text("Title").unwrap().as_deref(),
+        Some("@twitterhandle")
+    );
+    // The lookup still resolves.
+    let acme = by_name(&source, &SObject::ACCOUNT, "Acme Corp");
+    assert_eq!(
+        contact.sf_id("AccountId").unwrap(),
+        Some(acme.id().unwrap())
+    );
+}
+
+#[test]
+fn resolve_refs_false_in_a_plan_keeps_at_values_literal() {
+    let contacts = r#"{"records": [{"attributes": {"type": "Contact", "referenceId": "C1"},
+        "LastName": "Doe", "AccountId": "@AcmeRef"}]}"#;
+    let plan = |resolve: &str| {
+        format!(
+            r#"[{{"sobject": "Account", "resolveRefs": true, "files": ["Account.json"]}},
+               {{"sobject": "Contact", "saveRefs": true{resolve}, "files": ["Contact.json"]}}]"#
+        )
+    };
+    let accounts = account_tree(&[("AcmeRef", "Acme")]);
+    let load = |plan: &str| {
+        let dir = TempDir::with(&[
+            ("Account-Contact-plan.json", plan),
+            ("Account.json", &accounts),
+            ("Contact.json", contacts),
+        ]);
+        FileSource::from_dir(&dir.0).unwrap()
+    };
+
+    let literal = load(&plan(r#", "resolveRefs": false"#));
+    let contact = literal.records(&SObject::CONTACT).next().unwrap();
+    assert_eq!(
+        contact.text("AccountId").unwrap().as_deref(),
+        Some("@AcmeRef")
+    );
+    // Not an id: the import reports the record's AccountId as invalid.
+    assert!(contact.sf_id("AccountId").is_err());
+    assert!(literal.warnings().is_empty(), "{:?}", literal.warnings());
+
+    // `true`, or no resolveRefs at all: resolved.
+    for resolve in [r#", "resolveRefs": true"#, ""] {
+        let resolved = load(&plan(resolve));
+        let contact = resolved.records(&SObject::CONTACT).next().unwrap();
+        let acme = by_name(&resolved, &SObject::ACCOUNT, "Acme");
+        assert_eq!(
+            contact.sf_id("AccountId").unwrap(),
+            Some(acme.id().unwrap()),
+            "{resolve}"
+        );
+    }
+}
+
+#[test]
+fn inserting_a_record_at_the_top_keeps_every_other_id() {
+    let before = FileSource::new()
+        .add_tree_json(&account_tree(&[
+            ("AlphaRef", "Alpha"),
+            ("BetaRef", "Beta"),
+            ("GammaRef", "Gamma"),
+        ]))
+        .unwrap();
+    let after = FileSource::new()
+        .add_tree_json(&account_tree(&[
+            ("XenonRef", "Xenon"),
+            ("AlphaRef", "Alpha"),
+            ("BetaRef", "Beta"),
+            ("GammaRef", "Gamma"),
+        ]))
+        .unwrap();
+    let (before, after) = (ids_by_name(&before), ids_by_name(&after));
+    for (name, id) in &before {
+        assert_eq!(after[name], *id, "{name}");
+    }
+    assert!(!before.values().any(|id| *id == after["Xenon"]));
+    assert_eq!(after.len(), 4);
+}
+
+#[test]
+fn a_reference_id_gives_the_same_valid_id_in_every_load() {
+    let accounts = account_tree(&[("AcmeRef", "Acme"), ("OtherRef", "Other")]);
+    let contacts = r#"{"records": [{"attributes": {"type": "Contact", "referenceId": "C1"},
+        "LastName": "Doe", "AccountId": "@AcmeRef"},
+        {"attributes": {"type": "Widget__c", "referenceId": "W1"}, "Name": "w"}]}"#;
+    let one = FileSource::new()
+        .add_tree_json(&accounts)
+        .unwrap()
+        .add_tree_json(contacts)
+        .unwrap();
+    let two = FileSource::new()
+        .add_tree_json(contacts)
+        .unwrap()
+        .add_tree_json(&accounts)
+        .unwrap();
+    assert_eq!(ids_by_name(&one), ids_by_name(&two));
+    let acme = by_name(&one, &SObject::ACCOUNT, "Acme").id().unwrap();
+    assert_eq!(acme, derive_id("001", "Account", "AcmeRef", 0));
+    // Pinned: the derivation must not change between versions, or a
+    // re-import would not find what the last one wrote.
+    assert_eq!(acme.as_str(), PINNED_ACME_ID);
+    for (source, object, prefix) in [
+        (&one, SObject::ACCOUNT, "001"),
+        (&two, SObject::CONTACT, "003"),
+        (&two, SObject::new("Widget__c"), "a0X"),
+    ] {
+        for record in source.records(&object) {
+            let id = record.id().unwrap();
+            assert_eq!(id.key_prefix(), prefix);
+            assert_eq!(id.as_str().len(), 18);
+            assert_eq!(SfId::parse(id.as_str()).unwrap(), id);
+            assert_eq!(SfId::parse(id.to_15()).unwrap(), id);
+        }
+    }
+    let contact = |s: &FileSource| s.records(&SObject::CONTACT).next().unwrap().clone();
+    assert_eq!(contact(&one).id().unwrap(), contact(&two).id().unwrap());
+    assert_eq!(contact(&two).sf_id("AccountId").unwrap(), Some(acme));
+}
+
+const PINNED_ACME_ID: &str = "001uXr7boaNg12oQAB";
+
+#[test]
+fn a_record_keeps_its_own_id() {
+    let source = FileSource::new()
+        .add_tree_json(
+            r#"{"records": [{"attributes": {"type": "Account", "referenceId": "A1"},
+                "Id": "001x0000002xLCVAA2", "Name": "Own"},
+                {"attributes": {"type": "Contact", "referenceId": "C1"}, "LastName": "Doe",
+                 "AccountId": "@A1"}]}"#,
+        )
+        .unwrap();
+    let own = by_name(&source, &SObject::ACCOUNT, "Own");
+    assert_eq!(own.id().unwrap().as_str(), "001x0000002xLCVAA2");
+    let contact = source.records(&SObject::CONTACT).next().unwrap();
+    assert_eq!(contact.sf_id("AccountId").unwrap(), Some(own.id().unwrap()));
+    assert!(source.warnings().is_empty(), "{:?}", source.warnings());
+}
+
+#[test]
+fn the_collision_resolver_rehashes() {
+    let first = derive_id("001", "Account", "R1", 0);
+    let mut taken = HashSet::from([first.clone()]);
+    let (id, attempt) = unique_id(&mut taken, "001", "Account", "R1");
+    assert_eq!(attempt, 1);
+    assert_eq!(id, derive_id("001", "Account", "R1", 1));
+    assert_ne!(id, first);
+    assert!(taken.contains(&id));
+    // Free: attempt 0.
+    let (id, attempt) = unique_id(&mut taken, "001", "Account", "R2");
+    assert_eq!((id, attempt), (derive_id("001", "Account", "R2", 0), 0));
+}
+
+#[test]
+fn colliding_ids_are_resolved_with_a_warning() {
+    // A record whose own Id is the one R1 would get: R1 is rehashed.
+    let taken = derive_id("001", "Account", "R1", 0);
+    let json = format!(
+        r#"{{"records": [
+            {{"attributes": {{"type": "Account", "referenceId": "R1"}}, "Name": "Derived"}},
+            {{"attributes": {{"type": "Account"}}, "Id": "{taken}", "Name": "Own"}}]}}"#
+    );
+    for _ in 0..2 {
+        let source = FileSource::new().add_tree_json(&json).unwrap();
+        assert_eq!(
+            by_name(&source, &SObject::ACCOUNT, "Own").id().unwrap(),
+            taken
+        );
+        let derived = by_name(&source, &SObject::ACCOUNT, "Derived").id().unwrap();
+        assert_eq!(derived, derive_id("001", "Account", "R1", 1));
+        let warnings = source.warnings();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("R1"), "{}", warnings[0]);
+        assert!(warnings[0].contains("rehash"), "{}", warnings[0]);
+        assert!(warnings[0].contains(derived.as_str()), "{}", warnings[0]);
+    }
+    // Two records with one referenceId: both kept, distinct ids.
+    let source = FileSource::new()
+        .add_tree_json(&account_tree(&[("Dup", "First"), ("Dup", "Second")]))
+        .unwrap();
+    let ids = ids_by_name(&source);
+    assert_eq!(ids["First"], derive_id("001", "Account", "Dup", 0));
+    assert_eq!(ids["Second"], derive_id("001", "Account", "Dup", 1));
+    assert!(source.warnings().iter().any(|w| w.contains("rehash")));
+    assert!(source.warnings().iter().any(|w| w.contains("used twice")));
+}
+
+#[test]
+fn records_without_reference_ids_get_synthetic_ids_with_one_warning_per_file() {
+    let source = FileSource::new()
+        .add_tree_json(
+            r#"{"records": [{"attributes": {"type": "Account"}, "Name": "A"},
+                {"attributes": {"type": "Account"}, "Name": "B"},
+                {"attributes": {"type": "Account", "referenceId": "C"}, "Name": "C"}]}"#,
+        )
+        .unwrap();
+    assert_eq!(source.count(&SObject::ACCOUNT), 3);
+    assert_eq!(
+        by_name(&source, &SObject::ACCOUNT, "A")
+            .id()
+            .unwrap()
+            .to_15(),
+        "001000000000001"
+    );
+    let warnings = source.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("sObject Tree file #1"),
+        "{}",
+        warnings[0]
+    );
+    assert!(warnings[0].contains("2 record(s)"), "{}", warnings[0]);
+    assert!(warnings[0].contains("re-import"), "{}", warnings[0]);
+}
+
+#[tokio::test]
+async fn tree_records_are_served_in_id_order_page_by_page() {
+    let names: Vec<(String, String)> = (0..15)
+        .map(|i| (format!("Ref{i}"), format!("N{i}")))
+        .collect();
+    let refs: Vec<(&str, &str)> = names
+        .iter()
+        .map(|(r, n)| (r.as_str(), n.as_str()))
+        .collect();
+    let source = FileSource::new()
+        .add_tree_json(&account_tree(&refs))
+        .unwrap();
+    let all: Vec<String> = source
+        .records(&SObject::ACCOUNT)
+        .map(|r| r.id().unwrap().to_string())
+        .collect();
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(all, sorted);
+    assert_eq!(all.len(), 15);
+    for size in [1, 4, 15] {
+        let req = PageRequest::new(SObject::ACCOUNT, vec!["Id".into()], size);
+        let (ids, _, _) = drain(&source, req).await;
+        assert_eq!(ids, all, "size={size}");
+        // A checkpoint after the fifth id: the rest, once each.
+        let after = SfId::parse(&all[4]).unwrap();
+        let req = PageRequest::new(SObject::ACCOUNT, vec!["Id".into()], size).after(Some(after));
+        let (ids, totals, _) = drain(&source, req).await;
+        assert_eq!(ids, all[5..], "size={size}");
+        assert!(totals.iter().all(|t| *t == 10));
     }
 }
