@@ -500,6 +500,22 @@ pub enum Problem {
     },
     /// Text held an unpaired UTF-16 surrogate: replaced by U+FFFD.
     LoneSurrogate,
+    /// The CRM stored the value under another one (an account name taken
+    /// by another record gets its Salesforce id appended).
+    Renamed {
+        /// The value given, cut to 60 characters.
+        given: Box<str>,
+        /// What was stored instead.
+        stored: Box<str>,
+    },
+    /// A date field held a date and time: the time (and offset) was
+    /// dropped and only the date kept.
+    TimeDropped {
+        /// The value found.
+        found: Box<str>,
+        /// The date used.
+        used: Box<str>,
+    },
     /// The object was read through the REST API instead of Bulk API 2.0.
     BulkFallback {
         /// Why: the job failed, timed out, or Bulk API refused the object.
@@ -516,6 +532,14 @@ fn cut(s: &str, max: usize) -> String {
 }
 
 impl Problem {
+    /// A [`Problem::Renamed`], cutting the value given to 60 characters.
+    pub fn renamed(given: &str, stored: &str) -> Problem {
+        Problem::Renamed {
+            given: cut(given, 60).into(),
+            stored: stored.into(),
+        }
+    }
+
     /// An [`Problem::Invalid`], cutting the value found to 60 characters.
     pub fn invalid(expected: impl Into<Cow<'static, str>>, found: &str) -> Problem {
         Problem::Invalid {
@@ -563,6 +587,14 @@ impl fmt::Display for Problem {
             Problem::LoneSurrogate => {
                 f.write_str("held an unpaired UTF-16 surrogate: replaced by U+FFFD")
             }
+            Problem::Renamed { given, stored } => write!(
+                f,
+                "the value {given:?} was taken by another record: stored as {stored:?}"
+            ),
+            Problem::TimeDropped { found, used } => write!(
+                f,
+                "held a date and time {found:?}: the time and offset were dropped, used the date {used}"
+            ),
             Problem::BulkFallback { reason } => {
                 write!(f, "read through the REST API instead of Bulk API 2.0: {reason}")
             }

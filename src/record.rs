@@ -378,7 +378,8 @@ impl SfRecord {
         }
     }
 
-    /// A date, `2024-01-31`. A datetime is accepted and its UTC date used.
+    /// A date, `2024-01-31`. A datetime is accepted and its UTC date used
+    /// (the mappers' [`Reader::date`](crate::mapping::Reader::date) warns).
     pub fn date(&self, path: &str) -> Result<Option<NaiveDate>, FieldError> {
         let Some(text) = self.text(path)? else {
             return Ok(None);

@@ -53,8 +53,8 @@ use salesforce_import::sink::{Relink, WriteBatch, WriteOutcome};
 use salesforce_import::testkit::unique_tenant;
 use salesforce_import::{
     CrmId, CrmSink, Error, FileSource, ImportRequest, Importer, InMemoryJobStore, InMemorySink,
-    Job, JobId, JobStatus, JobStore, Lease, ObjectState, RecordError, SObject, SfId, TenantId,
-    WriteMode,
+    Job, JobId, JobStatus, JobStore, Lease, ObjectState, Problem, RecordError, SObject, Severity,
+    SfId, TenantId, WriteMode,
 };
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgPool, Row as _};
@@ -1171,6 +1171,8 @@ async fn build_reference() -> Reference {
     let written = recorder.written.lock().unwrap().clone();
     let mut records = BTreeMap::new();
     let mut account_names: HashSet<String> = HashSet::new();
+    // (Salesforce id, name given, name stored) of each renamed account.
+    let mut renamed: Vec<(SfId, String, String)> = Vec::new();
     for (object, sf_id) in &keys {
         let key = (object.to_string(), sf_id.to_string());
         let record = if *object == SObject::PRICEBOOK_ENTRY {
@@ -1193,22 +1195,40 @@ async fn build_reference() -> Reference {
             // names: a name taken (ignoring case) by an account imported
             // before (they come in Id order) gets the 15-character id.
             if !account_names.insert(a.name.to_lowercase()) {
-                row.insert(
-                    "name".into(),
-                    text(Some(format!("{} ({})", a.name, sf_id.to_15()).as_str())),
-                );
+                let stored = format!("{} ({})", a.name, sf_id.to_15());
+                row.insert("name".into(), text(Some(stored.as_str())));
+                renamed.push((sf_id.clone(), a.name.clone(), stored));
             }
         }
         records.insert(key, row);
     }
+    let entries = jobs.error_log(&tenant, &job.id, 0, 100_000).await.unwrap();
+    // PgCrmSink reports each rename as a warning on the record's Name,
+    // counted once per record (with any other warning of the record).
+    let mut job = job;
+    for (sf_id, _, _) in &renamed {
+        let warned = entries.iter().any(|e| {
+            e.severity == Severity::Warning
+                && e.object == SObject::ACCOUNT
+                && e.sf_id.as_ref() == Some(sf_id)
+        });
+        if !warned
+            && let Some(p) = job
+                .objects
+                .iter_mut()
+                .find(|o| o.object == SObject::ACCOUNT)
+        {
+            p.warnings += 1;
+        }
+    }
     let log = {
-        let mut log: Vec<String> = jobs
-            .error_log(&tenant, &job.id, 0, 100_000)
-            .await
-            .unwrap()
-            .iter()
-            .map(log_line)
-            .collect();
+        let mut log: Vec<String> = entries.iter().map(log_line).collect();
+        log.extend(renamed.iter().map(|(sf_id, given, stored)| {
+            format!(
+                "Warning Account {sf_id} Name: {}",
+                Problem::renamed(given, stored)
+            )
+        }));
         log.sort();
         log
     };

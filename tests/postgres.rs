@@ -18,8 +18,8 @@ use salesforce_import::sink::{Relink, WriteAction, WriteBatch, WriteMode, WriteR
 use salesforce_import::testkit::{fixture, unique_tenant};
 use salesforce_import::vault::{TokenCipher, TokenVault};
 use salesforce_import::{
-    CrmId, CrmSink, Error, FileSource, ImportRequest, Importer, JobStatus, JobStore, ObjectState,
-    SObject, Severity, SfId, TenantId,
+    CrmId, CrmSink, Error, FileSource, ImportRequest, Importer, JobStatus, JobStore, LogEntry,
+    ObjectState, Problem, SObject, Severity, SfId, TenantId,
 };
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
@@ -565,13 +565,11 @@ async fn sample_org_imports_into_postgres_and_reruns_create_nothing() {
             "{object} rows in the database"
         );
     }
-    let errors: Vec<(String, String)> = jobs
-        .error_log(&tenant, &job.id, 0, 1000)
-        .await
-        .unwrap()
-        .into_iter()
+    let log = jobs.error_log(&tenant, &job.id, 0, 1000).await.unwrap();
+    let errors: Vec<(String, String)> = log
+        .iter()
         .filter(|e| e.severity == Severity::Error)
-        .map(|e| (e.sf_id.unwrap().to_string(), e.field))
+        .map(|e| (e.sf_id.as_ref().unwrap().to_string(), e.field.clone()))
         .collect();
     let mut want: Vec<(String, String)> = FAILURES
         .iter()
@@ -592,6 +590,28 @@ async fn sample_org_imports_into_postgres_and_reruns_create_nothing() {
         );
         assert_eq!(names.len(), ids.len());
         assert_ne!(names[0], names[1], "the others are told apart: {names:?}");
+        // Every rename is a warning on the record's Name in the job log.
+        for (id, stored_name) in ids.iter().zip(&names) {
+            let renamed: Vec<&LogEntry> = log
+                .iter()
+                .filter(|e| {
+                    e.severity == Severity::Warning
+                        && e.sf_id.as_ref().map(SfId::as_str) == Some(*id)
+                        && matches!(e.problem, Problem::Renamed { .. })
+                })
+                .collect();
+            if stored_name == name {
+                assert!(renamed.is_empty(), "{id} kept its name: {renamed:?}");
+            } else {
+                assert_eq!(renamed.len(), 1, "{id} renamed once: {log:?}");
+                assert_eq!(renamed[0].field, "Name");
+                assert!(
+                    renamed[0].message.contains(stored_name.as_str()),
+                    "says what was stored: {}",
+                    renamed[0].message
+                );
+            }
+        }
     }
 
     let rerun = importer

@@ -360,10 +360,12 @@ pub(crate) async fn process(
                     if known.get(&(object.clone(), w.sf_id.clone())) != Some(&mapping) {
                         rec.mappings.push((w.sf_id.clone(), mapping));
                     }
-                    if !warns.is_empty() {
+                    // The mapper's warnings, then the sink's (values the
+                    // CRM changed): one warning count per record.
+                    if !warns.is_empty() || !o.warnings.is_empty() {
                         rec.warnings += 1;
                         rec.log.extend(
-                            warns.into_iter().map(|f| {
+                            warns.into_iter().chain(o.warnings).map(|f| {
                                 LogEntry::warning(object.clone(), Some(w.sf_id.clone()), f)
                             }),
                         );

@@ -93,6 +93,34 @@ mod tests {
     }
 
     #[test]
+    fn a_close_date_given_as_a_datetime_keeps_its_utc_date_with_a_warning() {
+        let rec = base().with("CloseDate", "2024-01-31T23:30:00.000-0500");
+        let (o, m) = map_with(&rec, &Tables::default()).unwrap();
+        assert_eq!(
+            o.closed_on,
+            NaiveDate::from_ymd_opt(2024, 2, 1),
+            "the UTC date"
+        );
+        assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
+        assert_eq!(m.warnings[0].field, "CloseDate");
+        assert_eq!(
+            m.warnings[0].problem,
+            Problem::TimeDropped {
+                found: "2024-01-31T23:30:00.000-0500".into(),
+                used: "2024-02-01".into(),
+            }
+        );
+        let said = m.warnings[0].problem.to_string();
+        assert!(
+            said.contains("time and offset were dropped") && said.contains("2024-02-01"),
+            "{said}"
+        );
+        // A plain date is no warning.
+        let (_, m) = map_with(&base().with("CloseDate", "2024-01-31"), &Tables::default()).unwrap();
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+    }
+
+    #[test]
     fn every_field() {
         let rec = base()
             .with("StageName", "Negotiation/Review")

@@ -209,9 +209,25 @@ impl<'a> Reader<'a> {
         self.tie(self.record.boolean(field))
     }
 
-    /// A date.
-    pub fn date(&self, field: &'static str) -> Result<Option<NaiveDate>, RecordError> {
-        self.tie(self.record.date(field))
+    /// A date. A date and time is accepted and its UTC date used, with a
+    /// warning that the time (and offset) was dropped.
+    pub fn date(&mut self, field: &'static str) -> Result<Option<NaiveDate>, RecordError> {
+        let Some(date) = self.tie(self.record.date(field))? else {
+            return Ok(None);
+        };
+        if let Some(text) = self.tie(self.record.text(field))? {
+            let t = text.trim();
+            if NaiveDate::parse_from_str(t, "%Y-%m-%d").is_err() {
+                self.warn(
+                    field,
+                    Problem::TimeDropped {
+                        found: t.chars().take(60).collect::<String>().into(),
+                        used: date.to_string().into(),
+                    },
+                );
+            }
+        }
+        Ok(Some(date))
     }
 
     /// A datetime.

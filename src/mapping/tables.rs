@@ -162,6 +162,9 @@ fn builtin() -> Arc<Builtin> {
         .get_or_init(|| {
             let mut exact = HashMap::new();
             let mut derived = HashMap::new();
+            // A name without its parenthesis that two countries share
+            // ("Virgin Islands": VG or VI) is ambiguous: not guessed.
+            let mut ambiguous = Vec::new();
             for line in include_str!("countries.tsv").lines() {
                 let Some((code, name)) = line.split_once('\t') else {
                     continue;
@@ -172,8 +175,17 @@ fn builtin() -> Arc<Builtin> {
                 exact.insert(country_key(code), code);
                 exact.insert(country_key(name), code);
                 if let Some((before, _)) = name.split_once('(') {
-                    derived.entry(country_key(before)).or_insert(code);
+                    let key = country_key(before);
+                    match derived.get(&key) {
+                        Some(&other) if other != code => ambiguous.push(key),
+                        _ => {
+                            derived.insert(key, code);
+                        }
+                    }
                 }
+            }
+            for key in ambiguous {
+                derived.remove(&key);
             }
             Arc::new(Builtin { exact, derived })
         })
@@ -350,6 +362,10 @@ impl Default for Tables {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{FieldError, Problem};
+    use crate::mapping::Reader;
+    use crate::object::SObject;
+    use crate::record::SfRecord;
 
     #[test]
     fn every_iso_code_maps_to_itself() {
@@ -403,6 +419,51 @@ mod tests {
         for unknown in ["", "   ", "Atlantis", "Narnia", "U"] {
             assert_eq!(c.code(unknown), None, "{unknown}");
         }
+    }
+
+    /// "Virgin Islands" is British (VG) or U.S. (VI): not guessed, so the
+    /// mapper leaves it empty with its unknown-value warning; the precise
+    /// spellings still map.
+    #[test]
+    fn an_ambiguous_country_name_is_not_guessed() {
+        let c = CountryTable::default();
+        for name in ["Virgin Islands", "virgin islands", " Virgin  Islands "] {
+            assert_eq!(c.code(name), None, "{name}");
+        }
+        for (name, code) in [
+            ("British Virgin Islands", "VG"),
+            ("Virgin Islands (UK)", "VG"),
+            ("US Virgin Islands", "VI"),
+            ("U.S. Virgin Islands", "VI"),
+            ("Virgin Islands (US)", "VI"),
+        ] {
+            assert_eq!(c.code(name), Some(code), "{name}");
+        }
+        // A host that knows which one its org means can say so.
+        assert_eq!(
+            c.with("Virgin Islands", "VI").code("Virgin Islands"),
+            Some("VI")
+        );
+
+        let tables = Tables::default();
+        let rec = SfRecord::new(SObject::ACCOUNT)
+            .with("Id", "001x0000002xLCV")
+            .with("BillingCountry", "Virgin Islands");
+        let mut r = Reader::new(SObject::ACCOUNT, &rec, &tables).unwrap();
+        assert_eq!(
+            r.country("BillingCountryCode", "BillingCountry").unwrap(),
+            None
+        );
+        assert_eq!(
+            r.warnings(),
+            [FieldError::new(
+                "BillingCountry",
+                Problem::UnknownValue {
+                    found: "Virgin Islands".into(),
+                    used: None,
+                }
+            )]
+        );
     }
 
     #[test]

@@ -47,7 +47,7 @@ use async_trait::async_trait;
 use crate::crm::{CrmRecord, Link};
 use chrono::{DateTime, Utc};
 
-use crate::error::{Error, RecordError, Result};
+use crate::error::{Error, FieldError, RecordError, Result};
 use crate::id::{CrmId, SfId, TenantId};
 use crate::object::SObject;
 
@@ -126,12 +126,27 @@ pub struct WriteOutcome {
     pub crm_id: CrmId,
     /// What happened.
     pub action: WriteAction,
+    /// Values the CRM changed while storing the record (e.g. a name taken
+    /// by another record, renamed): the engine logs each as a warning of
+    /// the record.
+    pub warnings: Vec<FieldError>,
 }
 
 impl WriteOutcome {
-    /// An outcome.
+    /// An outcome, without warnings.
     pub fn new(crm_id: CrmId, action: WriteAction) -> WriteOutcome {
-        WriteOutcome { crm_id, action }
+        WriteOutcome {
+            crm_id,
+            action,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The outcome with one more warning: a value the CRM changed.
+    #[must_use]
+    pub fn with_warning(mut self, warning: FieldError) -> WriteOutcome {
+        self.warnings.push(warning);
+        self
     }
 }
 

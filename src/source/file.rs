@@ -509,7 +509,9 @@ impl FileSource {
     /// What was repaired while loading: `@references` that name no record
     /// (left `null`), duplicate `referenceId`s, derived ids that collided
     /// (rehashed), tree records with neither `Id` nor `referenceId` (ids
-    /// from their position, one message per file).
+    /// from their position, one message per file), and records of one
+    /// object with the same id (its 15- and 18-character spellings, or one
+    /// spelling twice), naming both spellings and where each came from.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
     }
@@ -749,6 +751,7 @@ impl FileSource {
             }
         }
         let mut objects: BTreeMap<SObject, Vec<(String, SfRecord)>> = BTreeMap::new();
+        let mut seen: HashMap<(SObject, SfId), (usize, String)> = HashMap::new();
         for (i, l) in self.loaded.iter().enumerate() {
             let mut record = l.record.clone();
             if let Some(tree) = &l.tree {
@@ -790,6 +793,27 @@ impl FileSource {
                 }
             }
             let object = record.object().unwrap_or_else(|| SObject::new("(unknown)"));
+            // One id given twice (15 and 18 characters, or the same spelling
+            // twice): both are served, and the import keeps one record.
+            if let Ok(id) = record.id() {
+                let spelling = match record.value("Id") {
+                    Some(Value::String(s)) => s.trim().to_owned(),
+                    _ => id.as_str().to_owned(),
+                };
+                match seen.entry((object.clone(), id)) {
+                    Entry::Occupied(e) => {
+                        let (first, first_spelling) = e.get();
+                        warnings.push(format!(
+                            "{}: Id {spelling} is the same {object} record as Id {first_spelling} \
+                             in {}; the import keeps only one of them",
+                            l.origin, self.loaded[*first].origin
+                        ));
+                    }
+                    Entry::Vacant(e) => {
+                        e.insert((i, spelling));
+                    }
+                }
+            }
             objects
                 .entry(object)
                 .or_default()

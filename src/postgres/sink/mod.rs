@@ -11,7 +11,7 @@ use sqlx::{PgConnection, PgPool, Row as _};
 use super::error::{db, store_error};
 use super::{Rls, begin};
 use crate::crm::{CrmRecord, Link};
-use crate::error::{Problem, RecordError, Result};
+use crate::error::{FieldError, Problem, RecordError, Result};
 use crate::id::{CrmId, SfId, TenantId};
 use crate::object::SObject;
 use crate::sink::{CrmSink, Deletion, Relink, WriteAction, WriteBatch, WriteMode, WriteOutcome};
@@ -65,7 +65,9 @@ const STORE: &str = "crm sink";
 ///   duplicates. An account whose name is taken (by another Salesforce
 ///   record, or earlier in the same page) is stored as `Name (<15-character
 ///   Salesforce id>)`, so every account is imported and the name stays
-///   traceable. Re-imports give the same name again.
+///   traceable. Re-imports give the same name again. Each rename is a
+///   warning on the record's `Name` ([`Problem::Renamed`], carried in
+///   [`WriteOutcome::warnings`]), so the job log says what was stored.
 /// - Countries are ISO 3166-1 alpha-2 codes, currencies ISO 4217 codes,
 ///   phone numbers at most 20 characters: the mappers normalise or cut
 ///   values to fit (with warnings); a value that still breaks a rule is a
@@ -208,14 +210,15 @@ fn check_links(kind: Kind, object: &SObject, row: &Rec<'_>) -> Result<(), Record
 }
 
 /// Runs the statement for `rows` (distinct Salesforce ids, one kind) and
-/// returns `(crm id, action)` per row, in order.
+/// returns the outcome per row, in order (with a warning on `Name` for an
+/// account stored under another name).
 async fn exec(
     conn: &mut PgConnection,
     tenant: &TenantId,
     kind: Kind,
     mode: WriteMode,
     rows: &[Rec<'_>],
-) -> sqlx::Result<Vec<(CrmId, WriteAction)>> {
+) -> sqlx::Result<Vec<WriteOutcome>> {
     let sf_ids: Vec<&str> = rows.iter().map(|r| r.sf_id.as_str()).collect();
     let records: Vec<&CrmRecord> = rows.iter().map(|r| r.record).collect();
     let sql = kind.insert_sql(mode);
@@ -225,17 +228,32 @@ async fn exec(
     let written = tables::bind(kind, q, &records)
         .fetch_all(&mut *conn)
         .await?;
-    let mut found: HashMap<String, (CrmId, WriteAction)> = HashMap::with_capacity(rows.len());
+    let given: HashMap<&str, &str> = rows
+        .iter()
+        .filter_map(|r| match r.record {
+            CrmRecord::Account(a) => Some((r.sf_id.as_str(), a.name.as_str())),
+            _ => None,
+        })
+        .collect();
+    let mut found: HashMap<String, WriteOutcome> = HashMap::with_capacity(rows.len());
     for r in written {
         let action = match (r.try_get::<bool, _>(2)?, mode) {
             (true, _) => WriteAction::Created,
             (false, WriteMode::Update) => WriteAction::Updated,
             (false, _) => WriteAction::AlreadyPresent,
         };
-        found.insert(
-            r.try_get(0)?,
-            (CrmId::new(r.try_get::<String, _>(1)?), action),
-        );
+        let sf_id: String = r.try_get(0)?;
+        let mut outcome = WriteOutcome::new(CrmId::new(r.try_get::<String, _>(1)?), action);
+        if kind == Kind::Account {
+            let stored: Option<String> = r.try_get(3)?;
+            if let (Some(stored), Some(name)) = (stored, given.get(sf_id.as_str()))
+                && stored != *name
+            {
+                outcome =
+                    outcome.with_warning(FieldError::new("Name", Problem::renamed(name, &stored)));
+            }
+        }
+        found.insert(sf_id, outcome);
     }
     if found.len() < rows.len() {
         // Rows already present (SkipExisting): their ids, in one query.
@@ -252,7 +270,7 @@ async fn exec(
         for r in present {
             found.insert(
                 r.try_get(0)?,
-                (
+                WriteOutcome::new(
                     CrmId::new(r.try_get::<String, _>(1)?),
                     WriteAction::AlreadyPresent,
                 ),
@@ -295,8 +313,8 @@ async fn write_group(
                     .execute(&mut *conn)
                     .await
                     .map_err(db(STORE, "writing a page"))?;
-                for (slot, (crm_id, action)) in out[range].iter_mut().zip(done) {
-                    *slot = Some(Ok(WriteOutcome::new(crm_id, action)));
+                for (slot, outcome) in out[range].iter_mut().zip(done) {
+                    *slot = Some(Ok(outcome));
                 }
             }
             Err(e) if row_error(&e).is_some() => {

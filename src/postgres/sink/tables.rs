@@ -273,9 +273,10 @@ impl Kind {
     }
 
     /// The page's statement: `$1` tenant, `$2` Salesforce ids, then one
-    /// array per column. Returns `(sf_id, crm_id, created)` per row written
-    /// (in [`WriteMode::SkipExisting`], rows already present are not
-    /// returned).
+    /// array per column. Returns `(sf_id, crm_id, created, stored name)`
+    /// per row written (the stored name only for accounts, whose name may
+    /// be renamed; price book entries return the first three only; in
+    /// [`WriteMode::SkipExisting`], rows already present are not returned).
     pub fn insert_sql(self, mode: WriteMode) -> String {
         if self == Kind::ProductPrice {
             return price_sql(mode);
@@ -322,7 +323,12 @@ impl Kind {
              FROM UNNEST($2::text[], {arrays}) WITH ORDINALITY AS v(sf_id, {names}, ord)
              ORDER BY v.ord
              ON CONFLICT (tenant_id, sf_id) {on_conflict}
-             RETURNING sf_id, id::text, (xmax = 0)",
+             RETURNING sf_id, id::text, (xmax = 0), {stored}",
+            stored = if self == Kind::Account {
+                "name"
+            } else {
+                "NULL::text"
+            },
             table = self.table(),
             names = names.join(", "),
             exprs = exprs.join(", "),

@@ -191,6 +191,50 @@ fn bare_arrays_and_15_char_ids_are_read_and_sorted_by_the_18_char_form() {
     assert_eq!(b.id().unwrap().as_str().len(), 18);
 }
 
+/// The 15- and 18-character spellings of one id are one record: the
+/// second is named in a warning with the first, and the files they came
+/// from.
+#[test]
+fn one_id_spelled_15_and_18_characters_is_a_warning_naming_both() {
+    let short = "003x0000004TmFx";
+    let long = SfId::parse(short).unwrap().as_str().to_owned();
+    assert_eq!(long.len(), 18);
+    let source = FileSource::new()
+        .add_query_json(&format!(
+            r#"[{{"attributes": {{"type": "Contact"}}, "Id": "{short}", "LastName": "Short"}}]"#
+        ))
+        .unwrap()
+        .add_query_json(&format!(
+            r#"[{{"attributes": {{"type": "Contact"}}, "Id": "{long}", "LastName": "Long"}},
+                {{"attributes": {{"type": "Contact"}}, "Id": "003x0000004TmFwAAK", "LastName": "Other"}}]"#
+        ))
+        .unwrap();
+    let found: Vec<&String> = source
+        .warnings()
+        .iter()
+        .filter(|w| w.contains(short) && w.contains(&long))
+        .collect();
+    assert_eq!(found.len(), 1, "{:?}", source.warnings());
+    let w = found[0];
+    assert!(
+        w.contains("query-result file #1") && w.contains("query-result file #2"),
+        "names both files: {w}"
+    );
+    assert!(
+        w.starts_with("query-result file #2 record 1"),
+        "the second: {w}"
+    );
+    assert_eq!(source.warnings().len(), 1, "{:?}", source.warnings());
+
+    // Distinct ids, and one file alone, are no warning.
+    let alone = FileSource::new()
+        .add_query_json(&format!(
+            r#"[{{"attributes": {{"type": "Contact"}}, "Id": "{long}", "LastName": "Long"}}]"#
+        ))
+        .unwrap();
+    assert!(alone.warnings().is_empty(), "{:?}", alone.warnings());
+}
+
 #[test]
 fn malformed_json_is_a_source_error_with_the_serde_cause() {
     for result in [
