@@ -430,3 +430,55 @@ async fn jobs_that_expire_mid_read_are_replaced_after_the_last_record() {
     assert_same(&canonical(&sink.inner, &tenant), &rest);
     assert!(fallbacks(&jobs, &job).await.is_empty());
 }
+
+#[tokio::test]
+async fn the_api_limit_stops_a_bulk_read_and_a_resume_finishes_it() {
+    let fake = fake(FakeOrg::generated_materialized(37, 150)).await;
+    let (_, rest, _) = import(&fake, "rest", u64::MAX).await;
+    let vault = Arc::new(InMemoryTokenVault::new());
+    let tenant = TenantId::new("limited");
+    vault
+        .put(&tenant, &fake.connection("ada@example.com"))
+        .await
+        .unwrap();
+    let sink = Arc::new(InMemorySink::new());
+    let importer = Importer::builder(
+        source(&fake, &vault, 0).await,
+        sink.clone(),
+        Arc::new(InMemoryJobStore::new()),
+    )
+    .vault(vault)
+    .page_size(50)
+    .build()
+    .unwrap();
+    // The allowance runs out in the middle of the Bulk reads: the job
+    // stops (no new Bulk job, no fall-back to REST against a spent limit).
+    fake.faults().rate_limit_after(12);
+    let stopped = importer
+        .run(&tenant, ImportRequest::new("ada", SObject::SELECTABLE))
+        .await
+        .unwrap();
+    assert_eq!(stopped.status, JobStatus::Failed, "{:?}", stopped.objects);
+    assert!(
+        stopped.message.as_deref().unwrap_or("").contains("limit"),
+        "{:?}",
+        stopped.message
+    );
+    fake.faults().clear_rate_limit();
+    let resumed = importer
+        .resume(&tenant, &stopped.id)
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            resumed.status,
+            JobStatus::Completed | JobStatus::CompletedWithErrors
+        ),
+        "{:?}",
+        resumed.message
+    );
+    assert_same(&canonical(&sink, &tenant), &rest);
+}

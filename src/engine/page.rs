@@ -356,8 +356,13 @@ pub(crate) async fn process(
                         (Some(_), WriteAction::AlreadyPresent) => rec.skipped += 1,
                         (Some(_), _) => rec.updated += 1,
                     }
+                    // A record new to the id map is always recorded; one
+                    // it knew only when something changed (no lookup, and
+                    // no key to build, for the common new record).
                     let mapping = IdMapping::new(o.crm_id, stamp);
-                    if known.get(&(object.clone(), w.sf_id.clone())) != Some(&mapping) {
+                    let unchanged = w.existing.is_some()
+                        && known.get(&(object.clone(), w.sf_id.clone())) == Some(&mapping);
+                    if !unchanged {
                         rec.mappings.push((w.sf_id.clone(), mapping));
                     }
                     // The mapper's warnings, then the sink's (values the

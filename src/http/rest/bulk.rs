@@ -36,11 +36,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::RestSource;
-use crate::error::{Error, FieldError, Problem, Result};
+use crate::error::{Error, ErrorKind, FieldError, Problem, Result};
 use crate::http::client::Get;
 use crate::id::{SfId, TenantId};
 use crate::record::SfRecord;
 use crate::source::{Cursor, Page, PageRequest};
+
+mod results;
+use results::csv_records;
 
 /// How the Bulk API is used: see [`RestSourceBuilder`](super::RestSourceBuilder).
 #[derive(Debug, Clone)]
@@ -198,8 +201,33 @@ struct JobInfo {
 enum JobEnd {
     /// Bulk API will not read this object (or query): REST at once.
     Refused(String),
-    /// It failed, was aborted, or ran past the timeout: try once more.
+    /// It failed, was aborted, ran past the timeout, or its results could
+    /// not be read: try once more.
     Failed(String),
+    /// Neither another job nor REST would do better (the API allowance is
+    /// spent, the connection is gone): the read stops with this error.
+    Stop(Error),
+}
+
+impl JobEnd {
+    /// A failure of a call about a job: `Stop` for what no other job
+    /// would get past, else `Failed` with `context`.
+    fn of(e: Error, context: impl FnOnce(&Error) -> String) -> JobEnd {
+        let stops = e.kind() == ErrorKind::RateLimited
+            || matches!(
+                e,
+                Error::NotConnected { .. }
+                    | Error::SessionExpired
+                    | Error::TokenDecryption
+                    | Error::HostNotAllowed { .. }
+                    | Error::OAuth { .. }
+            );
+        if stops {
+            JobEnd::Stop(e)
+        } else {
+            JobEnd::Failed(context(&e))
+        }
+    }
 }
 
 impl RestSource {
@@ -221,6 +249,7 @@ impl RestSource {
         let soql = self.soql(&position.apply(request), fields);
         let job = match self.bulk_job(tenant, request, &soql).await {
             Ok(job) => job,
+            Err(JobEnd::Stop(e)) => return Err(e),
             Err(JobEnd::Failed(reason)) if !retried => {
                 tracing::warn!(object = %object, %reason, "Bulk API job failed; trying once more");
                 return Box::pin(self.bulk_read(tenant, request, fields, position, true)).await;
@@ -236,11 +265,12 @@ impl RestSource {
             .await
         {
             Ok(page) => Ok(page),
-            Err(reason) if !retried => {
+            Err(JobEnd::Stop(e)) => Err(e),
+            Err(JobEnd::Failed(reason) | JobEnd::Refused(reason)) if !retried => {
                 tracing::warn!(object = %object, %reason, "Bulk API results unreadable; a new job");
                 Box::pin(self.bulk_read(tenant, request, fields, position, true)).await
             }
-            Err(reason) => {
+            Err(JobEnd::Failed(reason) | JobEnd::Refused(reason)) => {
                 self.fall_back(tenant, request, fields, &position, reason)
                     .await
             }
@@ -262,7 +292,8 @@ impl RestSource {
             .await
         {
             Ok(page) => Ok(page),
-            Err(reason) => {
+            Err(JobEnd::Stop(e)) => Err(e),
+            Err(JobEnd::Failed(reason) | JobEnd::Refused(reason)) => {
                 tracing::warn!(object = %request.object, %reason, "Bulk API results unreadable; a new job");
                 let (fields, _) = self.available_fields(tenant, request).await?;
                 self.bulk_read(tenant, request, &fields, position, false)
@@ -322,7 +353,7 @@ impl RestSource {
             }) if (400..500).contains(&status) => {
                 return Err(JobEnd::Refused(format!("job refused: {message}")));
             }
-            Err(e) => return Err(JobEnd::Failed(format!("could not create a job: {e}"))),
+            Err(e) => return Err(JobEnd::of(e, |e| format!("could not create a job: {e}"))),
         };
         if !job.id.chars().all(|c| c.is_ascii_alphanumeric()) {
             return Err(JobEnd::Failed(format!("an unusable job id {:?}", job.id)));
@@ -339,8 +370,11 @@ impl RestSource {
             {
                 Ok(answer) => answer.body,
                 Err(e) => {
-                    self.bulk_delete(tenant, &job.id).await;
-                    return Err(JobEnd::Failed(format!("job {} unreadable: {e}", job.id)));
+                    let end = JobEnd::of(e, |e| format!("job {} unreadable: {e}", job.id));
+                    if matches!(end, JobEnd::Failed(_)) {
+                        self.bulk_abort(tenant, &job.id).await;
+                    }
+                    return Err(end);
                 }
             };
             match info.state.as_str() {
@@ -379,7 +413,7 @@ impl RestSource {
         job: &str,
         locator: &str,
         position: &Position,
-    ) -> std::result::Result<Page, String> {
+    ) -> std::result::Result<Page, JobEnd> {
         let path = format!("{}/{job}/results", self.jobs_path());
         let name = format!("results of Bulk API query job {job} for {}", request.object);
         let max = self.bulk().max_records.to_string();
@@ -393,17 +427,19 @@ impl RestSource {
         };
         let raw = match self.api().raw(tenant, &get).await {
             Ok(raw) => raw,
-            Err(e @ Error::RateLimited { .. }) => return Err(e.to_string()),
             Err(e) => {
-                self.bulk_delete(tenant, job).await;
-                return Err(format!("job {job}: {e}"));
+                let end = JobEnd::of(e, |e| format!("job {job}: {e}"));
+                if matches!(end, JobEnd::Failed(_)) {
+                    self.bulk_delete(tenant, job).await;
+                }
+                return Err(end);
             }
         };
         let records = match csv_records(&request.object, &raw.body) {
             Ok(records) => records,
             Err(e) => {
                 self.bulk_delete(tenant, job).await;
-                return Err(format!("job {job}: {e}"));
+                return Err(JobEnd::Failed(format!("job {job}: {e}")));
             }
         };
         let next_locator = raw
@@ -458,145 +494,9 @@ impl RestSource {
     }
 }
 
-/// A Bulk API CSV result set as records: the header names the fields
-/// (`Account.Name` a relationship's), an empty value is null, every other
-/// value a JSON string, typed later by the same [`SfRecord`] getters as
-/// REST's JSON.
-pub(crate) fn csv_records(object: &crate::object::SObject, body: &[u8]) -> Result<Vec<SfRecord>> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(body);
-    let bad = |e: csv::Error| Error::BadResponse {
-        request: format!("Bulk API results for {object}"),
-        problem: "not the CSV expected".into(),
-        source: Some(Box::new(e)),
-    };
-    let headers = reader.headers().map_err(bad)?.clone();
-    // Columns grouped: own fields, and per relationship its fields.
-    let columns: Vec<(Option<&str>, &str)> = headers
-        .iter()
-        .map(|h| match h.split_once('.') {
-            Some((rel, field)) => (Some(rel), field),
-            None => (None, h),
-        })
-        .collect();
-    let object_json = serde_json::to_string(object.as_str()).expect("a string serializes");
-    let mut out = Vec::new();
-    let mut row = csv::StringRecord::new();
-    let mut text = String::new();
-    while reader.read_record(&mut row).map_err(bad)? {
-        text.clear();
-        text.push_str("{\"attributes\":{\"type\":");
-        text.push_str(&object_json);
-        text.push('}');
-        let mut relationships: Vec<(&str, String, bool)> = Vec::new();
-        for ((rel, field), value) in columns.iter().zip(row.iter()) {
-            let value_json = if value.is_empty() {
-                "null".to_owned()
-            } else {
-                serde_json::to_string(value).expect("a string serializes")
-            };
-            let key = serde_json::to_string(field).expect("a string serializes");
-            match rel {
-                None => {
-                    text.push(',');
-                    text.push_str(&key);
-                    text.push(':');
-                    text.push_str(&value_json);
-                }
-                Some(rel) => {
-                    let i = match relationships.iter().position(|(r, ..)| r == rel) {
-                        Some(i) => i,
-                        None => {
-                            relationships.push((rel, String::new(), false));
-                            relationships.len() - 1
-                        }
-                    };
-                    let entry = &mut relationships[i];
-                    if !entry.1.is_empty() {
-                        entry.1.push(',');
-                    }
-                    entry.1.push_str(&key);
-                    entry.1.push(':');
-                    entry.1.push_str(&value_json);
-                    entry.2 |= !value.is_empty();
-                }
-            }
-        }
-        for (rel, fields, any) in relationships {
-            text.push(',');
-            text.push_str(&serde_json::to_string(rel).expect("a string serializes"));
-            text.push(':');
-            // A lookup that is empty is null, as REST gives it.
-            if any {
-                text.push('{');
-                text.push_str(&fields);
-                text.push('}');
-            } else {
-                text.push_str("null");
-            }
-        }
-        text.push('}');
-        out.push(SfRecord::from_json(&text).map_err(|e| Error::BadResponse {
-            request: format!("Bulk API results for {object}"),
-            problem: "a row that is not a record".into(),
-            source: Some(Box::new(e)),
-        })?);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::SObject;
-
-    #[test]
-    fn csv_rows_read_like_rest_json() {
-        let csv = "\"Id\",\"Name\",\"AnnualRevenue\",\"IsDeleted\",\"SystemModstamp\",\"Parent.Name\",\"Owner.Name\"\n\
-                   \"001000000000001AAA\",\"Acme, \"\"the\"\" one\nline two\",\"999999999999999999.99\",\"false\",\"2026-01-31T17:03:00.000Z\",\"\",\"Ada\"\n\
-                   \"001000000000002AAA\",\"\",\"\",\"true\",\"2026-02-01T00:00:00.000Z\",\"Acme\",\"\"\n";
-        let rows = csv_records(&SObject::ACCOUNT, csv.as_bytes()).unwrap();
-        assert_eq!(rows.len(), 2);
-        let a = &rows[0];
-        assert_eq!(a.id().unwrap().as_str(), "001000000000001AAA");
-        assert_eq!(
-            a.text("Name").unwrap().as_deref(),
-            Some("Acme, \"the\" one\nline two")
-        );
-        assert_eq!(
-            a.decimal("AnnualRevenue").unwrap().unwrap().to_string(),
-            "999999999999999999.99"
-        );
-        assert!(!a.is_deleted());
-        assert_eq!(
-            a.modstamp().unwrap().to_rfc3339(),
-            "2026-01-31T17:03:00+00:00"
-        );
-        assert_eq!(
-            a.raw_field("Parent"),
-            Some("null"),
-            "an empty lookup is null"
-        );
-        assert_eq!(a.text("Owner.Name").unwrap().as_deref(), Some("Ada"));
-        assert_eq!(a.object(), Some(SObject::ACCOUNT));
-        let b = &rows[1];
-        assert_eq!(b.text("Name").unwrap(), None, "empty is null");
-        assert_eq!(b.decimal("AnnualRevenue").unwrap(), None);
-        assert!(b.is_deleted());
-        assert_eq!(b.text("Parent.Name").unwrap().as_deref(), Some("Acme"));
-    }
-
-    #[test]
-    fn a_header_only_set_is_no_records_and_garbage_is_an_error() {
-        assert!(
-            csv_records(&SObject::ACCOUNT, b"\"Id\",\"Name\"\n")
-                .unwrap()
-                .is_empty()
-        );
-        let err = csv_records(&SObject::ACCOUNT, b"\"Id\",\"Name\"\n\"001\"\n").unwrap_err();
-        assert!(matches!(err, Error::BadResponse { .. }), "{err}");
-    }
 
     #[test]
     fn cursors_round_trip_and_refuse_junk() {
