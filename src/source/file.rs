@@ -771,6 +771,14 @@ fn project(record: &SfRecord, fields: &[String]) -> SfRecord {
 
 #[async_trait]
 impl SalesforceSource for FileSource {
+    async fn count_records(&self, _tenant: &TenantId, object: &SObject) -> Result<Option<u64>> {
+        let live = self
+            .records(object)
+            .filter(|r| r.boolean("IsDeleted").ok().flatten() != Some(true))
+            .count();
+        Ok(Some(live as u64))
+    }
+
     async fn fetch_page(&self, _tenant: &TenantId, request: &PageRequest) -> Result<Page> {
         if request.page_size == 0 {
             return Err(Error::config("page_size must be at least 1"));

@@ -10,6 +10,7 @@ use tokio::sync::Semaphore;
 use super::{Page, PageRequest, SalesforceSource};
 use crate::error::Result;
 use crate::id::TenantId;
+use crate::object::SObject;
 
 /// Salesforce's limit on concurrent long-running requests (20 s or more)
 /// per org in production.
@@ -92,6 +93,12 @@ impl SalesforceSource for PerOrgLimit {
         // Never closed: acquire fails only on a closed semaphore.
         let _permit = semaphore.acquire_owned().await.ok();
         self.inner.fetch_page(tenant, request).await
+    }
+
+    async fn count_records(&self, tenant: &TenantId, object: &SObject) -> Result<Option<u64>> {
+        let semaphore = self.semaphore(tenant);
+        let _permit = semaphore.acquire_owned().await.ok();
+        self.inner.count_records(tenant, object).await
     }
 }
 

@@ -331,4 +331,15 @@ impl Page {
 pub trait SalesforceSource: fmt::Debug + Send + Sync + 'static {
     /// Fetches one page.
     async fn fetch_page(&self, tenant: &TenantId, request: &PageRequest) -> Result<Page>;
+
+    /// How many live records of `object` the org holds, when the source can
+    /// tell cheaply (`SELECT COUNT()` for the REST API, the loaded records
+    /// for files); `None` when it cannot. Shown beside each object before an
+    /// import starts; never used to decide what to import.
+    ///
+    /// The default answers `None`.
+    async fn count_records(&self, tenant: &TenantId, object: &SObject) -> Result<Option<u64>> {
+        let _ = (tenant, object);
+        Ok(None)
+    }
 }
