@@ -113,7 +113,9 @@ pub mod vault;
 pub mod workers;
 
 pub use crm::WriteMode;
-pub use engine::{ImportHandle, ImportRequest, Importer, ImporterBuilder, ProgressEvent, Stranded};
+pub use engine::{
+    ImportHandle, ImportRequest, Importer, ImporterBuilder, Preview, ProgressEvent, Stranded,
+};
 pub use error::{
     ApiErrorCode, BoxError, Error, ErrorKind, FieldError, FieldName, OAuthStep, Problem,
     RecordError, Result,

@@ -256,9 +256,12 @@ async fn a_sync_after_edits_inserts_and_deletes_equals_the_org() {
         CountingSink::default(),
     )
     .await;
+    let preview = w.importer.preview(&w.tenant, &request(), 10).await.unwrap();
+    let previewed = w.fake.records_served();
     let first = w.importer.run(&w.tenant, request()).await.unwrap();
     assert_finished(&first);
-    let served_full = w.fake.records_served();
+    support::preview::assert_preview_matches(&preview, &first);
+    let served_full = w.fake.records_served() - previewed;
     assert_equals_org(&w).await;
 
     let org = w.fake.org();
@@ -334,6 +337,13 @@ async fn a_sync_after_edits_inserts_and_deletes_equals_the_org() {
     }
 
     w.sink.take();
+    // A dry run first: it writes nothing and foretells the sync exactly.
+    let preview = w
+        .importer
+        .preview(&w.tenant, &request().sync(true), 10)
+        .await
+        .unwrap();
+    assert_eq!(w.sink.take(), (0, 0), "a preview writes nothing");
     let before = w.fake.records_served();
     let sync = w
         .importer
@@ -342,6 +352,7 @@ async fn a_sync_after_edits_inserts_and_deletes_equals_the_org() {
         .unwrap();
     assert_finished(&sync);
     assert!(sync.sync);
+    support::preview::assert_preview_matches(&preview, &sync);
     assert!(sync.deleted() > 1, "deletions applied: {:?}", sync.objects);
     let served = w.fake.records_served() - before;
     assert_equals_org(&w).await;

@@ -58,8 +58,8 @@ use tokio::task::JoinHandle;
 use crate::crm::WriteMode;
 use crate::error::{Error, Result};
 use crate::id::{JobId, TenantId};
-use crate::jobs::NewJob;
 use crate::jobs::{Job, JobStore, Lease};
+use crate::jobs::{MissingParents, NewJob, missing};
 use crate::mapping::{Mappers, Tables};
 use crate::object::SObject;
 use crate::sink::CrmSink;
@@ -70,11 +70,13 @@ use crate::vault::TokenVault;
 mod lease;
 mod page;
 mod plan;
+mod preview;
 mod progress;
 mod run;
 
 pub use crate::retry::Clock;
 use lease::{HeldLease, LeaseTimes};
+pub use preview::{ObjectPreview, Preview};
 pub use progress::ProgressEvent;
 use progress::{Cancel, Events};
 
@@ -431,6 +433,79 @@ impl Importer {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// What [`start`](Importer::start) with `request` would do, object by
+    /// object: how many records it would create, update, skip, delete and
+    /// reject, with the first `max_rejections` rejections (object,
+    /// Salesforce id, field, message). Reads the source and the id map as
+    /// the import would; writes nothing to the sink, the id map or the job
+    /// history, and needs no lease (it may run beside an import, but then
+    /// counts against an id map that is changing).
+    ///
+    /// The counts are those the import then makes, unless the org changes
+    /// in between or the CRM refuses a record the mapping accepted (a
+    /// constraint of its own): those rejections show only when writing.
+    /// Records the preview would create are kept in memory (about 50 bytes
+    /// each) so that lookups to them resolve as in the real run.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use salesforce_import::*;
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<()> {
+    /// let importer = Importer::builder(
+    ///     Arc::new(FileSource::sample_org()),
+    ///     Arc::new(InMemorySink::new()),
+    ///     Arc::new(InMemoryJobStore::new()),
+    /// )
+    /// .build()?;
+    /// let tenant = TenantId::new("acme");
+    /// let request = ImportRequest::new("ada@example.com", [SObject::ACCOUNT]);
+    /// let preview = importer.preview(&tenant, &request, 10).await?;
+    /// let accounts = preview.object(&SObject::ACCOUNT).unwrap();
+    /// assert_eq!(accounts.create, accounts.read);
+    /// // Nothing was written: the real run creates them.
+    /// let job = importer.run(&tenant, request).await?;
+    /// assert_eq!(job.imported(), accounts.create);
+    /// # Ok(()) }
+    /// ```
+    pub async fn preview(
+        &self,
+        tenant: &TenantId,
+        request: &ImportRequest,
+        max_rejections: usize,
+    ) -> Result<Preview> {
+        let new = self.new_job(tenant, request.clone()).await?;
+        preview::preview(
+            &self.inner,
+            tenant,
+            new.objects,
+            new.sync,
+            new.mode,
+            max_rejections,
+        )
+        .await
+    }
+
+    /// The job's missing-parent report: every record that failed because a
+    /// required parent (its Account, its Order, ...) was not found, grouped
+    /// by parent and why it was missing (not selected, failed itself, not
+    /// found in the org). Reads the job's whole log, a page at a time.
+    pub async fn missing_parents(&self, tenant: &TenantId, job: &JobId) -> Result<MissingParents> {
+        const PAGE: usize = 10_000;
+        let found = self.inner.jobs.job(tenant, job).await?;
+        let mut collector = missing::Collector::default();
+        let mut offset = 0;
+        loop {
+            let page = self.inner.jobs.error_log(tenant, job, offset, PAGE).await?;
+            let last = page.len() < PAGE;
+            offset += page.len();
+            collector.extend(page);
+            if last {
+                break;
+            }
+        }
+        Ok(collector.finish(&found))
     }
 
     /// Plans and records a job without running it: pending and unleased,

@@ -9,13 +9,13 @@ use super::Inner;
 use super::lease::HeldLease;
 use crate::error::{Error, RecordError, Result};
 use crate::error::{FieldError, Problem};
-use crate::id::SfId;
+use crate::id::{SfId, TenantId};
 use crate::jobs::{IdKey, IdMapping, PageRecord};
 use crate::jobs::{Job, LogEntry, ObjectProgress};
 use crate::mapping::{LookupSpec, Mapped, Mapper, Requirement};
 use crate::object::SObject;
 use crate::sink::{Deletion, WriteAction, WriteBatch, WriteMode, WriteRecord};
-use crate::source::Page;
+use crate::source::{Page, PageRequest};
 
 /// What one object's run keeps from page to page.
 #[derive(Debug, Default)]
@@ -79,6 +79,40 @@ impl ObjectRun {
             self.failed_min = Some(self.failed_min.map_or(stamp, |m| m.min(stamp)));
         }
     }
+}
+
+/// The read of one object: the fields its mapper needs (and
+/// `SystemModstamp`; `IsDeleted` in a sync), and in a sync the time from
+/// which changes are read (the object's watermark less the look-back
+/// window; `None` for an object never imported, which is read whole).
+pub(crate) async fn read_request(
+    inner: &Inner,
+    tenant: &TenantId,
+    object: &SObject,
+    sync: bool,
+) -> Result<(PageRequest, Option<DateTime<Utc>>)> {
+    let mut fields = inner.mappers.select_fields(object, &inner.tables);
+    let since = if sync {
+        let watermark = inner
+            .backoff
+            .run("read watermark", || inner.jobs.watermark(tenant, object))
+            .await?;
+        watermark.map(|w| w - inner.lookback)
+    } else {
+        None
+    };
+    for extra in ["SystemModstamp", "IsDeleted"] {
+        let wanted = extra == "SystemModstamp" || since.is_some();
+        if wanted && !fields.iter().any(|f| f.eq_ignore_ascii_case(extra)) {
+            fields.push(extra.to_owned());
+        }
+    }
+    match since {
+        Some(since) => tracing::info!(%since, "reading changes"),
+        None => tracing::info!("reading every record"),
+    }
+    let request = PageRequest::new(object.clone(), fields, inner.page_size).changed_since(since);
+    Ok((request, since))
 }
 
 /// What the engine decided for one mapped record.

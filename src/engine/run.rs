@@ -290,38 +290,10 @@ impl Runner {
             .get(&object)
             .cloned()
             .ok_or_else(|| Error::config(format!("no mapper for {object}")))?;
-        let mut fields = self
-            .inner
-            .mappers
-            .select_fields(&object, &self.inner.tables);
-        // A sync reads what changed since the object's watermark (less the
-        // look-back window), deleted records included; an object never
-        // imported is read whole.
-        let since = if job.sync {
-            let watermark = self
-                .inner
-                .backoff
-                .run("read watermark", || {
-                    self.inner.jobs.watermark(&job.tenant, &object)
-                })
-                .await?;
-            watermark.map(|w| w - self.inner.lookback)
-        } else {
-            None
-        };
-        for extra in ["SystemModstamp", "IsDeleted"] {
-            let wanted = extra == "SystemModstamp" || since.is_some();
-            if wanted && !fields.iter().any(|f| f.eq_ignore_ascii_case(extra)) {
-                fields.push(extra.to_owned());
-            }
-        }
-        match since {
-            Some(since) => tracing::info!(%since, "reading changes"),
-            None => tracing::info!("reading every record"),
-        }
+        let (request, since) =
+            page::read_request(&self.inner, &job.tenant, &object, job.sync).await?;
         let resumed = progress.checkpoint.is_some();
-        let request = PageRequest::new(object.clone(), fields, self.inner.page_size)
-            .changed_since(since)
+        let request = request
             .after(progress.checkpoint.clone())
             .after_modstamp(progress.checkpoint_modstamp);
         // A durable cursor kept with the checkpoint (a Bulk job's locator)

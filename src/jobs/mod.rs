@@ -33,9 +33,11 @@ use crate::object::SObject;
 
 mod log;
 mod memory;
+pub(crate) mod missing;
 pub use crate::status::{JobStatus, ObjectState};
 pub use log::{LogEntry, Severity};
 pub use memory::InMemoryJobStore;
+pub use missing::{MissingParent, MissingParents, MissingReason};
 
 /// Progress of one object within a job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -347,6 +349,40 @@ pub struct PageRecord {
     pub watermark: Option<DateTime<Utc>>,
 }
 
+/// One page of a job's log, from [`JobStore::log_page`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LogPage {
+    /// The lines, oldest first.
+    pub lines: Vec<LogEntry>,
+    /// Where the next page starts (pass it as `after`), when more lines
+    /// follow this page; `None` at the end of the log.
+    pub next: Option<u64>,
+}
+
+impl LogPage {
+    /// A page, as a store outside this crate builds it.
+    pub fn new(lines: Vec<LogEntry>, next: Option<u64>) -> LogPage {
+        LogPage { lines, next }
+    }
+
+    /// A page from `lines` read with one line more than `limit`: the extra
+    /// line, if there, is dropped and says that more follow;
+    /// `marker(n)` is the marker after the first `n` lines.
+    pub(crate) fn from_overfetch(
+        lines: &mut Vec<LogEntry>,
+        limit: usize,
+        marker: impl FnOnce(usize) -> u64,
+    ) -> LogPage {
+        let more = lines.len() > limit;
+        lines.truncate(limit);
+        LogPage {
+            next: more.then(|| marker(lines.len())),
+            lines: std::mem::take(lines),
+        }
+    }
+}
+
 /// The key of the id map: one Salesforce record of one object.
 pub type IdKey = (SObject, SfId);
 
@@ -501,6 +537,36 @@ pub trait JobStore: fmt::Debug + Send + Sync + 'static {
         offset: usize,
         limit: usize,
     ) -> Result<Vec<LogEntry>>;
+
+    /// Up to `limit` lines of the job's log after the marker `after`
+    /// (`0`: from the first line), oldest first, with the marker of the
+    /// next page when more lines follow ([`LogPage::next`]).
+    ///
+    /// Markers are the store's own (a position, a sequence number): a
+    /// caller passes back only `0` or a `next` the store gave. Lines
+    /// appended later come after every marker given before, so paging a
+    /// running job's log with `next` reads each line exactly once.
+    ///
+    /// The default reads [`error_log`](JobStore::error_log) from the
+    /// offset `after`, one line more than asked to learn whether more
+    /// follow. A database store overrides it with a keyset read (`WHERE
+    /// seq > $after ORDER BY seq LIMIT $limit + 1`), which costs the same
+    /// for the last page of a long log as for the first.
+    async fn log_page(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        after: u64,
+        limit: usize,
+    ) -> Result<LogPage> {
+        let offset = usize::try_from(after).unwrap_or(usize::MAX);
+        let mut lines = self
+            .error_log(tenant, job, offset, limit.saturating_add(1))
+            .await?;
+        Ok(LogPage::from_overfetch(&mut lines, limit, |n| {
+            after.saturating_add(n as u64)
+        }))
+    }
 
     /// Looks up the id map for Salesforce ids, in one call; unknown keys
     /// are absent from the answer, deleted ones present and marked.
