@@ -521,6 +521,14 @@ pub enum Problem {
         /// Why: the job failed, timed out, or Bulk API refused the object.
         reason: Box<str>,
     },
+    /// The field is not in the record (not in this org, or not in the
+    /// file): its documented alternative gave the value (`GrandTotal` from
+    /// `TotalPrice`, `Pricebook2.IsStandard` from the standard price
+    /// book's id).
+    Fallback {
+        /// What was used instead.
+        used: Box<str>,
+    },
 }
 
 fn cut(s: &str, max: usize) -> String {
@@ -598,6 +606,7 @@ impl fmt::Display for Problem {
             Problem::BulkFallback { reason } => {
                 write!(f, "read through the REST API instead of Bulk API 2.0: {reason}")
             }
+            Problem::Fallback { used } => write!(f, "not available: {used} used instead"),
             Problem::NotInOrg => f.write_str(
                 "not in this Salesforce org (or hidden from the connected user): not imported",
             ),

@@ -451,3 +451,136 @@ async fn no_connection_or_a_revoked_one_stops_cleanly() {
         .unwrap_err();
     assert!(matches!(err, Error::NotConnected { .. }), "{err:?}");
 }
+
+fn json_fields(pairs: &[(&str, serde_json::Value)]) -> serde_json::Map<String, serde_json::Value> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
+}
+
+/// The products (with their prices) an import of `org` gives, and the
+/// warnings on `Pricebook2.IsStandard` and the queries it made.
+async fn import_products(
+    org: FakeOrg,
+) -> (
+    support::compare::Canonical,
+    Vec<salesforce_import::LogEntry>,
+    Vec<String>,
+) {
+    let w = world(org).await;
+    // A custom price book with an entry for the first product: not its
+    // list price.
+    let fake_org = w.fake.org();
+    let book = fake_org
+        .insert(
+            &SObject::new("Pricebook2"),
+            json_fields(&[("Name", serde_json::json!("Partner prices"))]),
+        )
+        .unwrap();
+    let product = fake_org.records(&SObject::PRODUCT2, 1)[0].id().unwrap();
+    fake_org
+        .insert(
+            &SObject::PRICEBOOK_ENTRY,
+            json_fields(&[
+                ("Pricebook2Id", serde_json::json!(book.as_str())),
+                ("Product2Id", serde_json::json!(product.as_str())),
+                ("UnitPrice", serde_json::json!(1.5)),
+                ("IsActive", serde_json::json!(true)),
+            ]),
+        )
+        .unwrap();
+    let job = w
+        .importer
+        .run(&w.tenant, ImportRequest::new("ada", [SObject::PRODUCT2]))
+        .await
+        .unwrap();
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.message);
+    let log = w
+        .jobs
+        .error_log(&w.tenant, &job.id, 0, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.field == "Pricebook2.IsStandard")
+        .collect();
+    (
+        support::compare::canonical(&w.sink, &w.tenant),
+        log,
+        w.fake.queries(),
+    )
+}
+
+#[tokio::test]
+async fn without_is_standard_prices_come_from_the_standard_price_books_id_with_a_warning() {
+    let (plain, plain_log, _) = import_products(FakeOrg::generated_materialized(5, 40)).await;
+    assert!(plain_log.is_empty(), "{plain_log:?}");
+    let priced = plain
+        .values()
+        .filter(|(r, _)| matches!(r, CrmRecord::Product(p) if p.price.is_some()))
+        .count();
+    assert!(priced > 0, "the org has list prices");
+
+    let org =
+        FakeOrg::generated_materialized(5, 40).hide_field(SObject::new("Pricebook2"), "IsStandard");
+    let (hidden, log, queries) = import_products(org).await;
+    // Record by record the same products, prices included.
+    assert_eq!(hidden, plain);
+    // Said once, naming what was used.
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].severity, Severity::Warning);
+    assert!(
+        log[0].message.contains("standard price book's id 01s")
+            && log[0].message.contains("queried once"),
+        "{}",
+        log[0].message
+    );
+    let lookups: Vec<_> = queries
+        .iter()
+        .filter(|q| q.contains("FROM Pricebook2 WHERE"))
+        .collect();
+    assert_eq!(
+        lookups,
+        ["SELECT Id FROM Pricebook2 WHERE Name = 'Standard Price Book' LIMIT 1"]
+    );
+}
+
+#[tokio::test]
+async fn without_grand_total_a_quote_takes_its_total_price_with_a_warning() {
+    let import = |org: FakeOrg| async move {
+        let w = world(org).await;
+        let job = w
+            .importer
+            .run(&w.tenant, ImportRequest::new("ada", [SObject::QUOTE]))
+            .await
+            .unwrap();
+        let log = w
+            .jobs
+            .error_log(&w.tenant, &job.id, 0, 10_000)
+            .await
+            .unwrap();
+        (job, support::compare::canonical(&w.sink, &w.tenant), log)
+    };
+    let (_, plain, plain_log) = import(FakeOrg::generated_materialized(9, 30)).await;
+    assert!(plain_log.iter().all(|e| e.field != "GrandTotal"));
+    let totals = plain
+        .values()
+        .filter(|(r, _)| matches!(r, CrmRecord::Quote(q) if q.total.is_some()))
+        .count();
+    assert!(totals > 0);
+
+    let org = FakeOrg::generated_materialized(9, 30).hide_field(SObject::QUOTE, "GrandTotal");
+    let (job, hidden, log) = import(org).await;
+    assert_eq!(hidden, plain, "every total, from TotalPrice");
+    let quotes = job.object(&SObject::QUOTE).unwrap();
+    let fallbacks: Vec<_> = log
+        .iter()
+        .filter(|e| e.field == "GrandTotal" && e.sf_id.is_some())
+        .collect();
+    assert_eq!(fallbacks.len() as u64, quotes.imported);
+    assert_eq!(quotes.warnings, quotes.imported);
+    assert_eq!(
+        fallbacks[0].message,
+        "not available: TotalPrice used instead"
+    );
+}

@@ -30,12 +30,14 @@ pub(crate) enum Filter {
 }
 
 /// What a field is compared with: an 18-character id (for `Id` and
-/// references), an instant in milliseconds, a boolean.
+/// references), an instant in milliseconds, a boolean, or text (for `=`
+/// and `!=` on text and picklist fields, ignoring case as SOQL does).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Value {
     Id(String),
     Millis(i64),
     Bool(bool),
+    Text(String),
 }
 
 /// A sort key's part: `null` first, as `ASC` sorts in SOQL.
@@ -52,6 +54,7 @@ enum Kind {
     Id,
     Millis,
     Bool,
+    Text,
 }
 
 /// The raw JSON text of a field of one record, `None` for null or absent.
@@ -62,6 +65,12 @@ fn kind_of(kind: FieldType) -> Option<Kind> {
         FieldType::Id | FieldType::Reference => Some(Kind::Id),
         FieldType::Datetime => Some(Kind::Millis),
         FieldType::Boolean => Some(Kind::Bool),
+        FieldType::String
+        | FieldType::Textarea
+        | FieldType::Phone
+        | FieldType::Url
+        | FieldType::Email
+        | FieldType::Picklist => Some(Kind::Text),
         _ => None,
     }
 }
@@ -80,6 +89,9 @@ fn key(kind: Kind, raw: Option<String>) -> Key {
             "false" => Key::Millis(0),
             _ => Key::Null,
         },
+        Kind::Text => {
+            serde_json::from_str::<String>(&raw).map_or(Key::Null, |t| Key::Text(t.to_lowercase()))
+        }
     }
 }
 
@@ -95,6 +107,7 @@ impl Filter {
                     Value::Id(id) => (Kind::Id, Key::Text(id.clone())),
                     Value::Millis(m) => (Kind::Millis, Key::Millis(*m)),
                     Value::Bool(b) => (Kind::Bool, Key::Millis(i64::from(*b))),
+                    Value::Text(t) => (Kind::Text, Key::Text(t.to_lowercase())),
                 };
                 match key(kind, get(field)) {
                     Key::Null => *op == Op::Ne,
@@ -195,7 +208,7 @@ pub(crate) fn resolve(
     let mut order = Vec::new();
     for field in &query.order {
         let (name, kind) = field_kind(org, schema, &field.text, field.at, soql)?;
-        if kind == Kind::Bool {
+        if matches!(kind, Kind::Bool | Kind::Text) {
             return Err(soql::unsupported(
                 soql,
                 field.at,
@@ -245,8 +258,8 @@ fn field_kind(
             soql,
             at,
             &format!(
-                "a filter or order on {} (a field other than Id, a reference, a datetime or \
-                 a boolean)",
+                "a filter or order on {} (a field other than Id, a reference, a datetime, \
+                 a boolean or text)",
                 def.name
             ),
         )
@@ -307,6 +320,17 @@ fn resolve_expr(
             ));
         }
         (Kind::Bool, _) => return Err(mismatch("boolean and should not be enclosed in quotes")),
+        (Kind::Text, Literal::Str(text)) if matches!(op, Op::Eq | Op::Ne) => {
+            Value::Text(text.clone())
+        }
+        (Kind::Text, Literal::Str(_)) => {
+            return Err(soql::unsupported(
+                soql,
+                at,
+                &format!("an ordering comparison on text field {name}"),
+            ));
+        }
+        (Kind::Text, _) => return Err(mismatch("string and should be enclosed in quotes")),
     };
     Ok(Filter::Compare {
         field: name,

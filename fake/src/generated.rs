@@ -439,7 +439,7 @@ impl Generated {
                 let at = self.created(object, i) + Duration::days(1);
                 let _ = write!(out, "\"{}\"", at.format("%Y-%m-%dT%H:%M:%S%.3f%z"));
             }
-            ("Order", "TotalAmount") | ("Quote", "Subtotal" | "GrandTotal") => {
+            ("Order", "TotalAmount") | ("Quote", "Subtotal" | "TotalPrice" | "GrandTotal") => {
                 let lines = [2 * i, 2 * i + 1];
                 let line_object = if object == "Order" {
                     "OrderItem"

@@ -277,6 +277,7 @@ fn standard_spec(object: &str) -> (Spec, &'static [&'static str]) {
                 ("Subtotal", T::Currency, NONE),
                 ("Discount", T::Percent, NONE),
                 ("Tax", T::Currency, NONE),
+                ("TotalPrice", T::Currency, NONE),
                 ("GrandTotal", T::Currency, NONE),
                 ("ExpirationDate", T::Date, NONE),
                 ("Description", T::Textarea, NONE),

@@ -518,7 +518,7 @@ pub(crate) fn unsupported(soql: &str, at: usize, what: &str) -> SoqlError {
         &format!(
             "{what} is not supported by the fake org (it understands SELECT fields or \
              COUNT() FROM Object [WHERE comparisons of Id, reference, datetime and boolean \
-             fields, joined by AND or OR] [ORDER BY Id, reference or datetime fields ASC] \
+             fields, = and != on text fields, joined by AND or OR] [ORDER BY Id, reference or datetime fields ASC] \
              [LIMIT n])"
         ),
     )

@@ -208,9 +208,9 @@ async fn bad_soql_gets_salesforce_errors() {
             "unexpected token: 'FRM'",
         ),
         (
-            "SELECT Id FROM Account WHERE Name = 'x'",
+            "SELECT Id FROM Account WHERE Name < 'x'",
             "MALFORMED_QUERY",
-            "other than Id",
+            "an ordering comparison on text field Name",
         ),
         (
             "SELECT Id, Foo FROM Account",
@@ -231,6 +231,11 @@ async fn bad_soql_gets_salesforce_errors() {
             "SELECT Id FROM Order",
             "INVALID_TYPE",
             "sObject type 'Order' is not supported",
+        ),
+        (
+            "SELECT Id FROM Account WHERE AnnualRevenue = 'x'",
+            "MALFORMED_QUERY",
+            "other than Id",
         ),
         (
             "SELECT Id FROM Account WHERE Id > 'bad'",
@@ -428,4 +433,30 @@ async fn tree_file_org_resolves_parents_by_id() {
         }
     }
     assert!(with_parent > 0, "the fixture has parent references");
+}
+
+#[tokio::test]
+async fn text_equality_ignores_case_as_soql_does() {
+    let fake = FakeSalesforce::builder().start().await.unwrap();
+    let api = Api::new(&fake);
+    let (status, _, body) = api
+        .query(
+            "SELECT Id, Name FROM Account WHERE Name = 'müller gmbh'",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let names: Vec<&str> = body["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["Name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Müller GmbH"]);
+    let total = fake.org().count(&SObject::ACCOUNT);
+    let (status, _, body) = api
+        .query("SELECT Id FROM Account WHERE Name != 'Müller GmbH'", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["totalSize"], total - 1);
 }

@@ -23,6 +23,7 @@ const QUOTE_FIELDS: &[&str] = &[
     "Discount",
     "Tax",
     "GrandTotal",
+    "TotalPrice",
     "CurrencyIsoCode",
     "ExpirationDate",
     "Description",
@@ -59,7 +60,7 @@ impl Mapper for QuoteMapper {
             subtotal: r.amount("Subtotal")?,
             discount: r.percent("Discount")?,
             tax: r.amount("Tax")?,
-            total: r.amount("GrandTotal")?,
+            total: quote_total(&mut r, record)?,
             currency: r.currency("CurrencyIsoCode")?,
             expiry_date: r.date("ExpirationDate")?,
             notes: r.long_text("Description")?,
@@ -70,6 +71,22 @@ impl Mapper for QuoteMapper {
         };
         r.finish(CrmRecord::Quote(quote), QUOTE_LOOKUPS)
     }
+}
+
+/// The quote's total: `GrandTotal`, or, when the record has no such field
+/// (an org or API version without it), `TotalPrice` with a warning.
+fn quote_total(r: &mut Reader<'_>, record: &SfRecord) -> Result<Option<Decimal>, RecordError> {
+    if record.raw_field("GrandTotal").is_some() || record.raw_field("TotalPrice").is_none() {
+        return r.amount("GrandTotal");
+    }
+    let total = r.amount("TotalPrice")?;
+    r.warn(
+        "GrandTotal",
+        Problem::Fallback {
+            used: "TotalPrice".into(),
+        },
+    );
+    Ok(total)
 }
 
 /// Maps `QuoteLineItem`, imported with `Quote`. The product comes from
@@ -193,6 +210,39 @@ mod tests {
 
     fn map_line(rec: &SfRecord) -> Result<(QuoteLine, Mapped), RecordError> {
         map_as(&QuoteLineItemMapper, rec, &Tables::default())
+    }
+
+    #[test]
+    fn quote_total_falls_back_to_total_price_only_without_grand_total() {
+        let t = Tables::default();
+        // Both: GrandTotal wins, no warning.
+        let both = quote_base()
+            .with("GrandTotal", "962.50")
+            .with("TotalPrice", "875.00");
+        let (q, m) = map_quote(&both, &t).unwrap();
+        assert_eq!(q.total, Some(dec("962.5")));
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
+        // GrandTotal null (present): kept null, no fallback.
+        let null = quote_base()
+            .with("GrandTotal", serde_json::Value::Null)
+            .with("TotalPrice", "875.00");
+        let (q, m) = map_quote(&null, &t).unwrap();
+        assert_eq!(q.total, None);
+        assert!(m.warnings.is_empty());
+        // Absent: TotalPrice, with a warning naming both.
+        let absent = quote_base().with("TotalPrice", "875.00");
+        let (q, m) = map_quote(&absent, &t).unwrap();
+        assert_eq!(q.total, Some(dec("875")));
+        assert_eq!(m.warnings.len(), 1);
+        assert_eq!(m.warnings[0].field, "GrandTotal");
+        assert_eq!(
+            m.warnings[0].problem.to_string(),
+            "not available: TotalPrice used instead"
+        );
+        // Neither: empty, no warning (the query's own warning says why).
+        let (q, m) = map_quote(&quote_base(), &t).unwrap();
+        assert_eq!(q.total, None);
+        assert!(m.warnings.is_empty());
     }
 
     #[test]
