@@ -15,15 +15,102 @@
 //! order.status = OrderStatus::Activated;
 //! ```
 
+use std::collections::BTreeMap;
+use std::fmt;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use crate::id::CrmId;
 
 /// Extra Salesforce fields (custom `__c` fields included) a host asked to
-/// carry over, keyed by the name the host chose.
-pub type CustomFields = serde_json::Map<String, serde_json::Value>;
+/// carry over, keyed by the name the host chose, each with its JSON text as
+/// Salesforce sent it.
+pub type CustomFields = BTreeMap<String, CustomValue>;
+
+/// One custom field's value: its JSON text exactly as Salesforce sent it. A
+/// number keeps every digit (`999999999999999999.99`, `1e400`): nothing
+/// goes through `f64`. Serializes as that JSON (a PostgreSQL `jsonb`
+/// column keeps such numbers exactly too).
+///
+/// ```
+/// use salesforce_import::crm::CustomValue;
+/// let v = CustomValue::from_json("999999999999999999.99").unwrap();
+/// assert_eq!(v.json(), "999999999999999999.99");
+/// assert_eq!(v.as_decimal().unwrap().to_string(), "999999999999999999.99");
+/// assert_eq!(serde_json::to_string(&v).unwrap(), "999999999999999999.99");
+/// assert_eq!(CustomValue::from_json(r#""EMEA""#).unwrap().as_text().as_deref(), Some("EMEA"));
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CustomValue(Box<RawValue>);
+
+impl CustomValue {
+    /// A value from its JSON text (checked to be JSON; kept as written,
+    /// surrounding whitespace aside).
+    pub fn from_json(json: &str) -> Result<CustomValue, serde_json::Error> {
+        RawValue::from_string(json.trim().to_owned()).map(CustomValue)
+    }
+
+    /// The JSON text.
+    pub fn json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// As a `serde_json::Value`. Numbers beyond `f64` lose digits there:
+    /// prefer [`json`](CustomValue::json) or
+    /// [`as_decimal`](CustomValue::as_decimal) for them.
+    pub fn to_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.json()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A number, exactly (scientific notation included), when the value is
+    /// one that a decimal holds.
+    pub fn as_decimal(&self) -> Option<Decimal> {
+        let text = self.json();
+        if !text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+            return None;
+        }
+        text.parse()
+            .ok()
+            .or_else(|| Decimal::from_scientific(text).ok())
+    }
+
+    /// A string value's text (escapes decoded).
+    pub fn as_text(&self) -> Option<String> {
+        serde_json::from_str::<String>(self.json()).ok()
+    }
+}
+
+impl From<serde_json::Value> for CustomValue {
+    fn from(value: serde_json::Value) -> CustomValue {
+        CustomValue(
+            serde_json::value::to_raw_value(&value).expect("a serde_json::Value always serializes"),
+        )
+    }
+}
+
+impl PartialEq for CustomValue {
+    fn eq(&self, other: &CustomValue) -> bool {
+        self.json() == other.json()
+    }
+}
+
+impl Eq for CustomValue {}
+
+impl fmt::Debug for CustomValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.json())
+    }
+}
+
+impl fmt::Display for CustomValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.json())
+    }
+}
 
 /// A postal address.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

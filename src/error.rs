@@ -492,12 +492,6 @@ pub enum Problem {
         /// How many.
         count: usize,
     },
-    /// A number that JSON's floating point cannot hold exactly (or at all)
-    /// was kept as its text.
-    NumberKeptAsText {
-        /// The number.
-        found: Box<str>,
-    },
     /// Text held an unpaired UTF-16 surrogate: replaced by U+FFFD.
     LoneSurrogate,
     /// The CRM stored the value under another one (an account name taken
@@ -588,10 +582,6 @@ impl fmt::Display for Problem {
             Problem::NulRemoved { count } => {
                 write!(f, "held {count} NUL character(s), which the CRM cannot store: removed")
             }
-            Problem::NumberKeptAsText { found } => write!(
-                f,
-                "number {found} cannot be held exactly as a JSON number: kept as its text"
-            ),
             Problem::LoneSurrogate => {
                 f.write_str("held an unpaired UTF-16 surrogate: replaced by U+FFFD")
             }

@@ -1287,8 +1287,7 @@ fn normalize(record: &CrmRecord, link: &dyn Fn(Option<&CrmId>) -> String) -> Row
         r.insert(k.to_owned(), v);
     };
     let s = |v: &Option<String>| text(v.as_deref());
-    let custom =
-        |m: &salesforce_import::crm::CustomFields| json(&serde_json::Value::Object(m.clone()));
+    let custom = |m: &salesforce_import::crm::CustomFields| json(&serde_json::to_value(m).unwrap());
     let address = |put: &mut dyn FnMut(&str, String), prefix: &str, a: &Address| {
         put(&format!("{prefix}_street"), s(&a.line));
         put(&format!("{prefix}_city"), s(&a.city));

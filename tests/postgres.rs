@@ -267,6 +267,50 @@ async fn rejected_rows_are_isolated_and_named() {
     assert_eq!(count(&sink, &tenant, &SObject::ACCOUNT).await, 5);
 }
 
+/// Custom fields reach `jsonb` exactly as Salesforce sent them: numbers no
+/// `f64` holds keep every digit.
+#[tokio::test]
+async fn custom_fields_reach_jsonb_exactly() {
+    use salesforce_import::crm::CustomValue;
+    let pool = pg_or_skip!();
+    let sink = PgCrmSink::new(pool.clone());
+    let tenant = unique_tenant();
+    let ids = fixture::sf_ids(&SObject::ACCOUNT, 1);
+    let record = account(&ids[0], "Exact", |a| {
+        for (key, json) in [
+            ("big", "999999999999999999.99"),
+            ("huge", "1e400"),
+            ("cents", "1300.10"),
+            ("list", r#"[12345678901234567890, "x"]"#),
+        ] {
+            a.custom_fields
+                .insert(key.to_owned(), CustomValue::from_json(json).unwrap());
+        }
+    });
+    let out = sink
+        .write_batch(
+            &tenant,
+            &WriteBatch::new(SObject::ACCOUNT, WriteMode::Update, vec![record]),
+        )
+        .await
+        .unwrap();
+    assert!(out.iter().all(Result::is_ok), "{out:?}");
+    let row: (String, String, String, String) = sqlx::query_as(
+        "SELECT (custom_fields->'big')::text, (custom_fields->'huge')::numeric::text, \
+         (custom_fields->'cents')::text, (custom_fields->'list'->0)::text \
+         FROM crm_accounts WHERE tenant_id = $1 AND sf_id = $2",
+    )
+    .bind(tenant.as_str())
+    .bind(ids[0].as_str())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(row.0, "999999999999999999.99");
+    assert_eq!(row.1, format!("1{}", "0".repeat(400)));
+    assert_eq!(row.2, "1300.10");
+    assert_eq!(row.3, "12345678901234567890");
+}
+
 /// BottleCRM keeps account names unique per tenant ignoring case;
 /// Salesforce does not. Every account is imported; a taken name gets the
 /// Salesforce id appended, the same way on every re-import.

@@ -197,7 +197,7 @@ mod tests {
         let rec = base().with("Region__c", "EMEA");
         let (a, _) = map_with(&rec, &tables).unwrap();
         assert_eq!(a.custom_fields.len(), 1);
-        assert_eq!(a.custom_fields["region"], "EMEA");
+        assert_eq!(a.custom_fields["region"].json(), r#""EMEA""#);
     }
 
     #[test]

@@ -230,7 +230,7 @@ mod tests {
         let rec = base().with("Nickname__c", "Ada").with("Region__c", "EMEA");
         let (c, _) = map_with(&rec, &tables).unwrap();
         assert_eq!(c.custom_fields.len(), 1);
-        assert_eq!(c.custom_fields["nickname"], "Ada");
+        assert_eq!(c.custom_fields["nickname"].json(), r#""Ada""#);
     }
 
     #[test]

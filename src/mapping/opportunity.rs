@@ -317,6 +317,6 @@ mod tests {
             "score",
         ));
         let (o, _) = map_with(&base().with("Score__c", 7), &tables).unwrap();
-        assert_eq!(o.custom_fields["score"], 7);
+        assert_eq!(o.custom_fields["score"].json(), "7");
     }
 }

@@ -354,7 +354,7 @@ mod tests {
         let tables =
             Tables::default().with_custom_field(CustomField::new(SObject::ORDER, "PO__c", "po"));
         let (o, _) = map_order(&order_base().with("PO__c", "PO-1"), &tables).unwrap();
-        assert_eq!(o.custom_fields["po"], "PO-1");
+        assert_eq!(o.custom_fields["po"].json(), r#""PO-1""#);
     }
 
     #[test]

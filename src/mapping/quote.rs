@@ -387,7 +387,7 @@ mod tests {
             "terms",
         ));
         let (q, _) = map_quote(&quote_base().with("Terms__c", "Net 30"), &tables).unwrap();
-        assert_eq!(q.custom_fields["terms"], "Net 30");
+        assert_eq!(q.custom_fields["terms"].json(), r#""Net 30""#);
     }
 
     #[test]

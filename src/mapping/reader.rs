@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use super::{LookupSpec, LookupValue, Mapped, Picklist, PicklistValue, Requirement, Tables};
-use crate::crm::{Address, CrmRecord, CustomFields};
+use crate::crm::{Address, CrmRecord, CustomFields, CustomValue};
 use crate::error::{FieldError, Problem, RecordError};
 use crate::id::SfId;
 use crate::object::SObject;
@@ -333,27 +333,23 @@ impl<'a> Reader<'a> {
         })
     }
 
-    /// The host's extra fields for this object, copied as JSON values
-    /// (numbers as exact decimal strings would lose their type, so they keep
-    /// JSON's).
+    /// The host's extra fields for this object, each with its JSON text as
+    /// Salesforce sent it (exact numbers: nothing goes through `f64`). Text
+    /// no CRM can store is repaired with a warning naming the field: an
+    /// unpaired UTF-16 surrogate becomes U+FFFD, a NUL character is removed.
     pub fn custom_fields(&mut self) -> CustomFields {
         let mut out = CustomFields::new();
         let tables = self.tables;
         let object = self.object.clone();
         for c in tables.custom_fields.iter().filter(|c| c.object == object) {
-            let value = match self.record.raw_field(&c.sf_field) {
-                Some(raw) => exact_json(raw),
-                None => self.record.value(&c.sf_field).map(|v| (v, None)),
-            };
-            let Some((mut value, repair)) = value else {
+            let Some(raw) = self.record.raw_text(&c.sf_field) else {
                 continue;
             };
-            if let Some(problem) = repair {
+            let Some((value, problems)) = custom_value(&raw) else {
+                continue;
+            };
+            for problem in problems {
                 self.warn(c.sf_field.clone(), problem);
-            }
-            let count = strip_nul(&mut value);
-            if count > 0 {
-                self.warn(c.sf_field.clone(), Problem::NulRemoved { count });
             }
             out.insert(c.key.clone(), value);
         }
@@ -434,51 +430,58 @@ impl AddressPrefix {
     }
 }
 
-/// A field's raw JSON as a value, exactly: a number JSON's `f64` cannot
-/// hold (`999999999999999999.99`, `1e400`) is kept as its text, and an
-/// unpaired UTF-16 surrogate escape is replaced by U+FFFD; each repair
-/// comes back as the problem to warn about. `None` for `null`.
-fn exact_json(raw: &str) -> Option<(serde_json::Value, Option<Problem>)> {
+/// A custom field's JSON text made fit for any CRM, exactly as it came
+/// otherwise: unpaired surrogate escapes replaced by `\uFFFD` and NUL
+/// escapes removed, with the problems to warn of. `None` for `null` (or
+/// text that is not JSON, which a parsed record cannot hold).
+fn custom_value(raw: &str) -> Option<(CustomValue, Vec<Problem>)> {
     let raw = raw.trim();
     if raw == "null" {
         return None;
     }
-    let numeric = raw.starts_with(|c: char| c == '-' || c.is_ascii_digit());
-    match serde_json::from_str::<serde_json::Value>(raw) {
-        Ok(serde_json::Value::Number(n)) if numeric => {
-            let same = match (
-                rust_decimal::Decimal::from_scientific(raw)
-                    .or_else(|_| raw.parse::<rust_decimal::Decimal>()),
-                n.to_string()
-                    .parse::<rust_decimal::Decimal>()
-                    .or_else(|_| rust_decimal::Decimal::from_scientific(&n.to_string())),
-            ) {
-                (Ok(a), Ok(b)) => a == b,
-                _ => false,
-            };
-            if same {
-                Some((serde_json::Value::Number(n), None))
-            } else {
-                Some(number_as_text(raw))
-            }
+    let mut problems = Vec::new();
+    let mut text = Cow::Borrowed(raw);
+    if raw.contains("\\u") {
+        let repaired = replace_lone_surrogates(&text);
+        if repaired != text {
+            problems.push(Problem::LoneSurrogate);
+            text = Cow::Owned(repaired);
         }
-        Ok(value) => Some((value, None)),
-        Err(_) if numeric => Some(number_as_text(raw)),
-        Err(_) => {
-            let repaired = replace_lone_surrogates(raw);
-            let value = serde_json::from_str::<serde_json::Value>(&repaired).ok()?;
-            Some((value, Some(Problem::LoneSurrogate)))
+        let (kept, count) = remove_nul_escapes(&text);
+        if count > 0 {
+            problems.push(Problem::NulRemoved { count });
+            text = Cow::Owned(kept);
         }
     }
+    let value = CustomValue::from_json(&text).ok()?;
+    Some((value, problems))
 }
 
-fn number_as_text(raw: &str) -> (serde_json::Value, Option<Problem>) {
-    (
-        serde_json::Value::String(raw.to_owned()),
-        Some(Problem::NumberKeptAsText {
-            found: raw.chars().take(60).collect::<String>().into(),
-        }),
-    )
+/// The `\u0000` escapes of JSON text removed (an escaped backslash before
+/// `u0000` is text, and kept); how many.
+fn remove_nul_escapes(raw: &str) -> (String, usize) {
+    let mut out = String::with_capacity(raw.len());
+    let mut count = 0;
+    let mut rest = raw;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let escape = &rest[i..];
+        if escape.starts_with("\\\\") {
+            out.push_str("\\\\");
+            rest = &escape[2..];
+        } else if escape
+            .get(..6)
+            .is_some_and(|e| e.eq_ignore_ascii_case("\\u0000"))
+        {
+            count += 1;
+            rest = &escape[6..];
+        } else {
+            out.push('\\');
+            rest = &escape[1..];
+        }
+    }
+    out.push_str(rest);
+    (out, count)
 }
 
 /// `\uD800`-`\uDFFF` escapes that are not a high-low pair, replaced by
@@ -517,57 +520,61 @@ fn replace_lone_surrogates(raw: &str) -> String {
     out
 }
 
-/// Removes NUL characters from every string in `value`; how many.
-fn strip_nul(value: &mut serde_json::Value) -> usize {
-    match value {
-        serde_json::Value::String(text) => {
-            let count = text.matches('\0').count();
-            if count > 0 {
-                *text = text.replace('\0', "");
-            }
-            count
-        }
-        serde_json::Value::Array(items) => items.iter_mut().map(strip_nul).sum(),
-        serde_json::Value::Object(map) => map.values_mut().map(strip_nul).sum(),
-        _ => 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn value(raw: &str) -> (String, Vec<Problem>) {
+        let (v, p) = custom_value(raw).unwrap();
+        (v.json().to_owned(), p)
+    }
+
     #[test]
     fn custom_values_stay_exact() {
-        let (v, p) = exact_json("999999999999999999.99").unwrap();
-        assert_eq!(v, serde_json::json!("999999999999999999.99"));
-        assert!(matches!(p, Some(Problem::NumberKeptAsText { .. })));
-        let (v, p) = exact_json("1e400").unwrap();
-        assert_eq!(v, serde_json::json!("1e400"));
-        assert!(p.is_some());
-        for exact in ["12.5", "7", "-3", "0.1", "1300.10", "123456789012"] {
-            let (v, p) = exact_json(exact).unwrap();
-            assert!(v.is_number() && p.is_none(), "{exact}: {v:?} {p:?}");
+        for exact in [
+            "999999999999999999.99",
+            "1e400",
+            "12.5",
+            "7",
+            "-3",
+            "0.1",
+            "1300.10",
+            "123456789012345678901234567890",
+            "\"PO-1\"",
+            "[1.10, {\"a\": 2E3}]",
+        ] {
+            assert_eq!(value(exact), (exact.to_owned(), vec![]), "{exact}");
         }
-        assert_eq!(exact_json("null"), None);
+        assert!(custom_value("null").is_none());
+    }
+
+    #[test]
+    fn nul_escapes_are_removed_and_counted() {
         assert_eq!(
-            exact_json("\"PO-1\"").unwrap(),
-            (serde_json::json!("PO-1"), None)
+            value(r#""a\u0000b\u0000""#),
+            (r#""ab""#.to_owned(), vec![Problem::NulRemoved { count: 2 }])
+        );
+        assert_eq!(
+            value(r#""\\u0000""#),
+            (r#""\\u0000""#.to_owned(), vec![]),
+            "an escaped backslash is text"
         );
     }
 
     #[test]
     fn lone_surrogates_become_replacement_characters() {
-        let (v, p) = exact_json(r#""a\ud800b""#).unwrap();
-        assert_eq!(v, serde_json::json!("a\u{FFFD}b"));
-        assert_eq!(p, Some(Problem::LoneSurrogate));
-        let (v, p) = exact_json(r#""\ud83d\ude00 ok""#).unwrap();
-        assert_eq!(v, serde_json::json!("\u{1F600} ok"));
-        assert_eq!(p, None, "a pair is no repair");
-        let (v, _) = exact_json(r#""\\ud800""#).unwrap();
         assert_eq!(
-            v,
-            serde_json::json!("\\ud800"),
+            value(r#""a\ud800b""#),
+            (r#""a\uFFFDb""#.to_owned(), vec![Problem::LoneSurrogate])
+        );
+        assert_eq!(
+            value(r#""\ud83d\ude00 ok""#),
+            (r#""\ud83d\ude00 ok""#.to_owned(), vec![]),
+            "a pair is no repair"
+        );
+        assert_eq!(
+            value(r#""\\ud800""#),
+            (r#""\\ud800""#.to_owned(), vec![]),
             "an escaped backslash is text"
         );
     }

@@ -33,7 +33,7 @@ fn names(sink: &InMemorySink, t: &TenantId) -> Vec<String> {
     let mut names: Vec<String> = (1..=9)
         .filter_map(|i| sink.get(t, &parent_obj(), &id("a01", i)))
         .map(|(_, r)| match r {
-            CrmRecord::Custom(c) => c.fields["name"].as_str().unwrap_or_default().to_owned(),
+            CrmRecord::Custom(c) => c.fields["name"].as_text().unwrap_or_default(),
             other => panic!("{other:?}"),
         })
         .collect();

@@ -75,8 +75,8 @@ impl Mapper for TestMapper {
     ) -> Result<Mapped, RecordError> {
         let mut r = Reader::new(self.object.clone(), record, tables)?;
         let name = r.required_text("Name")?;
-        let mut fields = serde_json::Map::new();
-        fields.insert("name".into(), name.into());
+        let mut fields = crate::crm::CustomFields::new();
+        fields.insert("name".into(), serde_json::Value::from(name).into());
         r.finish(CrmRecord::Custom(CustomRecord::new(fields)), &self.lookups)
     }
 }

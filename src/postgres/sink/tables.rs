@@ -456,7 +456,7 @@ pub(super) fn bind<'q>(kind: Kind, mut q: Q<'q>, recs: &[&'q CrmRecord]) -> Q<'q
             q = addresses(q, &column!(recs, Account, |a| &a.address));
             q.bind(column!(recs, Account, |a| s(&a.description)))
                 .bind(column!(recs, Account, |a| uuid(a.parent.as_ref())))
-                .bind(column!(recs, Account, |a| serde_json::Value::Object(
+                .bind(column!(recs, Account, |a| sqlx::types::Json(
                     a.custom_fields.clone()
                 )))
         }
@@ -472,7 +472,7 @@ pub(super) fn bind<'q>(kind: Kind, mut q: Q<'q>, recs: &[&'q CrmRecord]) -> Q<'q
             q = addresses(q, &column!(recs, Contact, |c| &c.address));
             q.bind(column!(recs, Contact, |c| s(&c.description)))
                 .bind(column!(recs, Contact, |c| uuid(c.account.as_ref())))
-                .bind(column!(recs, Contact, |c| serde_json::Value::Object(
+                .bind(column!(recs, Contact, |c| sqlx::types::Json(
                     c.custom_fields.clone()
                 )))
         }
@@ -488,7 +488,7 @@ pub(super) fn bind<'q>(kind: Kind, mut q: Q<'q>, recs: &[&'q CrmRecord]) -> Q<'q
             .bind(column!(recs, Opportunity, |o| s(&o.description)))
             .bind(column!(recs, Opportunity, |o| uuid(o.account.as_ref())))
             .bind(column!(recs, Opportunity, |o| uuid(o.contact.as_ref())))
-            .bind(column!(recs, Opportunity, |o| serde_json::Value::Object(
+            .bind(column!(recs, Opportunity, |o| sqlx::types::Json(
                 o.custom_fields.clone()
             ))),
         Kind::Product => q
@@ -499,7 +499,7 @@ pub(super) fn bind<'q>(kind: Kind, mut q: Q<'q>, recs: &[&'q CrmRecord]) -> Q<'q
             .bind(column!(recs, Product, |p| s(&p.family)))
             .bind(column!(recs, Product, |p| p.price))
             .bind(column!(recs, Product, |p| s(&p.currency)))
-            .bind(column!(recs, Product, |p| serde_json::Value::Object(
+            .bind(column!(recs, Product, |p| sqlx::types::Json(
                 p.custom_fields.clone()
             ))),
         Kind::ProductPrice => q
@@ -522,7 +522,7 @@ pub(super) fn bind<'q>(kind: Kind, mut q: Q<'q>, recs: &[&'q CrmRecord]) -> Q<'q
                 .bind(column!(recs, Order, |o| uuid(o.account.as_ref())))
                 .bind(column!(recs, Order, |o| uuid(o.contact.as_ref())))
                 .bind(column!(recs, Order, |o| uuid(o.opportunity.as_ref())))
-                .bind(column!(recs, Order, |o| serde_json::Value::Object(
+                .bind(column!(recs, Order, |o| sqlx::types::Json(
                     o.custom_fields.clone()
                 )))
         }
@@ -548,7 +548,7 @@ pub(super) fn bind<'q>(kind: Kind, mut q: Q<'q>, recs: &[&'q CrmRecord]) -> Q<'q
             .bind(column!(recs, Quote, |o| uuid(o.account.as_ref())))
             .bind(column!(recs, Quote, |o| uuid(o.contact.as_ref())))
             .bind(column!(recs, Quote, |o| uuid(o.opportunity.as_ref())))
-            .bind(column!(recs, Quote, |o| serde_json::Value::Object(
+            .bind(column!(recs, Quote, |o| sqlx::types::Json(
                 o.custom_fields.clone()
             ))),
         Kind::QuoteLine => q
