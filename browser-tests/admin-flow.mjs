@@ -1,9 +1,12 @@
 // Browser test of the example server's admin pages, in headless Chromium.
 //
-// Connect -> approve at the fake org -> back connected -> import all objects
-// -> wait for the end -> counts equal the sample org's -> open a history
-// row's error log -> a failed import (the fake org's API limit) resumed ->
-// disconnect during it, with a warning. Screenshots go to SCREENSHOT_DIR.
+// Connect at the sandbox login host -> approve at the fake sandbox org ->
+// back connected -> the org's counts beside the checkboxes -> import all
+// objects -> wait for the end -> counts equal the sample org's -> open a
+// history row's error log (keyboard) -> download the error file and parse
+// it -> a non-admin's read-only view -> a phone's 390 px -> a failed import
+// (the fake org's API limit) resumed -> disconnect during it, with a
+// warning. Screenshots go to SCREENSHOT_DIR.
 //
 //   BASE_URL=http://127.0.0.1:3000 node admin-flow.mjs
 //
@@ -29,6 +32,28 @@ const EXPECTED = {
 function check(condition, message) {
   if (!condition) throw new Error(`check failed: ${message}`);
   console.log(`ok - ${message}`);
+}
+
+// A CSV file's rows (RFC 4180: quoted cells may hold commas, quotes and
+// line breaks), the header row first.
+function parseCsv(text) {
+  const rows = [];
+  let row = [], cell = "", quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { cell += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else cell += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ",") { row.push(cell); cell = ""; }
+    else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(cell); rows.push(row); row = []; cell = "";
+    } else cell += c;
+  }
+  if (cell !== "" || row.length) { row.push(cell); rows.push(row); }
+  return rows;
 }
 
 async function shot(page, name) {
@@ -65,12 +90,26 @@ try {
   check(true, "settings page shows 'Not connected'");
   await shot(page, "1-settings-not-connected");
 
-  // 2. Connect: the fake org approves at once and sends us back with a code.
+  // 2. Connect at the sandbox login host (the example's second fake org):
+  // it approves at once and sends us back with a code.
+  const orgs = await (await page.request.get(`${BASE_URL}/demo/orgs`)).json();
+  check(orgs.sandbox && orgs.sandbox !== orgs.production, `a sandbox org at ${orgs.sandbox}`);
+  const authorizeHosts = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/services/oauth2/authorize")) authorizeHosts.push(new URL(r.url()).origin);
+  });
+  check(await page.getByTestId("login-host").isVisible(), "the login host can be chosen");
+  check(await page.getByTestId("my-domain").isDisabled(), "the My Domain box waits for its choice");
+  await page.getByTestId("login-sandbox").check();
+  await shot(page, "2-settings-login-host-sandbox");
   await page.getByTestId("connect").click();
   await statusText.filter({ hasText: /^Connected$/ }).waitFor({ timeout: 30_000 });
+  check(authorizeHosts.length === 1 && authorizeHosts[0] === orgs.sandbox,
+    `logged in at the sandbox (${authorizeHosts.join(", ")})`);
   const instance = await page.getByTestId("status-instance").textContent();
-  check(/^https?:\/\//.test(instance), `connected to instance ${instance}`);
+  check(instance === orgs.sandbox, `connected to the sandbox instance ${instance}`);
   check(!page.url().includes("code="), "the code is gone from the address bar");
+  check(!(await page.getByTestId("login-host").isVisible()), "no login host choice once connected");
   await shot(page, "2-settings-connected");
 
   // 3. Import everything.
@@ -78,12 +117,24 @@ try {
   await page.getByTestId("start").waitFor();
   const boxes = page.locator("[data-testid^=object-]");
   check((await boxes.count()) === 6, "six objects offered");
+  await page.getByTestId("history-empty").waitFor();
+  check((await page.getByTestId("history-empty").textContent()).includes("No imports yet"),
+    "an empty history says so");
   for (const box of await boxes.all()) check(await box.isChecked(), `${await box.getAttribute("value")} checked`);
+  // The org's record counts beside the checkboxes (the sample org's).
+  const COUNTS = { Account: 90, Contact: 89, Opportunity: 67, Product2: 25, Order: 31, Quote: 22 };
+  for (const [object, n] of Object.entries(COUNTS)) {
+    const count = page.getByTestId(`count-${object}`);
+    await count.and(page.locator(`[data-count="${n}"]`)).waitFor({ timeout: 10_000 });
+    check((await count.textContent()).includes(`${n} in Salesforce`), `${object}: ${await count.textContent()}`);
+  }
+  await shot(page, "3-import-counts");
   await page.getByTestId("start").click();
   const badge = page.getByTestId("job-status");
   const statusIs = (pattern) => page.locator(`[data-testid=job-status]`).and(
     page.locator(pattern.map((s) => `[data-status=${s}]`).join(", ")));
   await statusIs(["PENDING", "IN_PROGRESS"]).waitFor({ timeout: 30_000 });
+  check(await page.getByTestId("object-Account").isDisabled(), "the checkboxes are locked while it runs");
   await page.waitForTimeout(2_500); // one refresh of the bars
   await shot(page, "3-import-in-progress");
 
@@ -96,6 +147,9 @@ try {
     `${EXPECTED.imported} records imported`);
   check(Number(await page.locator("#total-errors").textContent()) === EXPECTED.errors,
     `${EXPECTED.errors} records failed`);
+  check(Number(await page.locator("#total-warnings").textContent()) === EXPECTED.warnings,
+    `${EXPECTED.warnings} warnings in the totals`);
+  check(!(await page.getByTestId("object-Account").isDisabled()), "the checkboxes are free again");
   for (const [object, [imported, errors]] of Object.entries(EXPECTED.perObject)) {
     const text = await page.getByTestId(`counts-${object}`).textContent();
     check(text.includes(`${imported} imported`) && text.includes(`${errors} errors`),
@@ -103,19 +157,93 @@ try {
   }
   await shot(page, "4-import-finished");
 
-  // 5. History: the newest row, expanded, shows the error log.
+  // 5. History: the newest row, opened from the keyboard, shows the error log.
   const row = page.getByTestId("history-row").first();
   check((await row.locator("[data-status]").getAttribute("data-status")) === "COMPLETED_WITH_ERRORS",
     "history lists the job");
-  await row.click();
+  check((await row.locator("td").nth(8).textContent()) === String(EXPECTED.warnings),
+    "the history shows the warnings");
+  check(await row.evaluate((r) => getComputedStyle(r).cursor) === "pointer", "the row looks clickable");
+  check((await row.getAttribute("tabindex")) === "0", "the row takes the keyboard focus");
+  await row.focus();
+  await page.keyboard.press("Enter");
   const log = page.getByTestId("error-log");
   await log.waitFor();
+  check((await row.getAttribute("aria-expanded")) === "true", "Enter opened the log (aria-expanded)");
   const errorRows = log.locator("tbody tr.error");
   const warningRows = log.locator("tbody tr.warning");
   check((await errorRows.count()) === EXPECTED.errors, `error log has ${EXPECTED.errors} errors`);
   check((await warningRows.count()) === EXPECTED.warnings, `error log has ${EXPECTED.warnings} warnings`);
   check((await log.textContent()).includes("0035g0000000163AAA"), "the contact without a last name is named");
   await shot(page, "5-history-error-log");
+
+  // 5a. The error file: downloaded through the page's button, parsed.
+  const [download] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByTestId("download-errors").click(),
+  ]);
+  check(/^salesforce-import-[A-Za-z0-9_-]+-errors\.csv$/.test(download.suggestedFilename()),
+    `the file is named ${download.suggestedFilename()}`);
+  const csvText = await (await import("node:fs/promises")).readFile(await download.path(), "utf8");
+  const [header, ...rows] = parseCsv(csvText);
+  check(header.join(",") === "level,object,salesforce_id,field,problem,message", `the header: ${header}`);
+  check(rows.length === EXPECTED.errors + EXPECTED.warnings, `${rows.length} rows, one per log line`);
+  check(rows.filter((r) => r[0] === "ERROR").length === EXPECTED.errors
+    && rows.filter((r) => r[0] === "WARNING").length === EXPECTED.warnings, "5 errors and 4 warnings in the file");
+  const lastName = rows.find((r) => r[2] === "0035g0000000163AAA" && r[0] === "ERROR");
+  check(lastName && lastName[1] === "Contact" && lastName[3] === "LastName" && lastName[4] === "missing",
+    `the contact without a last name: ${lastName}`);
+  check(rows.every((r) => r.length === 6 && r.every((c) => !/^[=+\-@]/.test(c))),
+    "six cells a row, none a spreadsheet formula");
+  // Space closes it again.
+  await row.focus();
+  await page.keyboard.press(" ");
+  await log.waitFor({ state: "detached" });
+  check((await row.getAttribute("aria-expanded")) === "false", "Space closed the log");
+
+  // 5c. A user who is not an admin (the example's cookie): a read-only view.
+  const viewer = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  await viewer.addCookies([{ name: "demo_role", value: "viewer", url: BASE_URL }]);
+  const vpage = await viewer.newPage();
+  await vpage.goto(`${BASE_URL}/#/settings`);
+  await vpage.getByTestId("status-text").filter({ hasText: /^Connected$/ }).waitFor();
+  const role = await (await vpage.request.get(`${BASE_URL}/api/salesforce/status`)).json();
+  check(role.can && !role.can.connect && !role.can.import && !role.can.cancel && !role.can.disconnect,
+    `/status says what the viewer may do: ${JSON.stringify(role.can)}`);
+  check(await vpage.getByTestId("read-only").isVisible(), "the viewer is told the page is read-only");
+  check(!(await vpage.getByTestId("disconnect").isVisible()) && !(await vpage.getByTestId("connect").isVisible()),
+    "no Connect or Disconnect for the viewer");
+  await shot(vpage, "5c-viewer-settings");
+  await vpage.getByTestId("nav-import").click();
+  await vpage.getByTestId("history-row").first().waitFor();
+  for (const id of ["start", "sync", "cancel"]) {
+    check(!(await vpage.getByTestId(id).isVisible()), `no ${id} button for the viewer`);
+  }
+  check(await vpage.getByTestId("object-Account").isDisabled(), "the viewer's checkboxes are locked");
+  check(await vpage.getByTestId("resume").count() === 0, "no Resume for the viewer");
+  await vpage.getByTestId("history-row").first().click();
+  await vpage.getByTestId("download-errors").waitFor();
+  check(true, "the viewer can still open a log and download its error file");
+  await shot(vpage, "5c-viewer-import");
+
+  // 5d. A phone: 390 px wide, nothing wider than the screen.
+  await vpage.setViewportSize({ width: 390, height: 844 });
+  await vpage.waitForTimeout(300);
+  const width = await vpage.evaluate(() => document.documentElement.scrollWidth);
+  check(width <= 390, `no horizontal overflow at 390 px (scrollWidth ${width})`);
+  const rowFits = await vpage.getByTestId("history-row").first()
+    .evaluate((r) => r.getBoundingClientRect().right <= 390);
+  check(rowFits, "the history row fits the screen");
+  await shot(vpage, "5d-import-390px");
+  await viewer.close();
+
+  // An admin's page at 390 px too (with the action buttons).
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.waitForTimeout(300);
+  const adminWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  check(adminWidth <= 390, `the admin's page fits 390 px too (scrollWidth ${adminWidth})`);
+  await shot(page, "5d-admin-import-390px");
+  await page.setViewportSize({ width: 1280, height: 900 });
 
   // 5b. Sync changes: nothing changed in the org since, so nothing is written.
   await page.getByTestId("sync").click();

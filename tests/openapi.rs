@@ -69,7 +69,7 @@ async fn every_documented_route_answers_its_methods_and_only_those() {
     let spec = Spec::load();
     let http = reqwest::Client::new();
     let paths = spec.doc()["paths"].as_object().unwrap();
-    assert_eq!(paths.len(), 11);
+    assert_eq!(paths.len(), 14);
     let mut operations = 0;
     for (template, item) in paths {
         let path = template.replace("{id}", "42");
@@ -116,7 +116,7 @@ async fn every_documented_route_answers_its_methods_and_only_those() {
             }
         }
     }
-    assert_eq!(operations, 11);
+    assert_eq!(operations, 14);
 }
 
 #[tokio::test]
@@ -209,6 +209,60 @@ fn the_document_describes_auth_errors_and_enums() {
             );
         }
     }
+}
+
+/// The endpoints of the error file, the paged log, the counts and the
+/// login host are documented with their parameters, bodies and headers.
+#[test]
+fn the_document_describes_the_log_the_error_file_counts_and_login_hosts() {
+    let spec = Spec::load();
+    let doc = spec.doc();
+    let paths = &doc["paths"];
+    let log = &paths["/import/{id}/log"]["get"];
+    let params: Vec<&str> = log["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(params, ["id", "after", "limit"]);
+    assert_eq!(
+        log["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/LogPage"
+    );
+    let page = json!({"lines": [{"severity": "ERROR", "object_type": "Contact", "label": "Contacts",
+        "sf_id": "0035e00000AbCdEAAV", "field": "LastName", "message": "missing"}], "next": 7});
+    assert_eq!(
+        spec.errors(&page, &json!({"$ref": "#/components/schemas/LogPage"})),
+        Vec::<String>::new()
+    );
+    let csv = &paths["/import/{id}/errors.csv"]["get"]["responses"]["200"];
+    assert!(csv["content"]["text/csv"].is_object(), "{csv}");
+    assert!(csv["headers"]["Content-Disposition"].is_object(), "{csv}");
+    let counts = &paths["/import/counts"]["get"]["responses"]["200"]["content"]["application/json"];
+    assert_eq!(
+        counts["schema"]["items"]["$ref"],
+        "#/components/schemas/ObjectCount"
+    );
+    let connect = &paths["/connect"]["post"];
+    // Not required (absent means false in OpenAPI).
+    assert_ne!(connect["requestBody"]["required"], true, "{connect}");
+    let body = &doc["components"]["schemas"]["ConnectRequest"];
+    assert!(body["properties"]["login_host"].is_object(), "{body}");
+    let status = &doc["components"]["schemas"]["Status"];
+    assert!(
+        status["required"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("can")),
+        "{status}"
+    );
+    let can = &doc["components"]["schemas"]["Capabilities"]["properties"];
+    for action in ["connect", "disconnect", "import", "cancel", "resume"] {
+        assert_eq!(can[action]["type"], "boolean", "{action}");
+    }
+    let job = &doc["components"]["schemas"]["Job"]["properties"];
+    assert!(job["error_log_truncated"].is_object() && job["error_log_next"].is_object());
 }
 
 /// The checker tests/server_api.rs relies on finds what it should.

@@ -17,7 +17,7 @@ use axum::http::request::Parts;
 use reqwest::StatusCode;
 use salesforce_import::http::RestSource;
 use salesforce_import::server::{
-    Authenticate, Caller, ImportApi, REQUESTED_WITH, REQUESTED_WITH_VALUE,
+    Authenticate, Caller, ImportApi, ImportApiBuilder, REQUESTED_WITH, REQUESTED_WITH_VALUE,
 };
 use salesforce_import::vault::{SealedConnection, TokenCipher};
 use salesforce_import::{
@@ -52,6 +52,7 @@ struct App {
     http: reqwest::Client,
     fake: FakeSalesforce,
     sink: Arc<InMemorySink>,
+    jobs: Arc<InMemoryJobStore>,
 }
 
 /// Who calls.
@@ -89,9 +90,21 @@ async fn app_built(history: usize, origins: &[&str]) -> App {
 
 /// The app over `vault`.
 async fn app_over(history: usize, origins: &[&str], vault: Arc<dyn TokenVault>) -> App {
+    app_full(history, origins, vault, FakeOrg::sample(), |b, _| b).await
+}
+
+/// The app over `org`, its router's builder passed through `configure`
+/// (after the counts source is set).
+async fn app_full(
+    history: usize,
+    origins: &[&str],
+    vault: Arc<dyn TokenVault>,
+    org: FakeOrg,
+    configure: impl FnOnce(ImportApiBuilder, &FakeSalesforce) -> ImportApiBuilder,
+) -> App {
     let redirect = "http://127.0.0.1:9/callback";
     let fake = FakeSalesforce::builder()
-        .org(FakeOrg::sample())
+        .org(org)
         .redirect_uri(redirect)
         .min_batch_size(1)
         .start()
@@ -102,20 +115,22 @@ async fn app_over(history: usize, origins: &[&str], vault: Arc<dyn TokenVault>) 
             .build(vault.clone())
             .unwrap(),
     );
-    let jobs: Arc<dyn JobStore> = Arc::new(InMemoryJobStore::new());
+    let store = Arc::new(InMemoryJobStore::new());
+    let jobs: Arc<dyn JobStore> = store.clone();
     let sink = Arc::new(InMemorySink::new());
     let source = Arc::new(RestSource::builder(oauth.clone()).build().unwrap());
-    let importer = Importer::builder(source, sink.clone(), jobs.clone())
+    let importer = Importer::builder(source.clone(), sink.clone(), jobs.clone())
         .vault(vault)
         .page_size(50)
         .build()
         .unwrap();
-    let mut builder =
-        ImportApi::builder(importer, jobs, oauth, Arc::new(HeaderAuth)).history_limit(history);
+    let mut builder = ImportApi::builder(importer, jobs, oauth, Arc::new(HeaderAuth))
+        .history_limit(history)
+        .counts_from(source);
     for origin in origins {
         builder = builder.allow_origin(origin);
     }
-    let api = builder.build();
+    let api = configure(builder, &fake).build();
     let router = axum::Router::new().nest("/api/salesforce", api.router());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}/api/salesforce", listener.local_addr().unwrap());
@@ -128,6 +143,7 @@ async fn app_over(history: usize, origins: &[&str], vault: Arc<dyn TokenVault>) 
             .unwrap(),
         fake,
         sink,
+        jobs: store,
     }
 }
 
@@ -1018,4 +1034,574 @@ async fn not_connected_messages_name_no_tenant_id() {
         "Salesforce is not connected",
     );
     assert!(!body.to_string().contains(ADA.tenant), "{body}");
+}
+
+// ---- the error file, the paged log, login hosts, capabilities, counts ----
+
+/// A finished job of `tenant` in the app's job store whose log has `lines`
+/// lines: `n` errors, each naming its record; some cells start like a
+/// spreadsheet formula. Returns the job id.
+async fn job_with_log(app: &App, tenant: &str, lines: usize) -> String {
+    use salesforce_import::jobs::{NewJob, PageRecord};
+    use salesforce_import::{LogEntry, Problem, Severity, SfId, WriteMode};
+    let tenant = TenantId::new(tenant);
+    let new = NewJob::new(
+        tenant.clone(),
+        "ada@acme.test",
+        vec![SObject::CONTACT],
+        WriteMode::UpdateChanged,
+        chrono::Utc::now(),
+    );
+    let job = app.jobs.create_job(&new).await.unwrap();
+    let entries: Vec<LogEntry> = (0..lines)
+        .map(|i| {
+            let sf_id = SfId::parse(&format!("003000000{i:06}")).unwrap();
+            let (severity, field, message) = match i % 4 {
+                0 => (Severity::Error, "LastName", format!("line {i}: missing")),
+                1 => (
+                    Severity::Warning,
+                    "Email",
+                    format!("=HYPERLINK(\"x\",\"{i}\")"),
+                ),
+                2 => (
+                    Severity::Error,
+                    "-Amount",
+                    format!("+{i}, \"quoted\"\nsecond line"),
+                ),
+                _ => (
+                    Severity::Warning,
+                    "@Phone",
+                    format!("line {i}: \u{e9}t\u{e9}"),
+                ),
+            };
+            let mut entry = LogEntry::new(
+                severity,
+                SObject::CONTACT,
+                Some(sf_id),
+                field,
+                Problem::Missing,
+            );
+            entry.message = message;
+            entry
+        })
+        .collect();
+    for chunk in entries.chunks(700) {
+        let mut page = PageRecord::default();
+        page.errors = chunk.len() as u64;
+        page.log = chunk.to_vec();
+        app.jobs
+            .record_page(&tenant, &job.id, &SObject::CONTACT, &page, None)
+            .await
+            .unwrap();
+    }
+    // Finished, so that the tenant may start imports.
+    app.jobs
+        .set_status(
+            &tenant,
+            &job.id,
+            salesforce_import::JobStatus::CompletedWithErrors,
+            chrono::Utc::now(),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    job.id.to_string()
+}
+
+/// The log as `GET /import/{id}/log` pages it, `limit` lines a page.
+async fn read_log(app: &App, who: As<'_>, id: &str, limit: usize) -> (Vec<Value>, usize) {
+    let (mut lines, mut after, mut pages) = (Vec::new(), 0_u64, 0);
+    loop {
+        let (status, page) = app
+            .call(
+                "GET",
+                &format!("/import/{id}/log?after={after}&limit={limit}"),
+                Some(who),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        let got = page["lines"].as_array().unwrap();
+        assert!(got.len() <= limit, "{} lines for limit {limit}", got.len());
+        lines.extend(got.iter().cloned());
+        match page["next"].as_u64() {
+            Some(next) => {
+                assert!(pages < 10_000, "the log never ends");
+                after = next;
+            }
+            None => {
+                assert!(page["next"].is_null(), "{page}");
+                return (lines, pages);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn log_paging_reads_every_line_exactly_once() {
+    let app = app().await;
+    let id = job_with_log(&app, "acme", 2_345).await;
+    let want: Vec<String> = (0..2_345).map(|i| format!("003000000{i:06}")).collect();
+    for limit in [1_000, 333, 7] {
+        // A user who is not an admin may read it too.
+        let (lines, pages) = read_log(&app, BOB, &id, limit).await;
+        let ids: Vec<String> = lines
+            .iter()
+            .map(|l| l["sf_id"].as_str().unwrap()[..15].to_owned())
+            .collect();
+        assert_eq!(ids, want, "limit {limit}: every line once, in order");
+        assert_eq!(pages, 2_345_usize.div_ceil(limit), "limit {limit}");
+    }
+    let (_, first) = app
+        .call("GET", &format!("/import/{id}/log"), Some(ADA), None)
+        .await;
+    assert_eq!(
+        first["lines"].as_array().unwrap().len(),
+        500,
+        "the default page"
+    );
+
+    // The job's own view says it holds the first 1,000 and where to go on.
+    let (status, job) = app
+        .call("GET", &format!("/import/{id}"), Some(ADA), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{job}");
+    assert_eq!(job["error_log"].as_array().unwrap().len(), 1_000);
+    assert_eq!(job["error_log_truncated"], true);
+    let next = job["error_log_next"]
+        .as_u64()
+        .expect("a cut log says where it goes on");
+    let (_, rest) = app
+        .call(
+            "GET",
+            &format!("/import/{id}/log?after={next}&limit=1"),
+            Some(ADA),
+            None,
+        )
+        .await;
+    assert_eq!(
+        rest["lines"][0]["sf_id"].as_str().unwrap()[..15],
+        want[1_000]
+    );
+    let short = job_with_log(&app, "initech", 3).await;
+    let who = As {
+        tenant: "initech",
+        ..ADA
+    };
+    let (_, job) = app
+        .call("GET", &format!("/import/{short}"), Some(who), None)
+        .await;
+    assert_eq!(job["error_log_truncated"], false, "{job}");
+    assert!(job.get("error_log_next").is_none(), "{job}");
+
+    for query in ["limit=0", "limit=1001", "after=-1", "after=x", "limit=1.5"] {
+        let (status, body) = app
+            .call("GET", &format!("/import/{id}/log?{query}"), Some(ADA), None)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
+        assert_eq!(body["error"], true);
+    }
+    // Another organization's job does not exist.
+    let (status, body) = app
+        .call("GET", &format!("/import/{id}/log"), Some(EVE), None)
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "no import job");
+    let (status, body) = app
+        .call("GET", &format!("/import/{id}/log"), None, None)
+        .await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "sign in");
+}
+
+/// `GET path` as raw text: status, headers, body.
+async fn get_text(
+    app: &App,
+    path: &str,
+    who: Option<As<'_>>,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let res = app
+        .raw(reqwest::Method::GET, path, who)
+        .send()
+        .await
+        .unwrap();
+    let (status, headers) = (res.status(), res.headers().clone());
+    (status, headers, res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_error_file_holds_every_log_line_row_by_row() {
+    let app = app().await;
+    let id = job_with_log(&app, "acme", 2_345).await;
+    let path = format!("/import/{id}/errors.csv");
+    let (status, headers, text) = get_text(&app, &path, Some(BOB)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(headers["content-type"], "text/csv; charset=utf-8");
+    assert_eq!(
+        headers["content-disposition"],
+        format!("attachment; filename=\"salesforce-import-{id}-errors.csv\"").as_str()
+    );
+    let (lines, _) = read_log(&app, ADA, &id, 1_000).await;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        [
+            "level",
+            "object",
+            "salesforce_id",
+            "field",
+            "problem",
+            "message"
+        ]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), lines.len(), "one row per log line");
+    // A cell that would start a formula is text: `'` first.
+    let text_cell = |v: &str| {
+        if v.starts_with(['=', '+', '-', '@']) {
+            format!("'{v}")
+        } else {
+            v.to_owned()
+        }
+    };
+    for (i, (row, line)) in rows.iter().zip(&lines).enumerate() {
+        let want = [
+            line["severity"].as_str().unwrap().to_owned(),
+            line["object_type"].as_str().unwrap().to_owned(),
+            line["sf_id"].as_str().unwrap_or("").to_owned(),
+            text_cell(line["field"].as_str().unwrap()),
+            "missing".to_owned(),
+            text_cell(line["message"].as_str().unwrap()),
+        ];
+        assert_eq!(row.iter().collect::<Vec<_>>(), want, "row {i}");
+        for cell in row.iter() {
+            assert!(!cell.starts_with(['=', '+', '-', '@']), "row {i}: {cell:?}");
+        }
+    }
+    assert_eq!(&rows[1][5], "'=HYPERLINK(\"x\",\"1\")");
+    assert_eq!(&rows[2][3], "'-Amount");
+    assert_eq!(&rows[2][5], "'+2, \"quoted\"\nsecond line");
+    assert_eq!(&rows[3][3], "'@Phone");
+    assert_eq!(&rows[3][5], "line 3: \u{e9}t\u{e9}");
+
+    // A real import's file: the sample org's 5 errors and 4 warnings.
+    app.connect(ADA).await;
+    let all = json!({"object_types": ["Account", "Contact", "Opportunity", "Product2", "Order", "Quote"]});
+    let (_, job) = app.call("POST", "/import", Some(ADA), Some(all)).await;
+    let real = job["id"].as_str().unwrap().to_owned();
+    let job = app.wait_for_end(ADA, &real).await;
+    let (_, _, text) = get_text(&app, &format!("/import/{real}/errors.csv"), Some(ADA)).await;
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let log = job["error_log"].as_array().unwrap();
+    assert_eq!(rows.len(), log.len());
+    assert_eq!(rows.iter().filter(|r| &r[0] == "ERROR").count(), 5);
+    assert_eq!(rows.iter().filter(|r| &r[0] == "WARNING").count(), 4);
+    let missing_name = rows
+        .iter()
+        .find(|r| &r[2] == "0035g0000000163AAA" && &r[0] == "ERROR")
+        .unwrap();
+    assert_eq!(
+        missing_name.iter().take(5).collect::<Vec<_>>(),
+        [
+            "ERROR",
+            "Contact",
+            "0035g0000000163AAA",
+            "LastName",
+            "missing"
+        ]
+    );
+
+    // Not the caller's job: the JSON 404; no session: 401.
+    for (who, expected) in [
+        (Some(EVE), StatusCode::NOT_FOUND),
+        (None, StatusCode::UNAUTHORIZED),
+    ] {
+        let (status, headers, text) = get_text(&app, &path, who).await;
+        assert_eq!(status, expected, "{text}");
+        assert_eq!(headers["content-type"], "application/json");
+        let body: Value = serde_json::from_str(&text).unwrap();
+        SPEC.check("GET", &path, status.as_u16(), &body);
+    }
+    // An id that would break out of the header is not echoed into it.
+    let (status, headers, _) = get_text(&app, "/import/a%22b%0d%0a/errors.csv", Some(ADA)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(headers.get("content-disposition").is_none());
+}
+
+#[tokio::test]
+async fn connect_takes_the_login_host_the_admin_chose_within_the_allow_list() {
+    // `production` stands for an unreachable loopback host here, `sandbox`
+    // for the fake org.
+    let app = app_full(
+        50,
+        &[],
+        Arc::new(InMemoryTokenVault::new()),
+        FakeOrg::sample(),
+        |b, fake| {
+            b.login_hosts(
+                salesforce_import::http::LoginHost::url("http://127.0.0.1:9"),
+                salesforce_import::http::LoginHost::url(fake.login_url()),
+            )
+        },
+    )
+    .await;
+    let connect = |body: Option<Value>, who: As<'static>| {
+        let app = &app;
+        async move { app.call("POST", "/connect", Some(who), body).await }
+    };
+    let (status, body) = connect(Some(json!({"login_host": "production"})), ADA).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["authorization_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:9/services/oauth2/authorize?"),
+        "{body}"
+    );
+    for (choice, host) in [
+        ("acme", "https://acme.my.salesforce.com/"),
+        (
+            "acme--uat.sandbox.my.salesforce.com",
+            "https://acme--uat.sandbox.my.salesforce.com/",
+        ),
+        (
+            "https://Acme.my.salesforce.com/",
+            "https://acme.my.salesforce.com/",
+        ),
+    ] {
+        let (status, body) = connect(Some(json!({ "login_host": choice })), ADA).await;
+        assert_eq!(status, StatusCode::OK, "{choice}: {body}");
+        let url = body["authorization_url"].as_str().unwrap();
+        assert!(
+            url.starts_with(&format!("{host}services/oauth2/authorize?")),
+            "{choice}: {url}"
+        );
+    }
+    // Off the allow-list, or not a host at all: the JSON 400.
+    for (choice, says) in [
+        ("evil.example", "not an allowed Salesforce host"),
+        (
+            "salesforce.com.evil.example",
+            "not an allowed Salesforce host",
+        ),
+        ("http://127.0.0.1:9", "not a login host"),
+        (
+            "acme.my.salesforce.com/services/oauth2/token?x=",
+            "not a login host",
+        ),
+        ("", "not a login host"),
+    ] {
+        let (status, body) = connect(Some(json!({ "login_host": choice })), ADA).await;
+        assert_error(status, &body, StatusCode::BAD_REQUEST, says);
+    }
+    let (status, body) = connect(Some(json!({"login_host": 7})), ADA).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = connect(Some(json!({"login": "sandbox"})), ADA).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = connect(Some(json!({"login_host": "sandbox"})), BOB).await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "administrator");
+    let req = app
+        .request(reqwest::Method::POST, "/connect", Some(ADA))
+        .header("content-type", "text/plain")
+        .body("sandbox");
+    let (status, _, body) = send(req, "POST", "/connect").await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+
+    // The sandbox, all the way: its code is exchanged at its own token
+    // endpoint (the flow remembers the host it began at).
+    let (status, body) = connect(Some(json!({"login_host": "Sandbox"})), ADA).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let url = body["authorization_url"].as_str().unwrap();
+    assert!(url.starts_with(app.fake.login_url()), "{url}");
+    let approval = app.fake.approve(url).await.unwrap();
+    let callback = json!({"code": approval.code, "state": approval.state});
+    let (status, body) = app
+        .call("POST", "/callback", Some(ADA), Some(callback))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["connected"], true);
+    assert_eq!(app.fake.code_exchanges(), 1);
+    // No body at all: the login host the server is configured with.
+    let (status, body) = connect(None, ADA).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body["authorization_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(app.fake.login_url())
+    );
+}
+
+#[tokio::test]
+async fn status_says_what_the_caller_may_do() {
+    let app = app().await;
+    let all = json!({"connect": true, "disconnect": true, "import": true, "cancel": true, "resume": true});
+    let none = json!({"connect": false, "disconnect": false, "import": false, "cancel": false, "resume": false});
+    for connected in [false, true] {
+        if connected {
+            app.connect(ADA).await;
+        }
+        let (status, body) = app.call("GET", "/status", Some(ADA), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["connected"], connected);
+        assert_eq!(body["can"], all, "an admin");
+        let (_, body) = app.call("GET", "/status", Some(BOB), None).await;
+        assert_eq!(body["can"], none, "a user who is not an admin");
+    }
+    // What `can` says is what the router does: each refused to Bob.
+    let (_, job) = app
+        .call(
+            "POST",
+            "/import",
+            Some(ADA),
+            Some(json!({"object_types": ["Product2"]})),
+        )
+        .await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    app.wait_for_end(ADA, &id).await;
+    for (method, path) in [
+        ("POST", "/connect".to_owned()),
+        ("DELETE", "/disconnect".to_owned()),
+        ("POST", "/import".to_owned()),
+        ("POST", format!("/import/{id}/cancel")),
+        ("POST", format!("/import/{id}/resume")),
+    ] {
+        let body = (path == "/import").then(|| json!({"object_types": ["Account"]}));
+        let (status, body) = app.call(method, &path, Some(BOB), body).await;
+        assert_error(status, &body, StatusCode::FORBIDDEN, "administrator");
+    }
+}
+
+#[tokio::test]
+async fn counts_are_one_count_query_per_object_kept_a_minute() {
+    let app = app_full(
+        50,
+        &[],
+        Arc::new(InMemoryTokenVault::new()),
+        FakeOrg::sample().without_object(SObject::QUOTE),
+        |b, _| b,
+    )
+    .await;
+    let (status, body) = app.call("GET", "/import/counts", Some(ADA), None).await;
+    assert_error(status, &body, StatusCode::BAD_REQUEST, "not connected");
+    app.connect(ADA).await;
+    let org = app.fake.org();
+    for who in [ADA, BOB, ADA] {
+        let (status, body) = app.call("GET", "/import/counts", Some(who), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let counts = body.as_array().unwrap();
+        let names: Vec<&str> = counts
+            .iter()
+            .map(|c| c["object_type"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Account",
+                "Contact",
+                "Opportunity",
+                "Product2",
+                "Order",
+                "Quote"
+            ]
+        );
+        for c in counts {
+            let object = SObject::new(c["object_type"].as_str().unwrap());
+            if object == SObject::QUOTE {
+                assert_eq!(c["available"], false, "{c}");
+                assert!(c["count"].is_null(), "{c}");
+            } else {
+                assert_eq!(c["available"], true, "{c}");
+                assert_eq!(c["count"], org.count(&object), "{c}");
+                assert!(org.count(&object) > 0, "{c}");
+            }
+        }
+    }
+    let counted: Vec<String> = app
+        .fake
+        .queries()
+        .into_iter()
+        .filter(|q| q.starts_with("SELECT COUNT()"))
+        .collect();
+    assert_eq!(
+        counted.len(),
+        6,
+        "one query per object, then the cache: {counted:?}"
+    );
+    assert!(
+        counted.contains(&"SELECT COUNT() FROM Product2".to_owned()),
+        "{counted:?}"
+    );
+    let (status, body) = app.call("GET", "/import/counts", None, None).await;
+    assert_error(status, &body, StatusCode::UNAUTHORIZED, "sign in");
+}
+
+/// Every state-changing operation the document lists (so any added later
+/// too), sent as another site's form would send it: refused with 403,
+/// nothing changed.
+#[tokio::test]
+async fn a_cross_origin_form_to_every_state_changing_endpoint_is_refused() {
+    let app = app().await;
+    app.connect(ADA).await;
+    app.fake.faults().set_latency(Duration::from_millis(100));
+    let (status, job) = app
+        .call(
+            "POST",
+            "/import",
+            Some(ADA),
+            Some(json!({"object_types": ["Account", "Contact"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let mut refused = Vec::new();
+    for (template, item) in SPEC.doc()["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if method == "get" {
+                continue;
+            }
+            let path = template.replace("{id}", &id);
+            let verb = reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).unwrap();
+            for body in [
+                "",
+                "object_types=Account&login_host=evil.example&code=c&state=s",
+            ] {
+                let req = app
+                    .raw(verb.clone(), &path, Some(ADA))
+                    .header("origin", "https://evil.example")
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body);
+                let (status, _, answer) = send(req, &method.to_ascii_uppercase(), &path).await;
+                assert_error(status, &answer, StatusCode::FORBIDDEN, "cross-origin");
+            }
+            refused.push(format!("{method} {template}"));
+        }
+    }
+    refused.sort();
+    assert_eq!(
+        refused,
+        [
+            "delete /disconnect",
+            "post /callback",
+            "post /connect",
+            "post /import",
+            "post /import/{id}/cancel",
+            "post /import/{id}/resume",
+        ],
+        "the state-changing endpoints"
+    );
+    let (_, status) = app.call("GET", "/status", Some(ADA), None).await;
+    assert_eq!(status["connected"], true);
+    assert_eq!(app.fake.revocations(), 0);
+    let (_, job) = app
+        .call("GET", &format!("/import/{id}"), Some(ADA), None)
+        .await;
+    assert!(
+        matches!(job["status"].as_str(), Some("PENDING" | "IN_PROGRESS")),
+        "{job}"
+    );
+    let (_, history) = app.call("GET", "/import/history", Some(ADA), None).await;
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    app.fake.faults().set_latency(Duration::ZERO);
 }

@@ -20,18 +20,25 @@
 //! refuse data requests after `N` more (Salesforce's API limit: the running
 //! import fails and can be resumed), `DELETE /demo/rate-limit` lifts it,
 //! `POST /demo/latency?ms=N` slows the fake's answers (each needs
-//! `X-Requested-With: salesforce-import`).
+//! `X-Requested-With: salesforce-import`). Two fake orgs run: the
+//! "production" one and a "sandbox" one (both the sample org), which the
+//! page's login-host choice picks between; `GET /demo/orgs` says where
+//! each listens. A My Domain cannot be tried against the fakes (it names a
+//! real Salesforce host).
 //!
-//! Everyone who opens the page is the demo admin of the tenant `demo`: a
-//! real host implements `Authenticate` over its own sessions. The server
-//! listens on 127.0.0.1 only.
+//! Everyone who opens the page is the demo admin of the tenant `demo`, or,
+//! with the cookie `demo_role=viewer`, a user of it who is not an admin
+//! (the page is then read-only): a real host implements `Authenticate`
+//! over its own sessions. The server listens on 127.0.0.1 only.
 //!
 //! Every response carries a Content-Security-Policy (scripts, styles and
 //! requests from this origin only; no framing), `X-Frame-Options: DENY`,
 //! `X-Content-Type-Options: nosniff` and `Referrer-Policy: no-referrer`;
 //! API responses are `Cache-Control: no-store`. Log events (info and up;
 //! `SF_IMPORT_LOG=debug` for more) go to stderr, the causes of 500s
-//! included.
+//! included, with one line per request (method, path, status, time; never
+//! the query string, which carries OAuth codes on the way back from
+//! Salesforce, nor headers or bodies, which carry sessions and tokens).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -155,18 +162,45 @@ mod log {
     }
 }
 
-/// Everyone is the demo tenant's admin (an example, on 127.0.0.1 only).
+/// One line per request: method, path (without the query, where OAuth
+/// codes travel), status and time taken.
+async fn access_log(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let res = next.run(req).await;
+    let status = res.status().as_u16();
+    let ms = started.elapsed().as_millis() as u64;
+    if res.status().is_server_error() {
+        tracing::error!(%method, %path, status, ms, "request failed");
+    } else {
+        tracing::info!(%method, %path, status, ms, "request");
+    }
+    res
+}
+
+/// Everyone is the demo tenant's admin, except with the cookie
+/// `demo_role=viewer`: a user who may only look (an example, on 127.0.0.1
+/// only).
 #[derive(Debug)]
 struct DemoAuth;
 
 #[async_trait]
 impl Authenticate for DemoAuth {
-    async fn authenticate(&self, _parts: &Parts) -> Option<Caller> {
-        Some(Caller::new(
-            "admin@example.com",
-            TenantId::new("demo"),
-            true,
-        ))
+    async fn authenticate(&self, parts: &Parts) -> Option<Caller> {
+        let viewer = parts
+            .headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .any(|c| c.trim() == "demo_role=viewer");
+        let (user, admin) = if viewer {
+            ("viewer@example.com", false)
+        } else {
+            ("admin@example.com", true)
+        };
+        Some(Caller::new(user, TenantId::new("demo"), admin))
     }
 }
 
@@ -182,9 +216,16 @@ impl Authenticate for DemoAuth {
 ///
 /// Only with the fake org, and only with `X-Requested-With:
 /// salesforce-import` (as the API's own state-changing requests).
-fn fault_routes(faults: salesforce_import_fake::Faults) -> Router {
+fn fault_routes(fakes: &[&FakeSalesforce]) -> Router {
     use axum::extract::Query;
     use axum::http::{HeaderMap, StatusCode};
+
+    let all: Vec<salesforce_import_fake::Faults> =
+        fakes.iter().map(|f| f.faults().clone()).collect();
+    let orgs = serde_json::json!({
+        "production": fakes.first().map(|f| f.url()),
+        "sandbox": fakes.get(1).map(|f| f.url()),
+    });
 
     #[derive(serde::Deserialize)]
     struct After {
@@ -203,15 +244,18 @@ fn fault_routes(faults: salesforce_import_fake::Faults) -> Router {
         ms: u64,
     }
 
-    let limit = faults.clone();
-    let slow = faults.clone();
+    let limit = all.clone();
+    let slow = all.clone();
     Router::new()
+        .route("/orgs", get(move || async move { axum::Json(orgs) }))
         .route(
             "/latency",
             axum::routing::post(
                 move |headers: HeaderMap, Query(Ms { ms }): Query<Ms>| async move {
                     marked(&headers)?;
-                    slow.set_latency(Duration::from_millis(ms));
+                    for f in &slow {
+                        f.set_latency(Duration::from_millis(ms));
+                    }
                     Ok::<_, StatusCode>(StatusCode::NO_CONTENT)
                 },
             ),
@@ -221,13 +265,17 @@ fn fault_routes(faults: salesforce_import_fake::Faults) -> Router {
             axum::routing::post(
                 move |headers: HeaderMap, Query(After { after }): Query<After>| async move {
                     marked(&headers)?;
-                    limit.rate_limit_after(after);
+                    for f in &limit {
+                        f.rate_limit_after(after);
+                    }
                     Ok::<_, StatusCode>(StatusCode::NO_CONTENT)
                 },
             )
             .delete(move |headers: HeaderMap| async move {
                 marked(&headers)?;
-                faults.clear_rate_limit();
+                for f in &all {
+                    f.clear_rate_limit();
+                }
                 Ok::<_, StatusCode>(StatusCode::NO_CONTENT)
             }),
         )
@@ -290,8 +338,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let redirect = format!("http://localhost:{port}/");
     let vault: Arc<dyn TokenVault> = Arc::new(InMemoryTokenVault::new());
 
-    // A real org when a connected app is configured, the fake one otherwise.
-    let (oauth, fake) = match std::env::var("SF_CLIENT_ID") {
+    // A real org when a connected app is configured, the fake ones
+    // otherwise (with what `production` and `sandbox` mean to the page).
+    let (oauth, fakes, choices) = match std::env::var("SF_CLIENT_ID") {
         Ok(client_id) => {
             let secret = std::env::var("SF_CLIENT_SECRET")
                 .map_err(|_| "SF_CLIENT_ID is set: set SF_CLIENT_SECRET too")?;
@@ -302,7 +351,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let oauth = SalesforceOAuth::builder(client_id, SecretString::from(secret), &redirect)
                 .login_host(login)
                 .build(vault.clone())?;
-            (oauth, None)
+            (oauth, Vec::new(), None)
         }
         Err(_) => {
             let redirect = format!("http://127.0.0.1:{port}/");
@@ -312,11 +361,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .min_batch_size(1)
                 .start()
                 .await?;
+            // The "sandbox": another fake org, with the same connected app.
+            let sandbox = FakeSalesforce::builder()
+                .org(FakeOrg::sample())
+                .client_id(fake.client_id())
+                .client_secret(fake.client_secret().clone())
+                .redirect_uri(&redirect)
+                .min_batch_size(1)
+                .start()
+                .await?;
             // Slow enough that the progress bars have something to show.
             fake.faults().set_latency(args.latency);
+            sandbox.faults().set_latency(args.latency);
             println!(
-                "Salesforce: a fake org at {} (the bundled sample org)",
-                fake.url()
+                "Salesforce: a fake org at {} (the bundled sample org), its sandbox at {}",
+                fake.url(),
+                sandbox.url()
             );
             // The fake's client id and secret, its login host, loopback allowed.
             let oauth = SalesforceOAuth::builder(
@@ -328,7 +388,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .login_host(LoginHost::url(fake.login_url()))
             .host_policy(HostPolicy::salesforce().allow_loopback())
             .build(vault.clone())?;
-            (oauth, Some(fake))
+            let choices = (
+                LoginHost::url(fake.login_url()),
+                LoginHost::url(sandbox.login_url()),
+            );
+            (oauth, vec![fake, sandbox], Some(choices))
         }
     };
     let oauth = Arc::new(oauth);
@@ -336,11 +400,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let jobs: Arc<dyn JobStore> = Arc::new(InMemoryJobStore::new());
     let sink = Arc::new(InMemorySink::new());
     let source = Arc::new(RestSource::builder(oauth.clone()).build()?);
-    let importer = Importer::builder(source, sink, jobs.clone())
+    let importer = Importer::builder(source.clone(), sink, jobs.clone())
         .vault(vault)
         .page_size(args.page_size)
         .build()?;
-    let api = ImportApi::builder(importer, jobs, oauth, Arc::new(DemoAuth)).build();
+    let mut api = ImportApi::builder(importer, jobs, oauth, Arc::new(DemoAuth)).counts_from(source);
+    if let Some((production, sandbox)) = choices {
+        api = api.login_hosts(production, sandbox);
+    }
+    let api = api.build();
 
     let mut app = Router::new()
         .nest("/api/salesforce", api.router())
@@ -357,9 +425,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             get(|| async { ([(CONTENT_TYPE, "text/css; charset=utf-8")], STYLE) }),
         )
         .layer(middleware::from_fn(security_headers));
-    if let Some(fake) = &fake {
-        app = app.nest("/demo", fault_routes(fake.faults().clone()));
+    if !fakes.is_empty() {
+        let fakes: Vec<&FakeSalesforce> = fakes.iter().collect();
+        app = app.nest("/demo", fault_routes(&fakes));
     }
+    let app = app.layer(middleware::from_fn(access_log));
 
     println!("Open http://127.0.0.1:{port}/");
     axum::serve(listener, app)

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::{
-    IdKey, IdMapping, Job, JobStatus, JobStore, Lease, NewJob, ObjectProgress, ObjectState,
-    PageRecord,
+    IdKey, IdMapping, Job, JobStatus, JobStore, Lease, LogPage, NewJob, ObjectProgress,
+    ObjectState, PageRecord,
 };
 use crate::error::{Error, Result};
 use crate::id::{JobId, TenantId};
@@ -309,6 +309,24 @@ impl JobStore for InMemoryJobStore {
         let mut s = self.lock();
         let row = s.row(tenant, job)?;
         Ok(row.log.iter().skip(offset).take(limit).cloned().collect())
+    }
+
+    /// The marker is the position in the log: a slice, no scan.
+    async fn log_page(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        after: u64,
+        limit: usize,
+    ) -> Result<LogPage> {
+        let mut s = self.lock();
+        let row = s.row(tenant, job)?;
+        let start = usize::try_from(after)
+            .unwrap_or(usize::MAX)
+            .min(row.log.len());
+        let end = start.saturating_add(limit).min(row.log.len());
+        let next = (end < row.log.len()).then_some(end as u64);
+        Ok(LogPage::new(row.log[start..end].to_vec(), next))
     }
 
     async fn resolve_ids(

@@ -13,8 +13,8 @@ use crate::crm::WriteMode;
 use crate::error::{Error, Problem, Result};
 use crate::id::{CrmId, JobId, SfId, TenantId};
 use crate::jobs::{
-    IdKey, IdMapping, Job, JobStatus, JobStore, Lease, NewJob, ObjectProgress, ObjectState,
-    PageRecord,
+    IdKey, IdMapping, Job, JobStatus, JobStore, Lease, LogPage, NewJob, ObjectProgress,
+    ObjectState, PageRecord,
 };
 use crate::jobs::{LogEntry, Severity};
 use crate::object::SObject;
@@ -277,6 +277,24 @@ async fn job_exists(conn: &mut PgConnection, tenant: &TenantId, id: i64) -> Resu
         .await
         .map_err(db(STORE, "reading a job"))?;
     Ok(row.is_some())
+}
+
+/// A log line as `error_log` and `log_page` select it.
+fn log_entry(r: &sqlx::postgres::PgRow) -> Result<LogEntry> {
+    let severity = match r.col::<&str, _>(STORE, "severity")? {
+        "WARNING" => Severity::Warning,
+        _ => Severity::Error,
+    };
+    let problem: sqlx::types::Json<Problem> = r.col(STORE, "problem")?;
+    let mut entry = LogEntry::new(
+        severity,
+        SObject::new(r.col::<String, _>(STORE, "object")?),
+        sf_id(r.col(STORE, "sf_id")?)?,
+        r.col::<String, _>(STORE, "field")?,
+        problem.0,
+    );
+    entry.message = r.col(STORE, "message")?;
+    Ok(entry)
 }
 
 fn is_unique_violation(e: &sqlx::Error, constraint: &str) -> bool {
@@ -669,24 +687,47 @@ impl JobStore for PgJobStore {
         tx.commit()
             .await
             .map_err(db(STORE, "reading the error log"))?;
-        rows.into_iter()
-            .map(|r| {
-                let severity = match r.col::<&str, _>(STORE, "severity")? {
-                    "WARNING" => Severity::Warning,
-                    _ => Severity::Error,
-                };
-                let problem: sqlx::types::Json<Problem> = r.col(STORE, "problem")?;
-                let mut entry = LogEntry::new(
-                    severity,
-                    SObject::new(r.col::<String, _>(STORE, "object")?),
-                    sf_id(r.col(STORE, "sf_id")?)?,
-                    r.col::<String, _>(STORE, "field")?,
-                    problem.0,
-                );
-                entry.message = r.col(STORE, "message")?;
-                Ok(entry)
-            })
-            .collect()
+        rows.iter().map(log_entry).collect()
+    }
+
+    /// A keyset read: the marker is the last line's `seq`, and the primary
+    /// key `(job_id, seq)` takes the read straight to it, however far
+    /// into the log it is.
+    async fn log_page(
+        &self,
+        tenant: &TenantId,
+        job: &JobId,
+        after: u64,
+        limit: usize,
+    ) -> Result<LogPage> {
+        let id = job_key(tenant, job)?;
+        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        if !job_exists(&mut tx, tenant, id).await? {
+            return Err(not_found(tenant, job));
+        }
+        let rows = sqlx::query(
+            "SELECT seq, severity, object, sf_id, field, message, problem FROM sf_import_job_log
+             WHERE tenant_id = $1 AND job_id = $2 AND seq > $3 ORDER BY seq LIMIT $4",
+        )
+        .bind(tenant.as_str())
+        .bind(id)
+        .bind(i64::try_from(after).unwrap_or(i64::MAX))
+        .bind(i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db(STORE, "reading a page of the error log"))?;
+        tx.commit()
+            .await
+            .map_err(db(STORE, "reading a page of the error log"))?;
+        let seqs = rows
+            .iter()
+            .map(|r| r.col::<i64, _>(STORE, "seq"))
+            .collect::<Result<Vec<i64>>>()?;
+        let mut lines = rows.iter().map(log_entry).collect::<Result<Vec<_>>>()?;
+        Ok(LogPage::from_overfetch(&mut lines, limit, |n| match n {
+            0 => after,
+            n => u64::try_from(seqs[n - 1]).unwrap_or(after),
+        }))
     }
 
     async fn resolve_ids(

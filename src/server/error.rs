@@ -229,6 +229,38 @@ where
     }
 }
 
+/// An optional JSON body: none at all (no `Content-Type`, nothing sent)
+/// is `None`; anything else is read as [`JsonBody`] reads it (a body that
+/// is not `application/json` is 415).
+#[derive(Debug)]
+pub(crate) struct MaybeJsonBody<T>(pub(crate) Option<T>);
+
+impl<T, S> FromRequest<S> for MaybeJsonBody<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if req.headers().contains_key(axum::http::header::CONTENT_TYPE) {
+            let JsonBody(value) = JsonBody::<T>::from_request(req, state).await?;
+            return Ok(MaybeJsonBody(Some(value)));
+        }
+        let body = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|r| ApiError::new(r.status(), r.body_text()))?;
+        if body.is_empty() {
+            Ok(MaybeJsonBody(None))
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "a body must be JSON, with `Content-Type: application/json`",
+            ))
+        }
+    }
+}
+
 fn from_rejection(rejection: JsonRejection) -> ApiError {
     ApiError::new(rejection.status(), rejection.body_text())
 }

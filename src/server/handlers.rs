@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::Shared;
 use super::caller::Caller;
 use super::error::ErrorBody;
-use super::error::{ApiError, JsonBody, TOKEN_UNREADABLE, clip};
+use super::error::{ApiError, JsonBody, MaybeJsonBody, TOKEN_UNREADABLE, clip};
 use super::views::{
     ConnectView, JobView, ModeView, ObjectTypeName, ObjectTypeView, StatusView, label,
 };
@@ -31,7 +31,7 @@ type S = State<Arc<Shared>>;
 
 /// The `{id}` of a job's path. One that is not UTF-8 names no job: 404
 /// with the JSON error (axum's own rejection is a plain-text 400).
-pub(super) struct JobPath(JobId);
+pub(super) struct JobPath(pub(super) JobId);
 
 impl<St: Send + Sync> FromRequestParts<St> for JobPath {
     type Rejection = ApiError;
@@ -45,7 +45,7 @@ impl<St: Send + Sync> FromRequestParts<St> for JobPath {
 }
 
 /// How many error-log lines `GET /import/{id}` returns.
-const LOG_LINES: usize = 1_000;
+pub(super) const LOG_LINES: usize = 1_000;
 
 #[utoipa::path(
     get,
@@ -55,17 +55,17 @@ const LOG_LINES: usize = 1_000;
     summary = "Whether the caller's organization has Salesforce connected",
     security(("host_session" = [])),
     responses(
-        (status = 200, description = "The connection. A stored connection whose tokens can no longer be decrypted (the encryption key changed) is `connected: false` with `problem: token_unreadable`", body = StatusView),
+        (status = 200, description = "The connection, and what the caller may do (`can`: a non-admin may only look). A stored connection whose tokens can no longer be decrypted (the encryption key changed) is `connected: false` with `problem: token_unreadable`", body = StatusView),
         (status = 401, description = "No session", body = ErrorBody),
         (status = 500, description = "The token vault failed", body = ErrorBody),
     )
 )]
 pub(super) async fn status(State(api): S, caller: Caller) -> Api<Json<StatusView>> {
     match api.oauth.status(&caller.tenant).await {
-        Ok(status) => Ok(Json(status.into())),
+        Ok(status) => Ok(Json(StatusView::new(status, &caller))),
         // Stored, but not readable with today's keys: the admin connects
         // again (or disconnects to clear it).
-        Err(Error::TokenDecryption) => Ok(Json(StatusView::token_unreadable())),
+        Err(Error::TokenDecryption) => Ok(Json(StatusView::token_unreadable(&caller))),
         Err(e) => Err(e.into()),
     }
 }
@@ -76,23 +76,54 @@ pub(super) async fn status(State(api): S, caller: Caller) -> Api<Json<StatusView
     tag = "connection",
     operation_id = "connect",
     summary = "Begin connecting Salesforce (admin)",
-    description = "Starts the OAuth 2.0 web-server flow with PKCE: send the admin's browser to `authorization_url`. Connecting again replaces the connection once the new one completes.",
+    description = "Starts the OAuth 2.0 web-server flow with PKCE: send the admin's browser to `authorization_url`. Connecting again replaces the connection once the new one completes. The body (optional) chooses where the admin logs in: `production`, `sandbox` or the org's My Domain; without it, the login host the server is configured with. A login host off the server's allow-list of Salesforce hosts is refused (400).",
     security(("host_session" = [])),
     params(("X-Requested-With" = String, Header, description = "Must be `salesforce-import` (cross-site request forgery defence): without it the answer is 403")),
+    request_body(content = Option<ConnectBody>, content_type = "application/json", description = "Optional: where the admin logs in"),
     responses(
         (status = 200, description = "Where to send the browser", body = ConnectView),
-        (status = 400, description = "The configured login URL is not an allowed Salesforce host", body = ErrorBody),
+        (status = 400, description = "The login host is not an allowed Salesforce host (or not a My Domain), or the body is malformed JSON", body = ErrorBody),
         (status = 401, description = "No session", body = ErrorBody),
         (status = 403, description = "The caller is not an admin, or the request lacks `X-Requested-With: salesforce-import` or comes from a foreign origin (cross-site request forgery defence)", body = ErrorBody),
+        (status = 415, description = "A body that is not `application/json`", body = ErrorBody),
+        (status = 422, description = "JSON of another shape (an unknown field, a wrong type)", body = ErrorBody),
         (status = 500, description = "The token vault failed", body = ErrorBody),
     )
 )]
-pub(super) async fn connect(State(api): S, caller: Caller) -> Api<Json<ConnectView>> {
+pub(super) async fn connect(
+    State(api): S,
+    caller: Caller,
+    MaybeJsonBody(body): MaybeJsonBody<ConnectBody>,
+) -> Api<Json<ConnectView>> {
     caller.require_admin()?;
-    let authorization = api.oauth.authorize(&caller.tenant, &caller.user).await?;
+    let login = body.and_then(|b| b.login_host);
+    let authorization = match login.as_deref() {
+        None => api.oauth.authorize(&caller.tenant, &caller.user).await?,
+        Some(choice) => {
+            let host = api.login.resolve(choice)?;
+            api.oauth
+                .authorize_at(&caller.tenant, &caller.user, &host)
+                .await?
+        }
+    };
     Ok(Json(ConnectView {
         authorization_url: authorization.url,
     }))
+}
+
+/// Where the admin logs in to connect.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = ConnectRequest)]
+pub(super) struct ConnectBody {
+    /// `production` (login.salesforce.com), `sandbox`
+    /// (test.salesforce.com), or the org's My Domain: its name (`acme`),
+    /// its host (`acme.my.salesforce.com`,
+    /// `acme--uat.sandbox.my.salesforce.com`) or that host's `https://`
+    /// URL. Checked against the server's allow-list of Salesforce hosts.
+    /// Absent or null: the login host the server is configured with.
+    #[schema(example = "sandbox")]
+    login_host: Option<String>,
 }
 
 /// What Salesforce sent the browser back with.
@@ -141,7 +172,7 @@ pub(super) async fn callback(
         .oauth
         .complete(&caller.tenant, &caller.user, &body.code, &body.state)
         .await?;
-    Ok(Json(status.into()))
+    Ok(Json(StatusView::new(status, &caller)))
 }
 
 /// What disconnecting did.
@@ -350,10 +381,11 @@ pub(super) async fn history(State(api): S, caller: Caller) -> Api<Json<Vec<JobVi
     tag = "imports",
     operation_id = "job",
     summary = "One job, with its error log",
+    description = "The job with the first 1,000 lines of its error log; `error_log_truncated` says whether more follow, and `error_log_next` where `GET /import/{id}/log` reads on.",
     security(("host_session" = [])),
     params(("id" = String, Path, description = "The job's id")),
     responses(
-        (status = 200, description = "The job, with `error_log`", body = JobView),
+        (status = 200, description = "The job, with `error_log`, `error_log_truncated` and (when cut) `error_log_next`", body = JobView),
         (status = 401, description = "No session", body = ErrorBody),
         (status = 404, description = "No such job in the caller's organization", body = ErrorBody),
         (status = 500, description = "The job store failed", body = ErrorBody),
@@ -361,10 +393,7 @@ pub(super) async fn history(State(api): S, caller: Caller) -> Api<Json<Vec<JobVi
 )]
 pub(super) async fn job(State(api): S, caller: Caller, JobPath(id): JobPath) -> Api<Json<JobView>> {
     let job = api.jobs.job(&caller.tenant, &id).await?;
-    let log = api
-        .jobs
-        .error_log(&caller.tenant, &id, 0, LOG_LINES)
-        .await?;
+    let log = api.jobs.log_page(&caller.tenant, &id, 0, LOG_LINES).await?;
     Ok(Json(JobView::new(job).with_log(log)))
 }
 
@@ -482,7 +511,7 @@ const RESUME_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// 400 unless the caller's tenant has an active Salesforce connection
 /// (one whose tokens cannot be decrypted is not one).
-async fn require_connected(api: &Shared, caller: &Caller) -> Api<()> {
+pub(super) async fn require_connected(api: &Shared, caller: &Caller) -> Api<()> {
     match api.oauth.status(&caller.tenant).await {
         Ok(status) if status.connected => Ok(()),
         Ok(_) => Err(Error::NotConnected {

@@ -25,14 +25,17 @@
 //!
 //! | method | path | body | answer |
 //! |---|---|---|---|
-//! | `GET` | `/status` | | `{connected, instance_url, connected_by, connected_at}` |
-//! | `POST` | `/connect` | | `{authorization_url}`: send the browser there |
+//! | `GET` | `/status` | | `{connected, instance_url, connected_by, connected_at, can: {connect, disconnect, import, cancel, resume}}` |
+//! | `POST` | `/connect` | optional `{login_host: "production" \| "sandbox" \| "<My Domain>"}` | `{authorization_url}`: send the browser there |
 //! | `POST` | `/callback` | `{code, state}` | the status, connected |
 //! | `DELETE` | `/disconnect` | | `{was_connected, revoked}` |
 //! | `GET` | `/import/objects` | | `[{object_type, label, requires, hint}]` |
+//! | `GET` | `/import/counts` | | `[{object_type, label, count, available}]`: the org's records per object |
 //! | `POST` | `/import` | `{object_types: ["Account", ...], mode?: "update_changed" \| "update" \| "skip_existing", sync?: bool}` | 202 and the job |
 //! | `GET` | `/import/history` | | the newest 50 jobs |
-//! | `GET` | `/import/{id}` | | the job, with `error_log` |
+//! | `GET` | `/import/{id}` | | the job, with the first 1,000 lines of `error_log`, `error_log_truncated` (and `error_log_next`) |
+//! | `GET` | `/import/{id}/log?after=0&limit=500` | | `{lines, next}`: a page of the log; pass `next` as `after` until it is null |
+//! | `GET` | `/import/{id}/errors.csv` | | the whole log as a CSV attachment |
 //! | `POST` | `/import/{id}/cancel` | | the job |
 //! | `POST` | `/import/{id}/resume` | | 202 and the job: a failed or interrupted job continues from its checkpoints |
 //! | `GET` | `/openapi.json` | | this API's OpenAPI 3.1 document (no session needed) |
@@ -79,13 +82,17 @@ use axum::middleware;
 use axum::routing::{delete, get, post};
 
 use crate::engine::Importer;
-use crate::http::SalesforceOAuth;
+use crate::http::{LoginHost, SalesforceOAuth};
 use crate::jobs::JobStore;
+use crate::source::SalesforceSource;
 
 mod caller;
+mod counts;
 mod csrf;
 mod error;
 mod handlers;
+mod log;
+mod login;
 mod openapi;
 mod views;
 
@@ -105,6 +112,10 @@ pub(crate) struct Shared {
     /// Origins besides the request's own host that may send state-changing
     /// requests (normalized: `scheme://host[:port]`, lowercase).
     origins: Vec<String>,
+    /// What `production` and `sandbox` mean to `POST /connect`.
+    login: login::LoginChoices,
+    /// What `GET /import/counts` asks (none: every count is null).
+    source: Option<Arc<dyn SalesforceSource>>,
     /// Where `POST /import` and resume queue jobs instead of running them
     /// here (feature `apalis`).
     #[cfg(feature = "apalis")]
@@ -138,11 +149,42 @@ pub struct ImportApiBuilder {
     auth: Arc<dyn Authenticate>,
     history: usize,
     origins: Vec<String>,
+    login: login::LoginChoices,
+    source: Option<Arc<dyn SalesforceSource>>,
     #[cfg(feature = "apalis")]
     queue: Option<crate::workers::ImportQueue>,
 }
 
 impl ImportApiBuilder {
+    /// The source `GET /import/counts` asks for the org's record count per
+    /// object ([`SalesforceSource::count_records`]): give it the
+    /// importer's source. Without one, every count is `null`.
+    ///
+    /// ```
+    /// # fn demo(builder: salesforce_import::server::ImportApiBuilder,
+    /// #     source: std::sync::Arc<salesforce_import::http::RestSource>) {
+    /// let builder = builder.counts_from(source);
+    /// # }
+    /// ```
+    pub fn counts_from(mut self, source: Arc<dyn SalesforceSource>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Where an admin who chooses `production` or `sandbox` in
+    /// `POST /connect` logs in (default
+    /// [`LoginHost::production`] and [`LoginHost::sandbox`]). A My Domain
+    /// the admin types is used as given. Every choice is checked against
+    /// the OAuth flow's [`HostPolicy`](crate::http::HostPolicy) when it
+    /// is used: one off the allow-list is refused (400).
+    pub fn login_hosts(mut self, production: LoginHost, sandbox: LoginHost) -> Self {
+        self.login = login::LoginChoices {
+            production,
+            sandbox,
+        };
+        self
+    }
+
     /// Lets pages of `origin` (`https://crm.example.com`: scheme, host and
     /// port if not the default) send state-changing requests, besides the
     /// request's own host (the `Host` header), which is always allowed.
@@ -190,6 +232,8 @@ impl ImportApiBuilder {
                 auth: self.auth,
                 history: self.history,
                 origins: self.origins,
+                login: self.login,
+                source: self.source,
                 #[cfg(feature = "apalis")]
                 queue: self.queue,
             }),
@@ -214,6 +258,8 @@ impl ImportApi {
             auth,
             history: HISTORY,
             origins: Vec::new(),
+            login: login::LoginChoices::default(),
+            source: None,
             #[cfg(feature = "apalis")]
             queue: None,
         }
@@ -291,8 +337,13 @@ route_table! {
     delete "/disconnect" => handlers::disconnect,
     post "/import" => handlers::start_import,
     get "/import/objects" => handlers::object_types,
+    // What an import would find, before Start: the counts now; the dry
+    // run (`get "/import/preview"`, over `Importer::preview`) joins them.
+    get "/import/counts" => counts::object_counts,
     get "/import/history" => handlers::history,
     get "/import/{id}" => handlers::job,
+    get "/import/{id}/log" => log::page,
+    get "/import/{id}/errors.csv" => log::errors_csv,
     post "/import/{id}/cancel" => handlers::cancel,
     post "/import/{id}/resume" => handlers::resume,
     get "/openapi.json" => openapi::document,

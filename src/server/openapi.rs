@@ -9,14 +9,15 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::openapi::server::Server;
 use utoipa::{Modify, OpenApi};
 
-use super::handlers;
 use super::views::{ModeView, ObjectTypeName};
+use super::{counts, handlers, log};
 
 /// What the document says of who may call.
 const AUTH: &str = "The host authenticates every request with its own session (a cookie, a \
 bearer token, headers from its proxy: whatever its `Authenticate` implementation reads) and \
 names the caller's user, organization and role. No session: 401. Reads need a signed-in user; \
-connecting, disconnecting, starting and cancelling need an admin (403 otherwise). Every \
+connecting, disconnecting, starting, cancelling and resuming need an admin (403 otherwise); \
+`GET /status` says which of these the caller may do (`can`). Every \
 state-changing request (POST, PUT, PATCH, DELETE) must carry `X-Requested-With: salesforce-import` and, \
 with an `Origin` header, come from the request's own host or an origin the host allowed: 403 \
 otherwise (cross-site request forgery defence). Every request \
@@ -39,9 +40,12 @@ the host sets `servers`. Every error answer is `{\"error\": true, \"message\": \
         handlers::callback,
         handlers::disconnect,
         handlers::object_types,
+        counts::object_counts,
         handlers::start_import,
         handlers::history,
         handlers::job,
+        log::page,
+        log::errors_csv,
         handlers::cancel,
         handlers::resume,
         document,

@@ -6,9 +6,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::caller::Caller;
 use crate::crm::WriteMode;
 use crate::id::{JobId, SfId};
-use crate::jobs::{Job, LogEntry, ObjectProgress, Severity};
+use crate::jobs::{Job, LogEntry, LogPage, ObjectProgress, Severity};
 use crate::mapping::Mappers;
 use crate::object::SObject;
 use crate::status::{JobStatus, ObjectState};
@@ -34,24 +35,45 @@ pub(crate) struct StatusView {
     pub(crate) problem: Option<String>,
     /// The problem, for a person to read.
     pub(crate) message: Option<String>,
+    /// What the caller may do: a page shows only the actions it allows
+    /// (a non-admin gets a read-only view).
+    pub(crate) can: CanView,
 }
 
-impl StatusView {
-    /// A stored connection whose tokens cannot be decrypted.
-    pub(crate) fn token_unreadable() -> StatusView {
-        StatusView {
-            connected: false,
-            instance_url: None,
-            connected_by: None,
-            connected_at: None,
-            problem: Some("token_unreadable".to_owned()),
-            message: Some(super::error::TOKEN_UNREADABLE.to_owned()),
+/// What the caller may do. Reading (status, objects, counts, history,
+/// jobs, logs, the error file) needs only a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = Capabilities)]
+pub(crate) struct CanView {
+    /// `POST /connect` and `POST /callback`.
+    pub(crate) connect: bool,
+    /// `DELETE /disconnect`.
+    pub(crate) disconnect: bool,
+    /// `POST /import` (an import or a sync).
+    pub(crate) import: bool,
+    /// `POST /import/{id}/cancel`.
+    pub(crate) cancel: bool,
+    /// `POST /import/{id}/resume`.
+    pub(crate) resume: bool,
+}
+
+impl CanView {
+    /// What `caller` may do: everything for an admin, nothing else for the
+    /// others.
+    pub(crate) fn of(caller: &Caller) -> CanView {
+        CanView {
+            connect: caller.admin,
+            disconnect: caller.admin,
+            import: caller.admin,
+            cancel: caller.admin,
+            resume: caller.admin,
         }
     }
 }
 
-impl From<ConnectionStatus> for StatusView {
-    fn from(s: ConnectionStatus) -> StatusView {
+impl StatusView {
+    /// The connection as `caller` sees it.
+    pub(crate) fn new(s: ConnectionStatus, caller: &Caller) -> StatusView {
         StatusView {
             connected: s.connected,
             instance_url: s.instance_url,
@@ -59,6 +81,20 @@ impl From<ConnectionStatus> for StatusView {
             connected_at: s.connected_at,
             problem: None,
             message: None,
+            can: CanView::of(caller),
+        }
+    }
+
+    /// A stored connection whose tokens cannot be decrypted.
+    pub(crate) fn token_unreadable(caller: &Caller) -> StatusView {
+        StatusView {
+            connected: false,
+            instance_url: None,
+            connected_by: None,
+            connected_at: None,
+            problem: Some("token_unreadable".to_owned()),
+            message: Some(super::error::TOKEN_UNREADABLE.to_owned()),
+            can: CanView::of(caller),
         }
     }
 }
@@ -118,9 +154,22 @@ pub(crate) struct JobView {
     /// Each object, in import order.
     pub(crate) objects: Vec<ObjectView>,
     /// The first 1,000 lines of the error log: only in `GET /import/{id}`.
+    /// `GET /import/{id}/log` pages through all of it,
+    /// `GET /import/{id}/errors.csv` downloads all of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false, nullable = false)]
     pub(crate) error_log: Option<Vec<LogView>>,
+    /// Whether `error_log` was cut (more lines follow): only in
+    /// `GET /import/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false)]
+    pub(crate) error_log_truncated: Option<bool>,
+    /// When `error_log` was cut: the `after` of `GET /import/{id}/log`
+    /// that reads on from its last line (absent when it was not cut).
+    /// Only in `GET /import/{id}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, nullable = false, minimum = 0)]
+    pub(crate) error_log_next: Option<u64>,
 }
 
 /// Where a job is in its life.
@@ -267,11 +316,16 @@ impl JobView {
             message,
             objects: job.objects.into_iter().map(ObjectView::from).collect(),
             error_log: None,
+            error_log_truncated: None,
+            error_log_next: None,
         }
     }
 
-    pub(crate) fn with_log(mut self, log: Vec<LogEntry>) -> JobView {
-        self.error_log = Some(log.into_iter().map(LogView::from).collect());
+    /// With the first page of its log, and whether (and where) it was cut.
+    pub(crate) fn with_log(mut self, log: LogPage) -> JobView {
+        self.error_log = Some(log.lines.into_iter().map(LogView::from).collect());
+        self.error_log_truncated = Some(log.next.is_some());
+        self.error_log_next = log.next;
         self
     }
 }

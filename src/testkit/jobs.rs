@@ -681,6 +681,115 @@ pub async fn error_log_paging(store: &dyn JobStore) {
     assert!(log(0, 0).await.expect("error_log").is_empty(), "limit 0");
 }
 
+/// `log_page` from `0` and then each page's `next` reads every line once,
+/// in order, whatever the page size; lines recorded after the last page
+/// come from its marker; another tenant's job is [`Error::JobNotFound`].
+pub async fn log_page_reads_every_line_once(store: &dyn JobStore) {
+    let tenant = unique_tenant();
+    let job = create(store, &tenant, 0).await;
+    let obj = SObject::CONTACT;
+    let ids = fixture::sf_ids(&obj, 12);
+    let entries: Vec<_> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| fixture::log_error(&obj, id, "LastName", &format!("line {i}")))
+        .collect();
+    let record = |lines: &[crate::jobs::LogEntry]| {
+        let page = PageRecord {
+            errors: lines.len() as u64,
+            log: lines.to_vec(),
+            ..PageRecord::default()
+        };
+        let (tenant, id) = (tenant.clone(), job.id.clone());
+        async move {
+            store
+                .record_page(&tenant, &id, &SObject::CONTACT, &page, None)
+                .await
+                .expect("record_page")
+        }
+    };
+    for chunk in entries[..10].chunks(3) {
+        record(chunk).await;
+    }
+    // Reads pages of `limit` from `after` until no `next`: the lines and
+    // the marker of the last page read.
+    let read_all = |after: u64, limit: usize| {
+        let (tenant, id) = (tenant.clone(), job.id.clone());
+        async move {
+            let (mut lines, mut after, mut pages) = (Vec::new(), after, 0);
+            loop {
+                let page = store
+                    .log_page(&tenant, &id, after, limit)
+                    .await
+                    .expect("log_page");
+                pages += 1;
+                assert!(
+                    page.lines.len() <= limit,
+                    "log_page({after}, {limit}) gave {} lines",
+                    page.lines.len()
+                );
+                lines.extend(page.lines);
+                match page.next {
+                    Some(next) => {
+                        assert!(pages <= 100, "log_page never ends (next stays {next})");
+                        after = next;
+                    }
+                    None => return (lines, after, pages),
+                }
+            }
+        }
+    };
+    for limit in [1, 3, 4, 9, 10, 11, 1000] {
+        let (lines, _, pages) = read_all(0, limit).await;
+        assert_eq!(
+            lines,
+            entries[..10].to_vec(),
+            "paging by {limit} must give every line once, oldest first"
+        );
+        assert_eq!(
+            pages,
+            10_usize.div_ceil(limit),
+            "paging 10 lines by {limit}: no empty last page when the store knows it is the end"
+        );
+    }
+    // The marker of a full page, then lines recorded after it.
+    let first = store
+        .log_page(&tenant, &job.id, 0, 4)
+        .await
+        .expect("log_page");
+    let marker = first.next.expect("10 lines by 4: a next page");
+    record(&entries[10..]).await;
+    let (rest, _, _) = read_all(marker, 4).await;
+    assert_eq!(
+        rest,
+        entries[4..].to_vec(),
+        "lines recorded later come after every marker given before"
+    );
+    let (quiet_tenant, quiet_job) = create_other(store).await;
+    let empty = store
+        .log_page(&quiet_tenant, &quiet_job, 0, 10)
+        .await
+        .expect("log_page of a job without a log");
+    assert!(
+        empty.lines.is_empty() && empty.next.is_none(),
+        "a job without log lines has one empty page: {empty:?}"
+    );
+    let other = unique_tenant();
+    assert_not_found(
+        store.log_page(&other, &job.id, 0, 10).await,
+        &other,
+        &job.id,
+        "log_page",
+    );
+}
+
+/// A new tenant with one job: `(tenant, job id)`.
+async fn create_other(store: &dyn JobStore) -> (TenantId, JobId) {
+    let tenant = unique_tenant();
+    let job = create(store, &tenant, 0).await;
+    (tenant, job.id)
+}
+
 /// History is newest first, at most `limit`, and only the tenant's own.
 pub async fn history_newest_first(store: &dyn JobStore) {
     let (a, b) = (unique_tenant(), unique_tenant());

@@ -166,6 +166,7 @@ macro_rules! __testkit_job_store_checks {
             resolve_ids_scoping,
             resolve_ids_many_keys,
             error_log_paging,
+            log_page_reads_every_line_once,
             history_newest_first,
             other_tenants_job_not_found,
             lease_has_one_holder,

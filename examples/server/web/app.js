@@ -8,6 +8,7 @@ const $ = (id) => document.getElementById(id);
 
 let status = null;      // last GET status
 let objectTypes = [];   // GET import/objects
+let counts = {};        // GET import/counts: object type -> {count, available}
 let currentJob = null;  // the job shown in "Current import"
 let pollTimer = null;
 
@@ -92,10 +93,23 @@ function route() {
   else loadStatus().catch(showError);
 }
 
+// What the caller may do (GET status's `can`); nothing until known.
+function can(action) {
+  return Boolean(status && status.can && status.can[action]);
+}
+
+// A user who may only look sees no action buttons, and a note saying why.
+function applyRole() {
+  const admin = can("connect") || can("import");
+  $("read-only").hidden = admin || !status;
+  $("who").textContent = status ? (admin ? "Administrator" : "Read-only") : "";
+}
+
 // ---- settings --------------------------------------------------------------
 
 async function loadStatus() {
   status = await api("GET", "/status");
+  applyRole();
   $("status-dot").className = "dot " + (status.connected ? "on" : "off");
   $("status-text").textContent = status.connected ? "Connected"
     : status.message ? `Not connected — ${status.message}` : "Not connected";
@@ -104,15 +118,33 @@ async function loadStatus() {
   $("status-instance").textContent = status.connected ? status.instance_url || "" : "";
   $("status-by").textContent = status.connected ? status.connected_by || "" : "";
   $("status-at").textContent = status.connected ? fmtDate(status.connected_at) : "";
-  $("connect").hidden = status.connected;
+  $("connect").hidden = status.connected || !can("connect");
+  $("login-host").hidden = $("connect").hidden;
   // A stored connection that cannot be used (its tokens unreadable) can be
   // cleared too.
-  $("disconnect").hidden = !status.connected && !status.problem;
+  $("disconnect").hidden = (!status.connected && !status.problem) || !can("disconnect");
   return status;
 }
 
+// Where the admin logs in: production, a sandbox, or the org's My Domain.
+function chosenLoginHost() {
+  const choice = document.querySelector("input[name=login]:checked");
+  if (!choice || choice.value === "production") return "production";
+  if (choice.value === "sandbox") return "sandbox";
+  const domain = $("my-domain").value.trim();
+  if (!domain) throw new Error("Enter your My Domain (acme, or acme.my.salesforce.com).");
+  return domain;
+}
+
+function onLoginChoice() {
+  const myDomain = document.querySelector("input[name=login]:checked").value === "my_domain";
+  $("my-domain").disabled = !myDomain;
+  if (myDomain) $("my-domain").focus();
+}
+
 async function connect() {
-  const { authorization_url } = await api("POST", "/connect");
+  clearError();
+  const { authorization_url } = await api("POST", "/connect", { login_host: chosenLoginHost() });
   location.assign(authorization_url);
 }
 
@@ -158,17 +190,53 @@ async function loadImportPage() {
   const [st, types] = await Promise.all([api("GET", "/status"), api("GET", "/import/objects")]);
   status = st;
   objectTypes = types;
+  applyRole();
+  counts = {};
   renderObjectChoices();
   $("not-connected").hidden = status.connected;
-  $("not-connected").textContent = status.message
-    ? `Salesforce is not connected: ${status.message}. Go to the settings.`
-    : "Connect Salesforce in the settings first.";
+  $("not-connected").textContent = !status.connected && !can("connect")
+    ? "Salesforce is not connected: an administrator connects it in the settings."
+    : status.message
+      ? `Salesforce is not connected: ${status.message}. Go to the settings.`
+      : "Connect Salesforce in the settings first.";
+  $("start").hidden = !can("import");
+  $("sync").hidden = !can("import");
   $("start").disabled = !status.connected;
   $("sync").disabled = $("start").disabled;
+  const countsLoaded = status.connected ? loadCounts() : Promise.resolve();
   const history = await loadHistory();
   const running = history.find((j) => j.status === "PENDING" || j.status === "IN_PROGRESS");
   if (running) follow(running);
   else if (currentJob) renderJob(currentJob);
+  await countsLoaded;
+}
+
+// The org's record count beside each checkbox. A failure leaves the
+// choices as they are (the counts are a help, not a step).
+async function loadCounts() {
+  const note = $("counts-note");
+  note.hidden = true;
+  try {
+    const list = await api("GET", "/import/counts");
+    counts = Object.fromEntries(list.map((c) => [c.object_type, c]));
+  } catch (err) {
+    counts = {};
+    note.textContent = `The record counts could not be read: ${err.message}`;
+    note.hidden = false;
+  }
+  renderCounts();
+}
+
+function renderCounts() {
+  for (const t of objectTypes) {
+    const span = document.querySelector(`[data-testid="count-${t.object_type}"]`);
+    if (!span) continue;
+    const c = counts[t.object_type];
+    span.textContent = !c ? ""
+      : !c.available ? "not in this org"
+      : c.count == null ? "" : `${c.count.toLocaleString()} in Salesforce`;
+    span.dataset.count = c && c.count != null ? String(c.count) : "";
+  }
 }
 
 function renderObjectChoices() {
@@ -178,10 +246,21 @@ function renderObjectChoices() {
     const input = el("input", { type: "checkbox", value: t.object_type, checked: true,
       dataset: { testid: `object-${t.object_type}` } });
     input.addEventListener("change", checkDependencies);
+    const count = el("span", { class: "count", dataset: { testid: `count-${t.object_type}` } });
     const hint = t.hint ? el("span", { class: "hint" }, t.hint) : "";
-    box.append(el("label", {}, input, " ", t.label, " ", hint));
+    box.append(el("label", {}, input, " ", t.label, " ", count, " ", hint));
   }
+  renderCounts();
+  lockChoices(currentJob && isRunning(currentJob));
   checkDependencies();
+}
+
+// The choices cannot change while an import runs (nor for a user who
+// cannot start one).
+function lockChoices(running) {
+  for (const input of $("objects").querySelectorAll("input")) {
+    input.disabled = Boolean(running) || !can("import");
+  }
 }
 
 function selectedTypes() {
@@ -260,7 +339,8 @@ function renderJob(job) {
   $("job-message").textContent = job.message || "";
   $("start").disabled = isRunning(job) || !(status && status.connected);
   $("sync").disabled = $("start").disabled;
-  $("cancel").hidden = !isRunning(job);
+  $("cancel").hidden = !isRunning(job) || !can("cancel");
+  lockChoices(isRunning(job));
   const bars = $("bars");
   bars.replaceChildren();
   for (const o of job.objects) {
@@ -278,24 +358,48 @@ function renderJob(job) {
   $("total-skipped").textContent = job.skipped;
   $("total-deleted").textContent = job.deleted;
   $("total-errors").textContent = job.errors;
+  $("total-warnings").textContent = job.warnings;
+  $("job-downloads").hidden = job.errors + job.warnings === 0;
+  $("job-errors-csv").href = errorsCsvUrl(job.id);
 }
+
+function errorsCsvUrl(id) {
+  return `${API}/import/${encodeURIComponent(id)}/errors.csv`;
+}
+
+// The history's columns, for the narrow layout (each cell says what it is).
+const COLUMNS = ["Started", "By", "Objects", "Status", "Imported", "Updated", "Skipped", "Errors", "Warnings"];
 
 async function loadHistory() {
   const jobs = await api("GET", "/import/history");
   const body = $("history-rows");
   body.replaceChildren();
+  if (jobs.length === 0) {
+    body.append(el("tr", { class: "empty" }, el("td", { colSpan: COLUMNS.length,
+      dataset: { testid: "history-empty" } }, "No imports yet. Choose what to import above and start one.")));
+    return jobs;
+  }
   for (const job of jobs) {
-    const row = el("tr", { class: "job", tabindex: "0", dataset: { testid: "history-row", job: job.id } },
-      el("td", {}, fmtDate(job.created_at)),
-      el("td", {}, job.started_by),
-      el("td", {}, job.objects.map((o) => o.label).join(", ") + (job.sync ? " (sync)" : "")),
-      el("td", {}, badge(job.status, {}, job.interrupted),
-        job.status === "FAILED" || job.interrupted ? resumeButton(job) : ""),
-      el("td", { class: "num" }, String(job.imported)),
-      el("td", { class: "num" }, String(job.updated)),
-      el("td", { class: "num" }, String(job.skipped)),
-      el("td", { class: "num" }, String(job.errors)));
-    row.addEventListener("click", () => toggleLog(row, job.id).catch(showError));
+    const cells = [
+      fmtDate(job.created_at),
+      job.started_by,
+      job.objects.map((o) => o.label).join(", ") + (job.sync ? " (sync)" : ""),
+      [badge(job.status, {}, job.interrupted),
+        (job.status === "FAILED" || job.interrupted) && can("resume") ? resumeButton(job) : ""],
+      String(job.imported), String(job.updated), String(job.skipped), String(job.errors), String(job.warnings),
+    ].map((content, i) => el("td", { class: i >= 4 ? "num" : "", dataset: { label: COLUMNS[i] } },
+      ...[content].flat()));
+    const row = el("tr", { class: "job", tabindex: "0", "aria-expanded": "false",
+      title: "Show the errors and warnings", dataset: { testid: "history-row", job: job.id } }, ...cells);
+    const toggle = () => toggleLog(row, job.id).catch(showError);
+    row.addEventListener("click", toggle);
+    row.addEventListener("keydown", (event) => {
+      if (event.target !== row) return; // a key on the Resume button
+      if (event.key === "Enter" || event.key === " ") {
+        event.preventDefault(); // Space would scroll
+        toggle();
+      }
+    });
     body.append(row);
   }
   return jobs;
@@ -326,25 +430,37 @@ function updateHistoryRow(job) {
   cells[5].textContent = String(job.updated);
   cells[6].textContent = String(job.skipped);
   cells[7].textContent = String(job.errors);
+  cells[8].textContent = String(job.warnings);
 }
 
 async function toggleLog(row, id) {
   const next = row.nextElementSibling;
   if (next && next.classList.contains("log")) {
     next.remove();
+    row.setAttribute("aria-expanded", "false");
     return;
   }
   const job = await api("GET", `/import/${encodeURIComponent(id)}`);
   const entries = job.error_log || [];
+  const LOG_COLUMNS = ["Severity", "Object", "Salesforce id", "Field", "Message"];
   const content = entries.length === 0
-    ? el("p", { class: "muted" }, "No errors or warnings.")
-    : el("table", { class: "errors", dataset: { testid: "error-log" } },
-        el("thead", {}, el("tr", {}, el("th", {}, "Severity"), el("th", {}, "Object"),
-          el("th", {}, "Salesforce id"), el("th", {}, "Field"), el("th", {}, "Message"))),
-        el("tbody", {}, ...entries.map((e) => el("tr", { class: e.severity.toLowerCase() },
-          el("td", {}, e.severity), el("td", {}, e.label), el("td", {}, e.sf_id || ""),
-          el("td", {}, e.field), el("td", {}, e.message)))));
-  row.after(el("tr", { class: "log" }, el("td", { colSpan: 8 }, content)));
+    ? [el("p", { class: "muted" }, "No errors or warnings.")]
+    : [
+        el("p", { class: "log-actions" },
+          el("a", { class: "button secondary small", href: errorsCsvUrl(job.id), download: "",
+            dataset: { testid: "download-errors" } }, "Download errors (CSV)"),
+          job.error_log_truncated
+            ? el("span", { class: "hint", dataset: { testid: "log-truncated" } },
+                ` Showing the first ${entries.length.toLocaleString()} lines; the file has them all.`)
+            : ""),
+        el("table", { class: "errors", dataset: { testid: "error-log" } },
+          el("thead", {}, el("tr", {}, ...LOG_COLUMNS.map((c) => el("th", {}, c)))),
+          el("tbody", {}, ...entries.map((e) => el("tr", { class: e.severity.toLowerCase() },
+            ...[e.severity, e.label, e.sf_id || "", e.field, e.message]
+              .map((v, i) => el("td", { dataset: { label: LOG_COLUMNS[i] } }, v)))))),
+      ];
+  row.after(el("tr", { class: "log" }, el("td", { colSpan: COLUMNS.length }, ...content)));
+  row.setAttribute("aria-expanded", "true");
 }
 
 // ---- start ---------------------------------------------------------------
@@ -360,6 +476,9 @@ window.addEventListener("DOMContentLoaded", async () => {
   on("start", "click", () => startImport(false));
   on("sync", "click", () => startImport(true));
   on("cancel", "click", cancelImport);
+  for (const radio of document.querySelectorAll("input[name=login]")) {
+    radio.addEventListener("change", onLoginChoice);
+  }
   window.addEventListener("hashchange", route);
   try {
     await finishCallback();
