@@ -1586,6 +1586,7 @@ async fn a_cross_origin_form_to_every_state_changing_endpoint_is_refused() {
             "post /callback",
             "post /connect",
             "post /import",
+            "post /import/preview",
             "post /import/{id}/cancel",
             "post /import/{id}/resume",
         ],
@@ -1604,4 +1605,75 @@ async fn a_cross_origin_form_to_every_state_changing_endpoint_is_refused() {
     let (_, history) = app.call("GET", "/import/history", Some(ADA), None).await;
     assert_eq!(history.as_array().unwrap().len(), 1);
     app.fake.faults().set_latency(Duration::ZERO);
+}
+
+#[tokio::test]
+async fn a_preview_foretells_the_import_and_writes_nothing_then_the_missing_parents_download() {
+    let app = app().await;
+    app.connect(ADA).await;
+    let all = json!({"object_types": ["Account", "Contact", "Opportunity", "Product2", "Order", "Quote"]});
+    // Only admins, and only with a connection's data read.
+    let (status, body) = app
+        .call("POST", "/import/preview", Some(BOB), Some(all.clone()))
+        .await;
+    assert_error(status, &body, StatusCode::FORBIDDEN, "admin");
+    let (status, preview) = app
+        .call("POST", "/import/preview", Some(ADA), Some(all.clone()))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    let tenant = TenantId::new("acme");
+    assert_eq!(
+        app.sink.count(&tenant, &SObject::ACCOUNT),
+        0,
+        "nothing written"
+    );
+    let (_, history) = app.call("GET", "/import/history", Some(ADA), None).await;
+    assert!(history.as_array().unwrap().is_empty(), "no job: {history}");
+    let rejections = preview["rejections"].as_array().unwrap();
+    assert_eq!(rejections.len(), 5, "{preview}");
+    assert!(rejections.iter().all(|r| r["severity"] == "ERROR"));
+
+    let (status, job) = app.call("POST", "/import", Some(ADA), Some(all)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{job}");
+    let id = job["id"].as_str().unwrap().to_owned();
+    let job = app.wait_for_end(ADA, &id).await;
+    let objects = job["objects"].as_array().unwrap();
+    let foretold = preview["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), foretold.len());
+    for (o, p) in objects.iter().zip(foretold) {
+        assert_eq!(o["object_type"], p["object_type"]);
+        for (done, said) in [
+            ("imported", "create"),
+            ("updated", "update"),
+            ("skipped", "skip"),
+            ("deleted", "delete"),
+            ("errors", "reject"),
+        ] {
+            assert_eq!(
+                o[done], p[said],
+                "{}: {done} against {said}",
+                o["object_type"]
+            );
+        }
+    }
+
+    let path = format!("/import/{id}/missing-parents.csv");
+    let (status, headers, text) = get_text(&app, &path, Some(BOB)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert!(
+        headers[reqwest::header::CONTENT_DISPOSITION]
+            .to_str()
+            .unwrap()
+            .contains(&format!("salesforce-import-{id}-missing-parents.csv"))
+    );
+    assert_eq!(
+        text,
+        "object,sf_id,field,parent_object,parent_id,reason\n\
+         Order,8015g00000000YdAAI,AccountId,Account,0015g00000ZZZZZAA5,not_found\n\
+         OrderItem,8025g00000000zUAAQ,OrderId,Order,8015g00000000YdAAI,failed\n\
+         OrderItem,8025g0000000105AAA,OrderId,Order,8015g00000000YdAAI,failed\n"
+    );
+    // Another tenant's job is not found.
+    let (status, _, _) = get_text(&app, &path, Some(EVE)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }

@@ -466,9 +466,9 @@ fn remove_nul_escapes(raw: &str) -> (String, usize) {
     while let Some(i) = rest.find('\\') {
         out.push_str(&rest[..i]);
         let escape = &rest[i..];
-        if escape.starts_with("\\\\") {
+        if let Some(after) = escape.strip_prefix("\\\\") {
             out.push_str("\\\\");
-            rest = &escape[2..];
+            rest = after;
         } else if escape
             .get(..6)
             .is_some_and(|e| e.eq_ignore_ascii_case("\\u0000"))

@@ -1,9 +1,6 @@
 //! What is in the org before an import: `GET /import/counts`, the org's
-//! live records per selectable object, shown beside each checkbox.
-//!
-//! (The dry run of the fidelity work, `GET /import/preview` over
-//! [`Importer::preview`](crate::Importer::preview), belongs beside it:
-//! both answer "what would an import find", per object, before Start.)
+//! live records per selectable object, shown beside each checkbox (the
+//! dry run, `POST /import/preview`, is in `preview.rs`).
 
 use std::sync::Arc;
 

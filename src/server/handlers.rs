@@ -286,6 +286,25 @@ pub(super) async fn start_import(
     JsonBody(body): JsonBody<StartBody>,
 ) -> Api<(StatusCode, Json<JobView>)> {
     caller.require_admin()?;
+    let request = import_request(body, &caller)?;
+    require_connected(&api, &caller).await?;
+    // The import goes on in the background; the handle is not needed to
+    // follow it (the job store has the progress) nor to cancel it
+    // (`Importer::cancel`).
+    #[cfg(feature = "apalis")]
+    if let Some(queue) = &api.queue {
+        let job = queue
+            .enqueue(&api.importer, &caller.tenant, request)
+            .await?;
+        return Ok((StatusCode::ACCEPTED, Json(JobView::new(job))));
+    }
+    let handle = api.importer.start(&caller.tenant, request).await?;
+    let job = api.jobs.job(&caller.tenant, handle.job_id()).await?;
+    Ok((StatusCode::ACCEPTED, Json(JobView::new(job))))
+}
+
+/// The import a start (or preview) body asks for, checked.
+pub(super) fn import_request(body: StartBody, caller: &Caller) -> Api<ImportRequest> {
     let objects = parse_objects(&body.object_types)?;
     let mode = match body.mode.as_deref() {
         None | Some("update_changed") => ModeView::UpdateChanged,
@@ -303,23 +322,9 @@ pub(super) async fn start_import(
             "a sync updates what changed: mode skip_existing cannot be combined with sync",
         ));
     }
-    require_connected(&api, &caller).await?;
-    let request = ImportRequest::new(caller.user.clone(), objects)
+    Ok(ImportRequest::new(caller.user.clone(), objects)
         .mode(WriteMode::from(mode))
-        .sync(body.sync);
-    // The import goes on in the background; the handle is not needed to
-    // follow it (the job store has the progress) nor to cancel it
-    // (`Importer::cancel`).
-    #[cfg(feature = "apalis")]
-    if let Some(queue) = &api.queue {
-        let job = queue
-            .enqueue(&api.importer, &caller.tenant, request)
-            .await?;
-        return Ok((StatusCode::ACCEPTED, Json(JobView::new(job))));
-    }
-    let handle = api.importer.start(&caller.tenant, request).await?;
-    let job = api.jobs.job(&caller.tenant, handle.job_id()).await?;
-    Ok((StatusCode::ACCEPTED, Json(JobView::new(job))))
+        .sync(body.sync))
 }
 
 /// The objects an admin asked for: Salesforce API names (`Product2`), or

@@ -242,7 +242,7 @@ fn cell(value: &str) -> Cow<'_, str> {
 
 /// A job id as a file name may hold it: letters, digits, `-` and `_`,
 /// at most 64 of them.
-fn file_safe(id: &str) -> String {
+pub(super) fn file_safe(id: &str) -> String {
     let safe: String = id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')

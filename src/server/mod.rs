@@ -94,6 +94,7 @@ mod handlers;
 mod log;
 mod login;
 mod openapi;
+mod preview;
 mod views;
 
 pub use caller::{Authenticate, Caller};
@@ -337,13 +338,15 @@ route_table! {
     delete "/disconnect" => handlers::disconnect,
     post "/import" => handlers::start_import,
     get "/import/objects" => handlers::object_types,
-    // What an import would find, before Start: the counts now; the dry
-    // run (`get "/import/preview"`, over `Importer::preview`) joins them.
+    // What an import would find, before Start: the org's counts, and the
+    // dry run (`Importer::preview`).
     get "/import/counts" => counts::object_counts,
+    post "/import/preview" => preview::preview,
     get "/import/history" => handlers::history,
     get "/import/{id}" => handlers::job,
     get "/import/{id}/log" => log::page,
     get "/import/{id}/errors.csv" => log::errors_csv,
+    get "/import/{id}/missing-parents.csv" => preview::missing_parents_csv,
     post "/import/{id}/cancel" => handlers::cancel,
     post "/import/{id}/resume" => handlers::resume,
     get "/openapi.json" => openapi::document,

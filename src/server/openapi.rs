@@ -10,7 +10,7 @@ use utoipa::openapi::server::Server;
 use utoipa::{Modify, OpenApi};
 
 use super::views::{ModeView, ObjectTypeName};
-use super::{counts, handlers, log};
+use super::{counts, handlers, log, preview};
 
 /// What the document says of who may call.
 const AUTH: &str = "The host authenticates every request with its own session (a cookie, a \
@@ -41,11 +41,13 @@ the host sets `servers`. Every error answer is `{\"error\": true, \"message\": \
         handlers::disconnect,
         handlers::object_types,
         counts::object_counts,
+        preview::preview,
         handlers::start_import,
         handlers::history,
         handlers::job,
         log::page,
         log::errors_csv,
+        preview::missing_parents_csv,
         handlers::cancel,
         handlers::resume,
         document,

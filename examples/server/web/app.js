@@ -201,8 +201,10 @@ async function loadImportPage() {
       : "Connect Salesforce in the settings first.";
   $("start").hidden = !can("import");
   $("sync").hidden = !can("import");
+  $("preview").hidden = !can("import");
   $("start").disabled = !status.connected;
   $("sync").disabled = $("start").disabled;
+  $("preview").disabled = $("start").disabled;
   const countsLoaded = status.connected ? loadCounts() : Promise.resolve();
   const history = await loadHistory();
   const running = history.find((j) => j.status === "PENDING" || j.status === "IN_PROGRESS");
@@ -296,6 +298,35 @@ async function startImport(sync = false) {
   await loadHistory();
 }
 
+// The dry run: what Start would do, object by object, written nowhere.
+async function previewImport() {
+  clearError();
+  const button = $("preview");
+  button.disabled = true;
+  button.textContent = "Previewing…";
+  try {
+    const preview = await api("POST", "/import/preview", { object_types: selectedTypes() });
+    const rows = $("preview-rows");
+    rows.replaceChildren();
+    const PREVIEW_COLUMNS = ["Object", "Read", "Create", "Update", "Skip", "Delete", "Reject"];
+    for (const o of preview.objects) {
+      const cells = o.available
+        ? [o.label, o.read, o.create, o.update, o.skip, o.delete, o.reject]
+        : [o.label, "not in this org", "", "", "", "", ""];
+      rows.append(el("tr", { dataset: { testid: `preview-${o.object_type}` } },
+        ...cells.map((v, i) => el("td", { class: i > 0 ? "num" : "", dataset: { label: PREVIEW_COLUMNS[i] } },
+          typeof v === "number" ? v.toLocaleString() : v))));
+    }
+    const list = $("preview-rejections");
+    list.replaceChildren(...preview.rejections.slice(0, 10).map((r) =>
+      el("li", {}, `${r.label} ${r.sf_id || ""}: ${r.field} — ${r.message}`)));
+    $("preview-result").hidden = false;
+  } finally {
+    button.textContent = "Preview";
+    button.disabled = (currentJob && isRunning(currentJob)) || !(status && status.connected);
+  }
+}
+
 async function cancelImport() {
   if (!currentJob) return;
   const job = await api("POST", `/import/${encodeURIComponent(currentJob.id)}/cancel`);
@@ -339,6 +370,7 @@ function renderJob(job) {
   $("job-message").textContent = job.message || "";
   $("start").disabled = isRunning(job) || !(status && status.connected);
   $("sync").disabled = $("start").disabled;
+  $("preview").disabled = $("start").disabled;
   $("cancel").hidden = !isRunning(job) || !can("cancel");
   lockChoices(isRunning(job));
   const bars = $("bars");
@@ -361,6 +393,8 @@ function renderJob(job) {
   $("total-warnings").textContent = job.warnings;
   $("job-downloads").hidden = job.errors + job.warnings === 0;
   $("job-errors-csv").href = errorsCsvUrl(job.id);
+  $("job-missing-parents-csv").hidden = job.errors === 0;
+  $("job-missing-parents-csv").href = `${API}/import/${encodeURIComponent(job.id)}/missing-parents.csv`;
 }
 
 function errorsCsvUrl(id) {
@@ -475,6 +509,7 @@ window.addEventListener("DOMContentLoaded", async () => {
   on("confirm-disconnect", "close", onDisconnectDialogClose);
   on("start", "click", () => startImport(false));
   on("sync", "click", () => startImport(true));
+  on("preview", "click", previewImport);
   on("cancel", "click", cancelImport);
   for (const radio of document.querySelectorAll("input[name=login]")) {
     radio.addEventListener("change", onLoginChoice);
