@@ -129,6 +129,21 @@ try {
     check((await count.textContent()).includes(`${n} in Salesforce`), `${object}: ${await count.textContent()}`);
   }
   await shot(page, "3-import-counts");
+
+  // 3a. Preview: what Start would do, written nowhere; then Start does it.
+  await page.getByTestId("preview").click();
+  await page.getByTestId("preview-result").waitFor({ timeout: 60_000 });
+  for (const [object, [imported, errors]] of Object.entries(EXPECTED.perObject)) {
+    const cells = await page.getByTestId(`preview-${object}`).locator("td").allTextContents();
+    check(Number(cells[2]) === imported && Number(cells[6]) === errors && Number(cells[3]) === 0,
+      `preview ${object}: create ${cells[2]}, reject ${cells[6]}`);
+  }
+  check((await page.getByTestId("preview-rejections").locator("li").count()) === EXPECTED.errors,
+    "the preview lists the records it would reject");
+  check((await page.getByTestId("preview-rejections").textContent()).includes("0035g0000000163AAA"),
+    "the preview names the contact without a last name");
+  check(await page.getByTestId("history-empty").isVisible(), "the preview made no job");
+  await shot(page, "3a-preview");
   await page.getByTestId("start").click();
   const badge = page.getByTestId("job-status");
   const statusIs = (pattern) => page.locator(`[data-testid=job-status]`).and(
@@ -150,6 +165,17 @@ try {
   check(Number(await page.locator("#total-warnings").textContent()) === EXPECTED.warnings,
     `${EXPECTED.warnings} warnings in the totals`);
   check(!(await page.getByTestId("object-Account").isDisabled()), "the checkboxes are free again");
+  // 4a. The missing-parent report: the order without its account, and its two lines.
+  const [missing] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByTestId("job-missing-parents-csv").click(),
+  ]);
+  const missingRows = parseCsv(await (await import("node:fs/promises")).readFile(await missing.path(), "utf8"));
+  check(missingRows[0].join(",") === "object,sf_id,field,parent_object,parent_id,reason"
+    && missingRows.length === 4
+    && missingRows[1].join(",") === "Order,8015g00000000YdAAI,AccountId,Account,0015g00000ZZZZZAA5,not_found"
+    && missingRows.slice(2).every((r) => r[0] === "OrderItem" && r[5] === "failed"),
+    `the missing-parent report: ${JSON.stringify(missingRows)}`);
   for (const [object, [imported, errors]] of Object.entries(EXPECTED.perObject)) {
     const text = await page.getByTestId(`counts-${object}`).textContent();
     check(text.includes(`${imported} imported`) && text.includes(`${errors} errors`),
