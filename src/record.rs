@@ -130,6 +130,71 @@ impl SfRecord {
         serde_json::from_str(json)
     }
 
+    /// One row of a flat CSV (Bulk API 2.0 results, a Data Export) as the
+    /// record REST would give: `cells` are (column, value) pairs; a column
+    /// `Rel.Field` is a field of the related record `Rel` (`null` when all
+    /// its values are empty, as REST gives an empty lookup); an empty value
+    /// is `null`; every other value a JSON string, typed later by the same
+    /// getters as REST's JSON (exact decimals, every date spelling).
+    #[cfg(any(feature = "http", feature = "export"))]
+    pub(crate) fn from_csv_cells<'a>(
+        object: &SObject,
+        cells: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<SfRecord, serde_json::Error> {
+        let json = |s: &str| serde_json::to_string(s).expect("a string serializes");
+        let mut text = String::from("{\"attributes\":{\"type\":");
+        text.push_str(&json(object.as_str()));
+        text.push('}');
+        // Per relationship: its fields as JSON members, and whether any is set.
+        let mut relationships: Vec<(&str, String, bool)> = Vec::new();
+        for (column, value) in cells {
+            let value_json = if value.is_empty() {
+                "null".to_owned()
+            } else {
+                json(value)
+            };
+            match column.split_once('.') {
+                None => {
+                    text.push(',');
+                    text.push_str(&json(column));
+                    text.push(':');
+                    text.push_str(&value_json);
+                }
+                Some((rel, field)) => {
+                    let i = match relationships.iter().position(|(r, ..)| *r == rel) {
+                        Some(i) => i,
+                        None => {
+                            relationships.push((rel, String::new(), false));
+                            relationships.len() - 1
+                        }
+                    };
+                    let entry = &mut relationships[i];
+                    if !entry.1.is_empty() {
+                        entry.1.push(',');
+                    }
+                    entry.1.push_str(&json(field));
+                    entry.1.push(':');
+                    entry.1.push_str(&value_json);
+                    entry.2 |= !value.is_empty();
+                }
+            }
+        }
+        for (rel, fields, any) in relationships {
+            text.push(',');
+            text.push_str(&json(rel));
+            text.push(':');
+            if any {
+                text.push('{');
+                text.push_str(&fields);
+                text.push('}');
+            } else {
+                text.push_str("null");
+            }
+        }
+        text.push('}');
+        SfRecord::from_json(&text)
+    }
+
     /// Builds a record field by field: for tests, fixtures and generated orgs.
     ///
     /// ```
@@ -236,7 +301,7 @@ impl SfRecord {
 
     /// The raw JSON text of a field (dotted paths included), or `None` when
     /// it is absent or `null`.
-    fn raw_text(&self, path: &str) -> Option<Cow<'_, str>> {
+    pub(crate) fn raw_text(&self, path: &str) -> Option<Cow<'_, str>> {
         let (head, rest) = match path.split_once('.') {
             Some((h, r)) => (h, Some(r)),
             None => (path, None),

@@ -22,6 +22,8 @@ pub(crate) enum SourceKind {
     Fake,
     /// Files from a directory, or the bundled sample org.
     Files(Option<PathBuf>),
+    /// A Salesforce Data Export: the zip, its unpacked folder, or one CSV.
+    Export(PathBuf),
     /// A real org, from environment credentials.
     Salesforce,
 }
@@ -76,6 +78,9 @@ pub(crate) struct Args {
     pub page_size: usize,
     pub once: bool,
     pub errors_csv: Option<PathBuf>,
+    /// Say what the import would do, and write nothing.
+    pub dry_run: bool,
+    pub missing_parents: Option<PathBuf>,
 }
 
 impl Args {
@@ -106,12 +111,16 @@ impl Args {
     args_override_self = true
 )]
 pub(crate) struct Cli {
-    /// Where the records come from: fake, files, files=DIR or salesforce
+    /// Where the records come from: fake, files, files=DIR, export=PATH or
+    /// salesforce
     ///
     /// fake:        the bundled sample org, served by a fake Salesforce on
     ///              loopback and read over HTTP after the OAuth flow
     /// files[=DIR]: sObject Tree / query-result JSON files: the bundled
     ///              sample org, or the files in DIR (or --dir DIR)
+    /// export=PATH: a Salesforce Data Export (Setup > Data Export): the
+    ///              .zip as downloaded, the folder it unpacks to, or one
+    ///              object's CSV (Account.csv); Data Loader CSVs too
     /// salesforce:  a real org, from the environment: SF_INSTANCE_URL and
     ///              SF_ACCESS_TOKEN (e.g. from `sf org display --json`);
     ///              optional SF_REFRESH_TOKEN with SF_CLIENT_ID (and
@@ -229,6 +238,22 @@ pub(crate) struct Cli {
     /// Write every failed record as CSV (object, salesforce_id, field, message)
     #[arg(long, value_name = "PATH")]
     errors_csv: Option<PathBuf>,
+
+    /// Say what the import would do (per object: create, update, skip,
+    /// delete, reject; the first rejections) and write nothing
+    ///
+    /// Reads the source and the id map as the import would; writes no
+    /// record, no id-map entry and no job.
+    #[arg(long, verbatim_doc_comment)]
+    dry_run: bool,
+
+    /// Write the records that failed for want of a required parent as CSV
+    /// (object, sf_id, field, parent_object, parent_id, reason)
+    ///
+    /// reason: not_selected (the parent's object was not imported),
+    /// failed (the parent failed itself), not_found (not in the org).
+    #[arg(long, value_name = "PATH", verbatim_doc_comment)]
+    missing_parents: Option<PathBuf>,
 }
 
 /// `--mode`; the variants' comments are their `--help` text.
@@ -264,6 +289,11 @@ impl Cli {
                     "--dir and --source files=DIR both name the directory: give one",
                 ));
             }
+            (SourceKind::Export(_), Some(_)) => {
+                return Err(conflict(
+                    "--dir goes with --source files: give the export's path as --source export=PATH",
+                ));
+            }
             (_, Some(_)) => return Err(conflict("--dir goes with --source files")),
         };
         if self.database_url.is_some() && self.into != TargetKind::Postgres {
@@ -283,6 +313,16 @@ impl Cli {
         if self.sync && self.resume.is_some() {
             return Err(conflict(
                 "--resume continues a job as it was started: leave out --sync",
+            ));
+        }
+        if self.dry_run && self.resume.is_some() {
+            return Err(conflict(
+                "--dry-run previews a new import: it cannot go with --resume",
+            ));
+        }
+        if self.dry_run && (self.errors_csv.is_some() || self.missing_parents.is_some()) {
+            return Err(conflict(
+                "--dry-run writes nothing: --errors-csv and --missing-parents go with an import",
             ));
         }
         if self.resume.is_some() && self.into != TargetKind::Postgres {
@@ -306,21 +346,33 @@ impl Cli {
             page_size: self.page_size,
             once: self.once,
             errors_csv: self.errors_csv,
+            dry_run: self.dry_run,
+            missing_parents: self.missing_parents,
         })
     }
 }
 
-/// `--source fake|files|files=DIR|salesforce`.
+/// `--source fake|files|files=DIR|export=PATH|salesforce`.
 fn parse_source(value: &str) -> Result<SourceKind, String> {
     match value {
         "fake" => Ok(SourceKind::Fake),
         "files" => Ok(SourceKind::Files(None)),
         "salesforce" => Ok(SourceKind::Salesforce),
-        v => v
-            .strip_prefix("files=")
-            .filter(|dir| !dir.is_empty())
-            .map(|dir| SourceKind::Files(Some(dir.into())))
-            .ok_or_else(|| "expected fake, files, files=DIR or salesforce".to_owned()),
+        "export" | "export=" => Err(
+            "export needs the Data Export's path: export=PATH (a .zip, a folder or a .csv)"
+                .to_owned(),
+        ),
+        v => {
+            if let Some(path) = v.strip_prefix("export=") {
+                return Ok(SourceKind::Export(path.into()));
+            }
+            v.strip_prefix("files=")
+                .filter(|dir| !dir.is_empty())
+                .map(|dir| SourceKind::Files(Some(dir.into())))
+                .ok_or_else(|| {
+                    "expected fake, files, files=DIR, export=PATH or salesforce".to_owned()
+                })
+        }
     }
 }
 
@@ -417,6 +469,8 @@ mod tests {
                 page_size: 50,
                 once: false,
                 errors_csv: None,
+                dry_run: false,
+                missing_parents: None,
             }
         );
         assert_eq!(args.objects(), SObject::SELECTABLE.to_vec());
@@ -467,6 +521,20 @@ mod tests {
         assert_eq!(args.page_size, 200);
         assert!(args.once);
         assert_eq!(args.errors_csv, Some(PathBuf::from("/tmp/e.csv")));
+        assert!(!args.dry_run);
+        let args = parse(&["--dry-run", "--sync"]).unwrap();
+        assert!(args.dry_run && args.sync);
+        let args = parse(&["--missing-parents", "/tmp/m.csv"]).unwrap();
+        assert_eq!(args.missing_parents, Some(PathBuf::from("/tmp/m.csv")));
+        for wrong in [
+            &["--dry-run", "--into", "postgres", "--resume"][..],
+            &["--dry-run", "--errors-csv", "e.csv"],
+            &["--dry-run", "--missing-parents", "m.csv"],
+        ] {
+            let err = parse(wrong).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ArgumentConflict, "{wrong:?}");
+            assert!(err.to_string().contains("--dry-run"), "{err}");
+        }
         let args = parse(&["--sync", "--mode", "changed"]).unwrap();
         assert!(args.sync);
         assert_eq!(args.mode(), WriteMode::UpdateChanged);
@@ -492,6 +560,15 @@ mod tests {
             parse(&["--source=salesforce"]).unwrap().source,
             SourceKind::Salesforce
         );
+    }
+
+    #[test]
+    fn export_takes_a_path_inline() {
+        for path in ["./WE_00D.zip", "/data/export", "Account.csv", "a=b.zip"] {
+            let args = parse(&["--source", &format!("export={path}")]).unwrap();
+            assert_eq!(args.source, SourceKind::Export(path.into()), "{path}");
+        }
+        assert!(parse(&["--source", "export"]).is_err());
     }
 
     #[test]
@@ -581,12 +658,22 @@ mod tests {
             (
                 &["--source", "csv"],
                 ErrorKind::ValueValidation,
-                "invalid value 'csv' for '--source <SOURCE>': expected fake, files, files=DIR or salesforce",
+                "invalid value 'csv' for '--source <SOURCE>': expected fake, files, files=DIR, export=PATH or salesforce",
             ),
             (
                 &["--source", "files="],
                 ErrorKind::ValueValidation,
-                "expected fake, files, files=DIR or salesforce",
+                "expected fake, files, files=DIR, export=PATH or salesforce",
+            ),
+            (
+                &["--source", "export="],
+                ErrorKind::ValueValidation,
+                "export needs the Data Export's path: export=PATH",
+            ),
+            (
+                &["--source", "export=x.zip", "--dir", "b"],
+                ErrorKind::ArgumentConflict,
+                "--dir goes with --source files: give the export's path as --source export=PATH",
             ),
             (
                 &["--into", "mysql"],

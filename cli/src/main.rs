@@ -107,6 +107,18 @@ async fn run(args: Args) -> salesforce_import::Result<ExitCode> {
         .mode(args.mode())
         .sync(args.sync);
 
+    if args.dry_run {
+        println!(
+            "What importing {} into {} (tenant {tenant}) would do{}:\n",
+            source.description,
+            target.name,
+            if args.sync { ", syncing" } else { "" }
+        );
+        let preview = importer.preview(tenant, &request, 20).await?;
+        report::print_preview(&preview);
+        return Ok(ExitCode::SUCCESS);
+    }
+
     let before = target.count_all().await?;
     let job = match &resumed {
         Some(job) => {
@@ -147,6 +159,23 @@ async fn run(args: Args) -> salesforce_import::Result<ExitCode> {
     if let Some(path) = &args.errors_csv {
         let rows = report::write_errors_csv_file(path, &log)?;
         println!("\n{rows} failed records written to {}.", path.display());
+    }
+    let missing = importer.missing_parents(tenant, &job.id).await?;
+    match &args.missing_parents {
+        Some(path) => {
+            report::write_missing_parents_file(path, &missing)?;
+            println!(
+                "\n{} records whose required parent was missing written to {}.",
+                missing.records(),
+                path.display()
+            );
+        }
+        None if !missing.is_empty() => println!(
+            "\n{} records failed because a required parent was missing \
+             (--missing-parents FILE lists them with the parent and why).",
+            missing.records()
+        ),
+        None => {}
     }
     let mut failed = matches!(job.status, JobStatus::Failed | JobStatus::Cancelled);
     if job.status == JobStatus::Failed && args.into == TargetKind::Postgres {

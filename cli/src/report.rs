@@ -7,10 +7,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
+use salesforce_import::jobs::MissingParents;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use salesforce_import::{
     Error, ImportHandle, ImportRequest, Importer, Job, JobStore, LogEntry, ObjectProgress,
-    ObjectState, ProgressEvent, Result, SObject, Severity, TenantId, WriteMode,
+    ObjectState, Preview, ProgressEvent, Result, SObject, Severity, TenantId, WriteMode,
 };
 
 /// Runs `request` as a new job, drawing one bar per object (counts and
@@ -240,6 +241,48 @@ pub(crate) fn print_summary(job: &Job, resumed: bool) {
     }
 }
 
+/// A preview as a table like the summary's, then its first rejections.
+pub(crate) fn print_preview(preview: &Preview) {
+    println!(
+        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "object", "read", "create", "update", "skip", "delete", "reject"
+    );
+    let mut total = [0u64; 6];
+    for o in &preview.objects {
+        if o.unavailable {
+            println!("{:<16} not in this org", o.object.to_string());
+            continue;
+        }
+        let row = [o.read, o.create, o.update, o.skip, o.delete, o.reject];
+        for (t, n) in total.iter_mut().zip(row) {
+            *t += n;
+        }
+        println!(
+            "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+            o.object.to_string(),
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5]
+        );
+    }
+    println!(
+        "{:<16} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "total", total[0], total[1], total[2], total[3], total[4], total[5]
+    );
+    if !preview.rejections.is_empty() {
+        println!("
+First records the import would reject:");
+        for r in &preview.rejections {
+            println!("  {r}");
+        }
+    }
+    println!("
+Nothing was written (--dry-run).");
+}
+
 /// The job's whole error log, oldest first.
 pub(crate) async fn error_log(jobs: &dyn JobStore, job: &Job) -> Result<Vec<LogEntry>> {
     const PAGE: usize = 1_000;
@@ -278,6 +321,14 @@ pub(crate) fn write_errors_csv_file(path: &Path, log: &[LogEntry]) -> Result<usi
     let rows = write_errors_csv(&mut out, log).map_err(failed)?;
     out.flush().map_err(failed)?;
     Ok(rows)
+}
+
+/// The missing-parent report as CSV at `path`.
+pub(crate) fn write_missing_parents_file(path: &Path, report: &MissingParents) -> Result<()> {
+    let failed = |e| Error::source(format!("writing {}", path.display()), e);
+    let mut out = io::BufWriter::new(std::fs::File::create(path).map_err(failed)?);
+    report.write_csv(&mut out).map_err(failed)?;
+    out.flush().map_err(failed)
 }
 
 /// The log's errors as CSV (RFC 4180: a header, CRLF line ends, fields

@@ -1,10 +1,11 @@
-//! Where the records come from: the fake org over HTTP, files, or a real
-//! org from environment credentials.
+//! Where the records come from: the fake org over HTTP, files, a Data
+//! Export, or a real org from environment credentials.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
+use salesforce_import::source::ExportSource;
 use salesforce_import::{
     Connection, Error, FileSource, InMemoryTokenVault, Result, SObject, SalesforceSource, TenantId,
     TokenVault,
@@ -37,6 +38,7 @@ impl Source {
         match kind {
             SourceKind::Fake => fake(tenant).await,
             SourceKind::Files(dir) => files(dir.as_deref()),
+            SourceKind::Export(path) => export(path),
             SourceKind::Salesforce => {
                 let policy = if allow_loopback {
                     eprintln!(
@@ -76,6 +78,24 @@ fn files(dir: Option<&Path>) -> Result<Source> {
         Some(dir) => format!("{records} records from the files in {}", dir.display()),
     };
     Ok(Source::new(Arc::new(files), description))
+}
+
+/// A Salesforce Data Export: the zip, its folder or one CSV. Files are read
+/// when their object's turn comes; objects without a file are skipped.
+fn export(path: &Path) -> Result<Source> {
+    let export = ExportSource::open(path)?;
+    let objects: Vec<String> = export
+        .objects()
+        .iter()
+        .map(|o| format!("{o}.csv"))
+        .collect();
+    let description = format!(
+        "the Data Export at {} ({} CSV files: {})",
+        path.display(),
+        objects.len(),
+        objects.join(", ")
+    );
+    Ok(Source::new(Arc::new(export), description))
 }
 
 /// The sample org served by the test kit's fake Salesforce on loopback,

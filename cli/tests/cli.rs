@@ -517,3 +517,74 @@ async fn a_failed_import_is_resumed_from_its_checkpoints() {
     assert!(update.succeeded(), "{update}");
     assert_eq!(update.records(), (total, total, 0), "{update}");
 }
+
+/// `--source export=PATH`: an unpacked Data Export (one CSV per object,
+/// out of Id order, with a byte-order mark and quoted commas and line
+/// breaks), then the same export as one object's CSV; objects without a
+/// file are reported as not available, and a path that is no export fails
+/// naming it.
+#[tokio::test]
+async fn a_data_export_folder_or_csv_is_imported() {
+    let dir = std::env::temp_dir().join(unique_tenant("export"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("Account.csv"),
+        "\u{feff}\"Id\",\"Name\",\"Description\",\"IsDeleted\",\"SystemModstamp\"\n\
+         \"001000000000002AAA\",\"Globex, Inc.\",\"two\nlines\",\"false\",\"2024-01-31 10:00:00\"\n\
+         \"001000000000003AAA\",\"Gone\",\"\",\"true\",\"2024-01-31T10:00:00.000Z\"\n\
+         \"001000000000001AAA\",\"Acme\",\"\",\"false\",\"2024-01-31T10:00:00.000Z\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("Contact.csv"),
+        "Id,LastName,AccountId,IsDeleted,SystemModstamp\n\
+         003000000000001AAA,Lovelace,001000000000001AAA,false,2024-01-31T10:00:00.000Z\n",
+    )
+    .unwrap();
+
+    let source = format!("export={}", dir.display());
+    let out = run(cli(&["--source", &source, "--once"])).await;
+    assert!(out.succeeded(), "{out}");
+    assert!(out.stdout.contains("Data Export"), "{out}");
+    let account = out.summary("Account");
+    assert_eq!(
+        (account.read, account.imported, account.errors),
+        (2, 2, 0),
+        "the deleted row is not read: {out}"
+    );
+    let contact = out.summary("Contact");
+    assert_eq!(
+        (contact.read, contact.imported, contact.errors),
+        (1, 1, 0),
+        "{out}"
+    );
+    assert_eq!(out.records(), (0, 3, 3), "{out}");
+    let unavailable = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("not available"))
+        .unwrap_or_else(|| panic!("no unavailable objects listed:\n{out}"));
+    for object in ["Opportunity", "Quote", "Order"] {
+        assert!(unavailable.contains(object), "{unavailable}");
+    }
+    assert!(!unavailable.contains("Account"), "{unavailable}");
+
+    // One object's CSV, as Data Loader exports it.
+    let csv = format!("export={}", dir.join("Account.csv").display());
+    let out = run(cli(&["--source", &csv, "--once", "--objects", "Account"])).await;
+    assert!(out.succeeded(), "{out}");
+    assert_eq!(out.summary("Account").imported, 2, "{out}");
+
+    // Not an export.
+    let notes = dir.join("notes.txt");
+    std::fs::write(&notes, "hello").unwrap();
+    let out = run(cli(&[
+        "--source",
+        &format!("export={}", notes.display()),
+        "--once",
+    ]))
+    .await;
+    assert!(!out.succeeded(), "{out}");
+    assert!(out.stderr.contains("notes.txt"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -43,9 +43,13 @@ use crate::id::{SfId, TenantId};
 use crate::object::SObject;
 use crate::record::SfRecord;
 
+#[cfg(feature = "export")]
+mod export;
 mod file;
 mod limit;
 mod sample;
+#[cfg(feature = "export")]
+pub use export::ExportSource;
 pub use file::FileSource;
 pub use limit::{PerOrgLimit, SALESFORCE_CONCURRENT_REQUESTS};
 

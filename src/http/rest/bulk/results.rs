@@ -18,72 +18,11 @@ pub(super) fn csv_records(object: &SObject, body: &[u8]) -> Result<Vec<SfRecord>
         source: Some(Box::new(e)),
     };
     let headers = reader.headers().map_err(bad)?.clone();
-    // Columns grouped: own fields, and per relationship its fields.
-    let columns: Vec<(Option<&str>, &str)> = headers
-        .iter()
-        .map(|h| match h.split_once('.') {
-            Some((rel, field)) => (Some(rel), field),
-            None => (None, h),
-        })
-        .collect();
-    let object_json = serde_json::to_string(object.as_str()).expect("a string serializes");
     let mut out = Vec::new();
     let mut row = csv::StringRecord::new();
-    let mut text = String::new();
     while reader.read_record(&mut row).map_err(bad)? {
-        text.clear();
-        text.push_str("{\"attributes\":{\"type\":");
-        text.push_str(&object_json);
-        text.push('}');
-        let mut relationships: Vec<(&str, String, bool)> = Vec::new();
-        for ((rel, field), value) in columns.iter().zip(row.iter()) {
-            let value_json = if value.is_empty() {
-                "null".to_owned()
-            } else {
-                serde_json::to_string(value).expect("a string serializes")
-            };
-            let key = serde_json::to_string(field).expect("a string serializes");
-            match rel {
-                None => {
-                    text.push(',');
-                    text.push_str(&key);
-                    text.push(':');
-                    text.push_str(&value_json);
-                }
-                Some(rel) => {
-                    let i = match relationships.iter().position(|(r, ..)| r == rel) {
-                        Some(i) => i,
-                        None => {
-                            relationships.push((rel, String::new(), false));
-                            relationships.len() - 1
-                        }
-                    };
-                    let entry = &mut relationships[i];
-                    if !entry.1.is_empty() {
-                        entry.1.push(',');
-                    }
-                    entry.1.push_str(&key);
-                    entry.1.push(':');
-                    entry.1.push_str(&value_json);
-                    entry.2 |= !value.is_empty();
-                }
-            }
-        }
-        for (rel, fields, any) in relationships {
-            text.push(',');
-            text.push_str(&serde_json::to_string(rel).expect("a string serializes"));
-            text.push(':');
-            // A lookup that is empty is null, as REST gives it.
-            if any {
-                text.push('{');
-                text.push_str(&fields);
-                text.push('}');
-            } else {
-                text.push_str("null");
-            }
-        }
-        text.push('}');
-        out.push(SfRecord::from_json(&text).map_err(|e| Error::BadResponse {
+        let record = SfRecord::from_csv_cells(object, headers.iter().zip(row.iter()));
+        out.push(record.map_err(|e| Error::BadResponse {
             request: format!("Bulk API results for {object}"),
             problem: "a row that is not a record".into(),
             source: Some(Box::new(e)),
