@@ -7,8 +7,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use futures::StreamExt;
-use salesforce_import::jobs::MissingParents;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use salesforce_import::jobs::MissingParents;
 use salesforce_import::{
     Error, ImportHandle, ImportRequest, Importer, Job, JobStore, LogEntry, ObjectProgress,
     ObjectState, Preview, ProgressEvent, Result, SObject, Severity, TenantId, WriteMode,
@@ -273,14 +273,18 @@ pub(crate) fn print_preview(preview: &Preview) {
         "total", total[0], total[1], total[2], total[3], total[4], total[5]
     );
     if !preview.rejections.is_empty() {
-        println!("
-First records the import would reject:");
+        println!(
+            "
+First records the import would reject:"
+        );
         for r in &preview.rejections {
             println!("  {r}");
         }
     }
-    println!("
-Nothing was written (--dry-run).");
+    println!(
+        "
+Nothing was written (--dry-run)."
+    );
 }
 
 /// The job's whole error log, oldest first.
