@@ -73,6 +73,7 @@ mod plan;
 mod preview;
 mod progress;
 mod run;
+mod task;
 
 pub use crate::retry::Clock;
 use lease::{HeldLease, LeaseTimes};
@@ -149,6 +150,7 @@ pub struct ImporterBuilder {
     mappers: Mappers,
     tables: Tables,
     page_size: usize,
+    pages_in_flight: usize,
     mode: WriteMode,
     lookback: Duration,
     backoff: Backoff,
@@ -207,6 +209,17 @@ impl ImporterBuilder {
     /// memory use is proportional to it. Must be 1 to 10,000.
     pub fn page_size(mut self, page_size: usize) -> Self {
         self.page_size = page_size;
+        self
+    }
+
+    /// How many pages of one object are mapped, resolved and written at
+    /// once, each on its own task, while the next is fetched (default 4;
+    /// 1 to 64). Pages are still recorded one after another, in order, so
+    /// a checkpoint never passes a page that was not recorded; after a
+    /// crash at most this many pages are written again. Memory use grows
+    /// with it (pages in flight plus one fetched).
+    pub fn pages_in_flight(mut self, pages: usize) -> Self {
+        self.pages_in_flight = pages;
         self
     }
 
@@ -281,6 +294,12 @@ impl ImporterBuilder {
                 self.page_size
             )));
         }
+        if !(1..=64).contains(&self.pages_in_flight) {
+            return Err(Error::config(format!(
+                "pages_in_flight must be 1 to 64, not {}",
+                self.pages_in_flight
+            )));
+        }
         if self.backoff.max_attempts == 0 {
             return Err(Error::config("max_attempts must be at least 1"));
         }
@@ -308,6 +327,7 @@ impl ImporterBuilder {
                 mappers: self.mappers,
                 tables: self.tables,
                 page_size: self.page_size,
+                pages_in_flight: self.pages_in_flight,
                 mode: self.mode,
                 lookback: chrono::Duration::from_std(self.lookback)
                     .map_err(|_| Error::config("the sync look-back window is too long"))?,
@@ -330,6 +350,7 @@ pub(crate) struct Inner {
     pub(crate) mappers: Mappers,
     pub(crate) tables: Tables,
     pub(crate) page_size: usize,
+    pub(crate) pages_in_flight: usize,
     pub(crate) mode: WriteMode,
     pub(crate) lookback: chrono::Duration,
     pub(crate) backoff: Backoff,
@@ -373,6 +394,7 @@ impl Importer {
             mappers: Mappers::standard(),
             tables: Tables::default(),
             page_size: 2_000,
+            pages_in_flight: 4,
             mode: WriteMode::UpdateChanged,
             lookback: Duration::from_secs(600),
             backoff: Backoff {

@@ -2,6 +2,8 @@
 //! in one call.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 
@@ -15,7 +17,7 @@ use crate::jobs::{Job, LogEntry, ObjectProgress};
 use crate::mapping::{LookupSpec, Mapped, Mapper, Requirement};
 use crate::object::SObject;
 use crate::sink::{Deletion, WriteAction, WriteBatch, WriteMode, WriteRecord};
-use crate::source::{Page, PageRequest};
+use crate::source::{ApiUsage, Page, PageRequest};
 
 /// What one object's run keeps from page to page.
 #[derive(Debug, Default)]
@@ -34,8 +36,9 @@ pub(crate) struct ObjectRun {
     pub(crate) track_watermark: bool,
     /// A sync read, in `(SystemModstamp, Id)` order.
     pub(crate) sync_read: bool,
-    /// The sink answered that it cannot delete (logged once).
-    pub(crate) deletes_unsupported: bool,
+    /// The sink answered that it cannot delete (logged once), shared by
+    /// the pages in flight.
+    pub(crate) deletes_unsupported: Arc<AtomicBool>,
     /// Self-references left for the second pass.
     pub(crate) deferred: u64,
     /// Those references, while there are at most [`MAX_PENDING`].
@@ -70,6 +73,31 @@ impl ObjectRun {
             .min()
     }
 
+    /// Takes in what a page read, failed and deferred, in page order.
+    fn absorb(&mut self, page: &mut Prepared) {
+        self.read_max = self.read_max.max(page.stamps.read_max);
+        if let Some(stamp) = page.stamps.failed_min {
+            self.failed_min = Some(self.failed_min.map_or(stamp, |m| m.min(stamp)));
+        }
+        let mut deferred = std::mem::take(&mut page.deferred);
+        self.deferred += deferred.len() as u64;
+        if !self.overflow && self.pending.len() + deferred.len() <= MAX_PENDING {
+            self.pending.append(&mut deferred);
+        } else if !self.overflow {
+            self.overflow = true;
+            self.pending = Vec::new();
+        }
+    }
+}
+
+/// The stamps one page read and failed, for the object's watermark.
+#[derive(Debug, Default, Clone, Copy)]
+struct Stamps {
+    read_max: Option<DateTime<Utc>>,
+    failed_min: Option<DateTime<Utc>>,
+}
+
+impl Stamps {
     fn read(&mut self, stamp: Option<DateTime<Utc>>) {
         self.read_max = self.read_max.max(stamp);
     }
@@ -79,6 +107,29 @@ impl ObjectRun {
             self.failed_min = Some(self.failed_min.map_or(stamp, |m| m.min(stamp)));
         }
     }
+}
+
+/// What the pages of one object share while several are in flight.
+#[derive(Clone)]
+pub(crate) struct PageContext {
+    pub(crate) inner: Arc<Inner>,
+    pub(crate) held: Arc<HeldLease>,
+    pub(crate) job: Arc<Job>,
+    pub(crate) mapper: Arc<dyn Mapper>,
+    /// A sync read, in `(SystemModstamp, Id)` order.
+    pub(crate) sync_read: bool,
+    /// The sink answered that it cannot delete.
+    pub(crate) deletes_unsupported: Arc<AtomicBool>,
+}
+
+/// One page mapped, decided, written and deleted, waiting to be recorded
+/// in page order by [`commit`].
+pub(crate) struct Prepared {
+    rec: PageRecord,
+    stamps: Stamps,
+    deferred: Vec<Deferred>,
+    /// The org's API usage the page's answer carried.
+    pub(crate) usage: Option<ApiUsage>,
 }
 
 /// The read of one object: the fields its mapper needs (and
@@ -225,30 +276,35 @@ fn check_len<T>(what: &str, object: &SObject, sent: usize, results: &[T]) -> Res
     })
 }
 
-/// Maps, decides, writes, deletes and records one page; updates `local`
-/// with the page's counts and `run` with what the next pages need.
-#[allow(clippy::too_many_arguments)]
-pub(crate) async fn process(
-    inner: &Inner,
-    held: &HeldLease,
-    job: &Job,
-    mapper: &dyn Mapper,
+/// Maps, decides, writes and deletes one page: the part of a page that
+/// may run beside the pages around it (their records are distinct; a
+/// self-reference to a record of a page not yet recorded is left for the
+/// second pass, as one to a later page is). `processed_before`: for the
+/// object's first page, the records earlier runs of the job processed (its
+/// total counts them).
+pub(crate) async fn prepare(
+    ctx: PageContext,
     mut page: Page,
-    first: bool,
-    local: &mut ObjectProgress,
-    run: &mut ObjectRun,
-) -> Result<()> {
+    processed_before: Option<u64>,
+) -> Result<Prepared> {
+    let PageContext {
+        inner,
+        held,
+        job,
+        mapper,
+        sync_read,
+        deletes_unsupported,
+    } = ctx;
+    let (inner, held, job) = (&*inner, &*held, &*job);
     let object = mapper.object();
     let tenant = &job.tenant;
     let last = page.records.last();
+    let usage = page.api_usage;
+    let mut stamps = Stamps::default();
     let mut rec = PageRecord {
-        total: if first {
-            page.total_size.map(|t| local.processed() + t)
-        } else {
-            None
-        },
+        total: processed_before.and_then(|before| page.total_size.map(|t| before + t)),
         checkpoint: page.records.iter().rev().find_map(|r| r.id().ok()),
-        checkpoint_modstamp: if run.sync_read {
+        checkpoint_modstamp: if sync_read {
             last.and_then(|r| r.modstamp())
         } else {
             None
@@ -273,7 +329,7 @@ pub(crate) async fn process(
     let mut gone: Vec<(SfId, Option<DateTime<Utc>>)> = Vec::new();
     for record in &page.records {
         let stamp = record.modstamp();
-        run.read(stamp);
+        stamps.read(stamp);
         if record.is_deleted() {
             match record.id() {
                 Ok(id) => gone.push((id, stamp)),
@@ -291,7 +347,7 @@ pub(crate) async fn process(
         match mapper.map(record, &inner.tables) {
             Ok(m) => mapped.push((m, stamp)),
             Err(e) => {
-                run.failed(stamp);
+                stamps.failed(stamp);
                 rec.errors += 1;
                 rec.log.push(LogEntry::error(&e));
             }
@@ -335,7 +391,7 @@ pub(crate) async fn process(
                 stale += u64::from(s);
             }
             Decision::Fail(e) => {
-                run.failed(stamp);
+                stamps.failed(stamp);
                 rec.errors += 1;
                 rec.log.push(LogEntry::error(&e));
             }
@@ -344,13 +400,6 @@ pub(crate) async fn process(
                 meta.push((warns, stamp));
             }
         }
-    }
-    run.deferred += deferred.len() as u64;
-    if !run.overflow && run.pending.len() + deferred.len() <= MAX_PENDING {
-        run.pending.append(&mut deferred);
-    } else if !run.overflow {
-        run.overflow = true;
-        run.pending = Vec::new();
     }
     if stale > 0 {
         rec.log.push(LogEntry::warning(
@@ -411,7 +460,7 @@ pub(crate) async fn process(
                     }
                 }
                 Err(e) => {
-                    run.failed(stamp);
+                    stamps.failed(stamp);
                     rec.errors += 1;
                     rec.log.push(LogEntry::error(&e));
                 }
@@ -419,14 +468,47 @@ pub(crate) async fn process(
         }
     }
 
-    delete(inner, held, job, &object, gone, &known, &mut rec, run).await?;
-    rec.watermark = run.watermark();
+    delete(
+        inner,
+        held,
+        job,
+        &object,
+        gone,
+        &known,
+        &mut rec,
+        &mut stamps,
+        &deletes_unsupported,
+    )
+    .await?;
+    Ok(Prepared {
+        rec,
+        stamps,
+        deferred,
+        usage,
+    })
+}
 
+/// Records a prepared page (counts, log, id mappings, checkpoint and the
+/// object's watermark so far) in one call, in page order, and updates
+/// `local` with it and `run` with what the next pages need.
+pub(crate) async fn commit(
+    inner: &Inner,
+    held: &HeldLease,
+    job: &Job,
+    object: &SObject,
+    mut page: Prepared,
+    local: &mut ObjectProgress,
+    run: &mut ObjectRun,
+) -> Result<()> {
+    let tenant = &job.tenant;
+    run.absorb(&mut page);
+    let mut rec = page.rec;
+    rec.watermark = run.watermark();
     inner
         .backoff
         .run("record page", || {
             let lease = held.current();
-            let (object, rec) = (&object, &rec);
+            let rec = &rec;
             async move {
                 inner
                     .jobs
@@ -475,14 +557,15 @@ async fn delete(
     gone: Vec<(SfId, Option<DateTime<Utc>>)>,
     known: &HashMap<IdKey, IdMapping>,
     rec: &mut PageRecord,
-    run: &mut ObjectRun,
+    page_stamps: &mut Stamps,
+    unsupported: &AtomicBool,
 ) -> Result<()> {
     let now = (inner.clock)();
     let mut deletions = Vec::new();
     let mut stamps = Vec::new();
     for (sf_id, stamp) in gone {
         match known.get(&(object.clone(), sf_id.clone())) {
-            Some(m) if !m.deleted && !run.deletes_unsupported => {
+            Some(m) if !m.deleted && !unsupported.load(Ordering::Relaxed) => {
                 deletions.push(Deletion::new(sf_id, m.crm_id.clone(), stamp.unwrap_or(now)));
                 stamps.push(stamp);
             }
@@ -506,14 +589,17 @@ async fn delete(
     let results = match answer {
         Ok(results) => results,
         Err(Error::Unsupported { .. }) => {
-            tracing::warn!(object = %object, "the crm sink does not support deletions; deleted records are kept");
-            run.deletes_unsupported = true;
             rec.skipped += deletions.len() as u64;
-            rec.log.push(LogEntry::warning(
-                object.clone(),
-                None,
-                FieldError::new("IsDeleted", Problem::DeletionNotSupported),
-            ));
+            // Said once per object, by whichever page in flight learnt it
+            // first.
+            if !unsupported.swap(true, Ordering::Relaxed) {
+                tracing::warn!(object = %object, "the crm sink does not support deletions; deleted records are kept");
+                rec.log.push(LogEntry::warning(
+                    object.clone(),
+                    None,
+                    FieldError::new("IsDeleted", Problem::DeletionNotSupported),
+                ));
+            }
             return Ok(());
         }
         Err(e) => return Err(e),
@@ -527,7 +613,7 @@ async fn delete(
                     .push((d.sf_id, IdMapping::new(d.crm_id, stamp).deleted()));
             }
             Err(e) => {
-                run.failed(stamp);
+                page_stamps.failed(stamp);
                 rec.errors += 1;
                 rec.log.push(LogEntry::error(&e));
             }

@@ -1,13 +1,18 @@
 //! Running one job: objects in plan order, pages in Id order, then the
 //! second pass for self-references.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use tracing::Instrument;
 
 use super::lease::{Heartbeat, HeldLease};
-use super::page::{Deferred, ObjectRun};
+use super::page::{Deferred, ObjectRun, PageContext};
 use super::progress::{Cancel, Events, ProgressEvent};
+use super::task::Task;
 use super::{Inner, page};
 use crate::crm::WriteMode;
 use crate::error::{Error, Result};
@@ -315,51 +320,94 @@ impl Runner {
         };
         let mut local = progress;
         local.state = ObjectState::Importing;
+        let context = PageContext {
+            inner: self.inner.clone(),
+            held: self.held.clone(),
+            job: Arc::new(job.clone()),
+            mapper: mapper.clone(),
+            sync_read: run.sync_read,
+            deletes_unsupported: run.deletes_unsupported.clone(),
+        };
+        let processed_before = local.processed();
 
-        let Some(mut page) = self.fetch(&job.tenant, &first_request).await? else {
+        let Some(first_page) = self.fetch(&job.tenant, &first_request).await? else {
             return Ok(ObjectEnd::Cancelled(local));
         };
+        // Pages flow through three stages: fetched one after another (each
+        // page's answer says where the next starts), prepared (mapped,
+        // resolved, written) up to `pages_in_flight` at once on their own
+        // tasks, and recorded in page order, so a checkpoint never passes a
+        // page that is not recorded.
+        let depth = self.inner.pages_in_flight;
+        let mut next_page = Some(first_page);
+        let mut fetching: Option<Pin<Box<dyn Future<Output = Result<Option<Page>>> + Send + '_>>> =
+            None;
+        let mut in_flight = FuturesOrdered::new();
         let mut first = true;
+        let mut stopping = false;
+        // A fetch that failed: the pages before it are recorded first.
+        let mut failed_fetch = None;
         loop {
-            let next_request = page.next.clone().map(|c| request.clone().cursor(Some(c)));
-            // Fetch page n+1 while page n is mapped and written.
-            let prefetch = async {
-                match &next_request {
-                    Some(r) => Some(self.fetch(&job.tenant, r).await),
-                    None => None,
+            if !stopping && in_flight.len() < depth {
+                if let Some(page) = next_page.take() {
+                    if let Some(cursor) = page.next.clone() {
+                        let next = request.clone().cursor(Some(cursor));
+                        let tenant = &job.tenant;
+                        fetching = Some(Box::pin(async move { self.fetch(tenant, &next).await }));
+                    }
+                    let before = first.then_some(processed_before);
+                    first = false;
+                    in_flight.push_back(Task::spawn(page::prepare(context.clone(), page, before)));
+                    continue;
                 }
-            };
-            let usage = page.api_usage;
-            let work = page::process(
-                &self.inner,
-                &self.held,
-                job,
-                mapper.as_ref(),
-                page,
-                first,
-                &mut local,
-                &mut run,
-            );
-            let (done, next) = futures::join!(work, prefetch);
-            done?;
-            first = false;
-            self.events.send(ProgressEvent::Page {
-                progress: local.clone(),
-            });
-            if let Some(usage) = usage {
-                tracing::debug!(used = usage.used, max = usage.max, "api usage");
-                self.events.send(ProgressEvent::ApiUsage { usage });
             }
-            if self.stop_requested(job).await {
-                return Ok(ObjectEnd::Cancelled(local));
+            if in_flight.is_empty() && (fetching.is_none() || stopping) {
+                break;
             }
-            match next {
-                Some(next) => match next? {
-                    Some(next) => page = next,
-                    None => return Ok(ObjectEnd::Cancelled(local)),
-                },
-                None => break,
+            tokio::select! {
+                // Recording first: it frees a place for the next page.
+                biased;
+                prepared = in_flight.next(), if !in_flight.is_empty() => {
+                    let prepared = prepared.expect("a page in flight")?;
+                    let usage = prepared.usage;
+                    page::commit(&self.inner, &self.held, job, &object, prepared, &mut local, &mut run)
+                        .await?;
+                    self.events.send(ProgressEvent::Page {
+                        progress: local.clone(),
+                    });
+                    if let Some(usage) = usage {
+                        tracing::debug!(used = usage.used, max = usage.max, "api usage");
+                        self.events.send(ProgressEvent::ApiUsage { usage });
+                    }
+                    // Cancelled: the pages in flight are finished and
+                    // recorded, no new one starts.
+                    if !stopping && self.stop_requested(job).await {
+                        stopping = true;
+                    }
+                }
+                fetched = async {
+                    match fetching.as_mut() {
+                        Some(f) => f.await,
+                        None => std::future::pending().await,
+                    }
+                }, if fetching.is_some() && next_page.is_none() && !stopping => {
+                    fetching = None;
+                    match fetched {
+                        Ok(Some(page)) => next_page = Some(page),
+                        Ok(None) => stopping = true,
+                        Err(e) => {
+                            stopping = true;
+                            failed_fetch = Some(e);
+                        }
+                    }
+                }
             }
+        }
+        if let Some(e) = failed_fetch {
+            return Err(e);
+        }
+        if stopping {
+            return Ok(ObjectEnd::Cancelled(local));
         }
 
         let self_refs: Vec<&LookupSpec> = mapper

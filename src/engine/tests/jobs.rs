@@ -320,6 +320,8 @@ async fn accounts_get_parents_imported_after_them_in_a_second_pass() {
     let mut handle = Importer::builder(source, sink.clone(), jobs.clone())
         .mappers(Mappers::empty().with(AccountMapper))
         .page_size(2)
+        // One page at a time: 4 -> 2 is then set by the first pass.
+        .pages_in_flight(1)
         .build()
         .unwrap()
         .start(&t, ImportRequest::new("ada", [SObject::ACCOUNT]))

@@ -6,8 +6,9 @@ mod decide;
 mod failures;
 mod jobs;
 mod leases;
+mod pipeline;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -158,10 +159,13 @@ fn importer(
     sink: Arc<dyn CrmSink>,
     jobs: Arc<dyn JobStore>,
 ) -> ImporterBuilder {
+    // One page at a time: these tests count what each page does; the
+    // pages in flight have tests of their own (`pipeline.rs`).
     Importer::builder(source, sink, jobs)
         .mappers(test_mappers())
         .clock(clock())
         .backoff(Duration::from_millis(10), Duration::from_millis(100))
+        .pages_in_flight(1)
 }
 
 fn parents(n: usize) -> Vec<SfRecord> {
