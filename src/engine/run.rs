@@ -1,11 +1,10 @@
 //! Running one job: objects in plan order, pages in Id order, then the
 //! second pass for self-references.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::FuturesOrdered;
 use tracing::Instrument;
 
@@ -340,26 +339,26 @@ impl Runner {
         // page that is not recorded.
         let depth = self.inner.pages_in_flight;
         let mut next_page = Some(first_page);
-        let mut fetching: Option<Pin<Box<dyn Future<Output = Result<Option<Page>>> + Send + '_>>> =
-            None;
+        let mut fetching: Option<BoxFuture<'_, Result<Option<Page>>>> = None;
         let mut in_flight = FuturesOrdered::new();
         let mut first = true;
         let mut stopping = false;
         // A fetch that failed: the pages before it are recorded first.
         let mut failed_fetch = None;
         loop {
-            if !stopping && in_flight.len() < depth {
-                if let Some(page) = next_page.take() {
-                    if let Some(cursor) = page.next.clone() {
-                        let next = request.clone().cursor(Some(cursor));
-                        let tenant = &job.tenant;
-                        fetching = Some(Box::pin(async move { self.fetch(tenant, &next).await }));
-                    }
-                    let before = first.then_some(processed_before);
-                    first = false;
-                    in_flight.push_back(Task::spawn(page::prepare(context.clone(), page, before)));
-                    continue;
+            if !stopping
+                && in_flight.len() < depth
+                && let Some(page) = next_page.take()
+            {
+                if let Some(cursor) = page.next.clone() {
+                    let next = request.clone().cursor(Some(cursor));
+                    let tenant = &job.tenant;
+                    fetching = Some(Box::pin(async move { self.fetch(tenant, &next).await }));
                 }
+                let before = first.then_some(processed_before);
+                first = false;
+                in_flight.push_back(Task::spawn(page::prepare(context.clone(), page, before)));
+                continue;
             }
             if in_flight.is_empty() && (fetching.is_none() || stopping) {
                 break;
