@@ -818,7 +818,9 @@ impl ImportHandle {
         &self.tenant
     }
 
-    /// Asks the import to stop after the page in hand. The job ends
+    /// Asks the import to stop: the pages in flight (at most
+    /// [`pages_in_flight`](ImporterBuilder::pages_in_flight)) are finished
+    /// and recorded, no other starts. The job ends
     /// [`JobStatus::Cancelled`]; what was written stays recorded.
     pub fn cancel(&self) {
         self.cancel.cancel();
