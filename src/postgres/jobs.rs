@@ -740,9 +740,8 @@ impl JobStore for PgJobStore {
         }
         let objects: Vec<&str> = keys.iter().map(|(o, _)| o.as_str()).collect();
         let ids: Vec<&str> = keys.iter().map(|(_, id)| id.as_str()).collect();
-        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
         // One query for the whole page: the keys join the primary key.
-        let rows = sqlx::query(
+        let query = sqlx::query(
             "SELECT m.object, m.sf_id, m.crm_id, m.modstamp, m.deleted
              FROM UNNEST($2::text[], $3::text[]) AS k(object, sf_id)
              JOIN sf_import_id_map m
@@ -750,11 +749,23 @@ impl JobStore for PgJobStore {
         )
         .bind(tenant.as_str())
         .bind(&objects)
-        .bind(&ids)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(db(STORE, "resolving ids"))?;
-        tx.commit().await.map_err(db(STORE, "resolving ids"))?;
+        .bind(&ids);
+        // A read: one round trip, unless row-level security needs the
+        // tenant set in a transaction first.
+        let rows = if self.rls == Rls::On {
+            let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+            let rows = query
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(db(STORE, "resolving ids"))?;
+            tx.commit().await.map_err(db(STORE, "resolving ids"))?;
+            rows
+        } else {
+            query
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db(STORE, "resolving ids"))?
+        };
         rows.into_iter()
             .map(|r| {
                 let id = sf_id(Some(r.col(STORE, "sf_id")?))?.expect("Some in, Some out");
