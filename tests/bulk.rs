@@ -75,6 +75,9 @@ async fn import(
     )
     .vault(vault)
     .page_size(50)
+    // One object at a time: the fake's faults hit "the next jobs", which
+    // must be one object's.
+    .objects_in_flight(1)
     .build()
     .unwrap();
     let job = importer

@@ -1,11 +1,12 @@
 //! Running one job: objects in plan order, pages in Id order, then the
 //! second pass for self-references.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::StreamExt;
 use futures::future::BoxFuture;
-use futures::stream::FuturesOrdered;
+use futures::stream::{FuturesOrdered, FuturesUnordered};
 use tracing::Instrument;
 
 use super::lease::{Heartbeat, HeldLease};
@@ -151,30 +152,59 @@ impl Runner {
         let mut failure: Option<String> = None;
         let mut cancelled = false;
         let mut unavailable: Vec<String> = Vec::new();
+        // Objects run as soon as the objects they refer to are done, up to
+        // `objects_in_flight` at once (Product2 beside Account; Contact
+        // only after Account), started in plan order.
+        let needs = self.dependencies(&job);
+        let mut finished: HashSet<SObject> = HashSet::new();
+        let mut waiting: Vec<ObjectProgress> = Vec::new();
         for progress in &job.objects {
             match progress.state {
-                ObjectState::Done => continue,
+                ObjectState::Done => {
+                    finished.insert(progress.object.clone());
+                }
                 ObjectState::Unavailable => {
                     unavailable.push(progress.object.to_string());
-                    continue;
+                    finished.insert(progress.object.clone());
                 }
-                _ => {}
+                _ => waiting.push(progress.clone()),
             }
-            if self.stop_requested(&job).await {
-                cancelled = true;
+        }
+        let mut running = FuturesUnordered::new();
+        loop {
+            while failure.is_none() && !cancelled && running.len() < self.inner.objects_in_flight {
+                let Some(i) = waiting.iter().position(|p| {
+                    needs
+                        .get(&p.object)
+                        .is_none_or(|n| n.iter().all(|o| finished.contains(o)))
+                }) else {
+                    break;
+                };
+                if self.stop_requested(&job).await {
+                    cancelled = true;
+                    break;
+                }
+                let progress = waiting.remove(i);
+                let object = progress.object.clone();
+                self.set_object_state(&job, &object, ObjectState::Importing)
+                    .await?;
+                self.events.send(ProgressEvent::ObjectStarted {
+                    object: object.clone(),
+                });
+                let span = tracing::info_span!("import.object", object = %object);
+                let job = &job;
+                running.push(
+                    async move {
+                        let end = self.import_object(job, progress.clone()).await;
+                        (progress, end)
+                    }
+                    .instrument(span),
+                );
+            }
+            let Some((progress, end)) = running.next().await else {
                 break;
-            }
+            };
             let object = &progress.object;
-            self.set_object_state(&job, object, ObjectState::Importing)
-                .await?;
-            self.events.send(ProgressEvent::ObjectStarted {
-                object: object.clone(),
-            });
-            let span = tracing::info_span!("import.object", object = %object);
-            let end = self
-                .import_object(&job, progress.clone())
-                .instrument(span)
-                .await;
             let (state, mut last) = match end {
                 Ok(ObjectEnd::Done(p)) => (ObjectState::Done, p),
                 Ok(ObjectEnd::Cancelled(p)) => {
@@ -187,8 +217,13 @@ impl Runner {
                 }
                 Err(e @ Error::LeaseLost { .. }) => return Err(e),
                 Err(e) => {
-                    tracing::error!(error = %e, "object failed");
-                    failure = Some(format!("{object}: {}", describe(&e)));
+                    tracing::error!(object = %object, error = %e, "object failed");
+                    if failure.is_none() {
+                        failure = Some(format!("{object}: {}", describe(&e)));
+                    }
+                    // The objects running beside it stop once their pages in
+                    // flight are recorded (a resume continues them).
+                    self.cancel.cancel();
                     let p = jobs
                         .job(&job.tenant, &job.id)
                         .await?
@@ -197,13 +232,13 @@ impl Runner {
                     (ObjectState::Failed, p.unwrap_or_else(|| progress.clone()))
                 }
             };
+            if matches!(state, ObjectState::Done | ObjectState::Unavailable) {
+                finished.insert(object.clone());
+            }
             self.set_object_state(&job, object, state).await?;
             last.state = state;
             self.events
                 .send(ProgressEvent::ObjectFinished { progress: last });
-            if failure.is_some() || cancelled {
-                break;
-            }
         }
 
         let current = jobs.job(&job.tenant, &job.id).await?;
@@ -252,6 +287,34 @@ impl Runner {
             job: Box::new(finished.clone()),
         });
         Ok(finished)
+    }
+
+    /// For each object of the job, the other objects of the job it refers
+    /// to (its lookups' targets, and the object it is imported with): it
+    /// starts once they are done.
+    fn dependencies(&self, job: &Job) -> HashMap<SObject, Vec<SObject>> {
+        let in_job: HashSet<&SObject> = job.objects.iter().map(|p| &p.object).collect();
+        job.objects
+            .iter()
+            .map(|p| {
+                let object = &p.object;
+                let mut needs: Vec<SObject> = Vec::new();
+                if let Some(mapper) = self.inner.mappers.get(object) {
+                    let targets = mapper
+                        .lookups()
+                        .iter()
+                        .map(|l| l.target.clone())
+                        .chain(mapper.imported_with());
+                    for target in targets {
+                        if &target != object && in_job.contains(&target) && !needs.contains(&target)
+                        {
+                            needs.push(target);
+                        }
+                    }
+                }
+                (object.clone(), needs)
+            })
+            .collect()
     }
 
     /// Whether to stop after the page in hand: cancelled through the

@@ -166,6 +166,7 @@ fn importer(
         .clock(clock())
         .backoff(Duration::from_millis(10), Duration::from_millis(100))
         .pages_in_flight(1)
+        .objects_in_flight(1)
 }
 
 fn parents(n: usize) -> Vec<SfRecord> {

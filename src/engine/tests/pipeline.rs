@@ -16,8 +16,8 @@ struct Staggered {
     inner: InMemorySink,
     active: AtomicUsize,
     most: AtomicUsize,
-    /// Fail (permanently) the write of the page whose first record is
-    /// this one (its number).
+    /// Fail (permanently, once) the write of the Parent__c page whose
+    /// first record is this one (its number).
     fail_at: Option<usize>,
     failing: AtomicBool,
 }
@@ -36,7 +36,10 @@ impl CrmSink for Staggered {
         let wait = 60u64.saturating_sub(first as u64 * 2);
         tokio::time::sleep(Duration::from_millis(wait)).await;
         self.active.fetch_sub(1, Ordering::SeqCst);
-        if self.fail_at == Some(first) && !self.failing.swap(true, Ordering::SeqCst) {
+        if batch.object == parent_obj()
+            && self.fail_at == Some(first)
+            && !self.failing.swap(true, Ordering::SeqCst)
+        {
             return Err(Error::config("the CRM refused the page").permanent());
         }
         self.inner.write_batch(tenant, batch).await
@@ -176,4 +179,139 @@ fn pages_in_flight_must_be_1_to_64() {
     assert!(matches!(build(0), Err(Error::Config { .. })));
     assert!(matches!(build(65), Err(Error::Config { .. })));
     assert!(build(1).is_ok() && build(64).is_ok());
+}
+
+fn other_obj() -> SObject {
+    SObject::new("Other__c")
+}
+
+/// Parent__c and Other__c (independent) then Child__c (refers to
+/// Parent__c), 12 records each, through the staggered sink.
+fn three_objects(sink: Arc<Staggered>, jobs: Arc<InMemoryJobStore>) -> Importer {
+    let children = (1..=12)
+        .map(|i| {
+            let mut r = rec(&child_obj(), &id("a02", i), &format!("C{i}"));
+            r.set("ParentId", id("a01", i).as_str());
+            r
+        })
+        .collect();
+    let others = (1..=12)
+        .map(|i| rec(&other_obj(), &id("a03", i), &format!("O{i}")))
+        .collect();
+    let source = Arc::new(
+        VecSource::default()
+            .with(parent_obj(), parents(12))
+            .with(child_obj(), children)
+            .with(other_obj(), others),
+    );
+    let mappers = test_mappers().with(TestMapper {
+        object: other_obj(),
+        lookups: vec![],
+    });
+    Importer::builder(source, sink, jobs)
+        .mappers(mappers)
+        .clock(clock())
+        .backoff(Duration::from_millis(1), Duration::from_millis(5))
+        .page_size(3)
+        .objects_in_flight(2)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn independent_objects_run_together_and_a_child_waits_for_its_parent() {
+    let t = tenant();
+    let sink = Arc::new(Staggered::default());
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let imp = three_objects(sink.clone(), jobs.clone());
+    let request = ImportRequest::new("ada", [child_obj(), parent_obj(), other_obj()]);
+    let mut handle = imp.start(&t, request).await.unwrap();
+    let events: Vec<ProgressEvent> = handle.events().collect().await;
+    let job = handle.wait().await.unwrap();
+    assert_eq!(job.status, JobStatus::Completed, "{:?}", job.message);
+    assert_eq!(job.imported(), 36);
+    let started = |o: &SObject| {
+        events
+            .iter()
+            .position(|e| matches!(e, ProgressEvent::ObjectStarted { object } if object == o))
+            .unwrap()
+    };
+    let finished = |o: &SObject| {
+        events
+            .iter()
+            .position(|e| matches!(e, ProgressEvent::ObjectFinished { progress } if &progress.object == o))
+            .unwrap()
+    };
+    // Parent__c and Other__c overlap; Child__c starts after Parent__c is done.
+    let (p, o, c) = (parent_obj(), other_obj(), child_obj());
+    assert!(
+        started(&o) < finished(&p) && started(&p) < finished(&o),
+        "{events:?}"
+    );
+    assert!(finished(&p) < started(&c), "{events:?}");
+    // Every child linked to its parent: the lookups resolved.
+    for (_, _, r) in sink.inner.records(&t, &c) {
+        let CrmRecord::Custom(r) = r else { panic!() };
+        assert!(r.links.contains_key("parent"), "{r:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_object_stops_the_one_beside_it_and_a_resume_finishes_both() {
+    let t = tenant();
+    // Parent__c's third page fails; Other__c runs beside it.
+    let sink = Arc::new(Staggered {
+        fail_at: Some(7),
+        ..Staggered::default()
+    });
+    let jobs = Arc::new(InMemoryJobStore::new());
+    let imp = three_objects(sink.clone(), jobs.clone());
+    let request = ImportRequest::new("ada", [child_obj(), parent_obj(), other_obj()]);
+    let job = imp.run(&t, request).await.unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(
+        job.message.as_deref().unwrap().starts_with("Parent__c:"),
+        "{:?}",
+        job.message
+    );
+    let state = |o: &SObject| job.object(o).unwrap().state;
+    assert_eq!(state(&parent_obj()), ObjectState::Failed);
+    assert!(
+        matches!(
+            state(&other_obj()),
+            ObjectState::Cancelled | ObjectState::Done
+        ),
+        "{:?}",
+        state(&other_obj())
+    );
+    assert_eq!(state(&child_obj()), ObjectState::Pending, "never started");
+    assert_eq!(sink.inner.count(&t, &child_obj()), 0);
+
+    let resumed = imp.resume(&t, &job.id).await.unwrap().wait().await.unwrap();
+    assert_eq!(
+        resumed.status,
+        JobStatus::Completed,
+        "{:?}",
+        resumed.message
+    );
+    for o in [parent_obj(), other_obj(), child_obj()] {
+        assert_eq!(sink.inner.count(&t, &o), 12, "{o}");
+        assert_eq!(resumed.object(&o).unwrap().imported, 12, "{o}");
+    }
+}
+
+#[test]
+fn objects_in_flight_must_be_1_to_16() {
+    let build = |n: usize| {
+        Importer::builder(
+            Arc::new(VecSource::default()),
+            Arc::new(InMemorySink::new()),
+            Arc::new(InMemoryJobStore::new()),
+        )
+        .objects_in_flight(n)
+        .build()
+    };
+    assert!(matches!(build(0), Err(Error::Config { .. })));
+    assert!(matches!(build(17), Err(Error::Config { .. })));
+    assert!(build(1).is_ok() && build(16).is_ok());
 }
