@@ -338,6 +338,43 @@ try {
     check(!/\bdemo\b/.test(message), `the job's message names no tenant id: ${JSON.stringify(message)}`);
     await shot(page, "8-import-stopped-by-disconnect");
   }
+
+  // 9. Connect again (production), start, and cancel the running import.
+  await page.getByTestId("nav-settings").click();
+  await page.getByTestId("login-production").check();
+  await page.getByTestId("connect").click();
+  await statusText.filter({ hasText: /^Connected$/ }).waitFor({ timeout: 30_000 });
+  check((await page.getByTestId("status-instance").textContent()) === orgs.production,
+    "connected again, at production");
+  await page.getByTestId("nav-import").click();
+  await page.locator("[data-testid=start]:not([disabled])").waitFor();
+  await page.getByTestId("start").click();
+  await statusIs(["PENDING", "IN_PROGRESS"]).waitFor({ timeout: 30_000 });
+  await page.getByTestId("cancel").click();
+  await statusIs(["CANCELLED"]).waitFor({ timeout: 60_000 });
+  check((await badge.textContent()) === "Cancelled", "the running import was cancelled");
+  check(!(await page.getByTestId("cancel").isVisible()), "no Cancel once it stopped");
+  check(!(await page.getByTestId("start").isDisabled()), "Start is offered again");
+  await shot(page, "9-import-cancelled");
+
+  // 10. The vault's key replaced (tokens unreadable): the page says so and
+  // lets the admin clear the connection and connect again.
+  check((await demo("POST", "/rotate-key")).status() === 204, "the vault's key was replaced");
+  await page.getByTestId("nav-settings").click();
+  await page.reload();
+  await statusText.filter({ hasText: /connect again/ }).waitFor({ timeout: 10_000 });
+  check(await page.getByTestId("connect").isVisible() && await page.getByTestId("disconnect").isVisible(),
+    `unreadable tokens: Connect and Disconnect offered (${await statusText.textContent()})`);
+  await shot(page, "10-settings-tokens-unreadable");
+  await page.getByTestId("disconnect").click();
+  await page.getByTestId("confirm-dialog").waitFor();
+  await page.getByTestId("confirm-disconnect").click();
+  await statusText.filter({ hasText: /^Not connected$/ }).waitFor({ timeout: 10_000 });
+  check(!(await page.getByTestId("disconnect").isVisible()), "the unreadable connection was cleared");
+  await page.getByTestId("connect").click();
+  await statusText.filter({ hasText: /^Connected$/ }).waitFor({ timeout: 30_000 });
+  check(true, "connected again after the key rotation");
+  await shot(page, "10-settings-connected-again");
 } catch (err) {
   failed = true;
   console.error(err);

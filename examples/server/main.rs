@@ -58,9 +58,7 @@ use axum::response::Response;
 use axum::routing::get;
 use salesforce_import::http::{HostPolicy, LoginHost, RestSource, SalesforceOAuth};
 use salesforce_import::server::{Authenticate, Caller, ImportApi};
-use salesforce_import::{
-    Importer, InMemoryJobStore, InMemorySink, InMemoryTokenVault, JobStore, TenantId, TokenVault,
-};
+use salesforce_import::{Importer, InMemoryJobStore, InMemorySink, JobStore, TenantId, TokenVault};
 use salesforce_import_fake::{FakeOrg, FakeSalesforce};
 use secrecy::SecretString;
 
@@ -90,6 +88,8 @@ async fn security_headers(req: Request, next: Next) -> Response {
 
 /// A minimal tracing subscriber: one line per event on stderr (the crate
 /// logs through `tracing`; a real host installs its own subscriber).
+mod vault;
+
 mod log {
     use std::fmt::Write as _;
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -212,11 +212,14 @@ impl Authenticate for DemoAuth {
 ///   resumed);
 /// - `DELETE /demo/rate-limit`: the limit is lifted;
 /// - `POST /demo/latency?ms=N`: every answer of the fake takes `N` ms
-///   more (a slower import).
+///   more (a slower import);
+/// - `POST /demo/rotate-key`: the vault's key is replaced and the old one
+///   forgotten, so the stored tokens cannot be decrypted (the page must
+///   let the admin disconnect and connect again).
 ///
 /// Only with the fake org, and only with `X-Requested-With:
 /// salesforce-import` (as the API's own state-changing requests).
-fn fault_routes(fakes: &[&FakeSalesforce]) -> Router {
+fn fault_routes(fakes: &[&FakeSalesforce], vault: Arc<vault::RotatingVault>) -> Router {
     use axum::extract::Query;
     use axum::http::{HeaderMap, StatusCode};
 
@@ -248,6 +251,14 @@ fn fault_routes(fakes: &[&FakeSalesforce]) -> Router {
     let slow = all.clone();
     Router::new()
         .route("/orgs", get(move || async move { axum::Json(orgs) }))
+        .route(
+            "/rotate-key",
+            axum::routing::post(move |headers: HeaderMap| async move {
+                marked(&headers)?;
+                vault.rotate();
+                Ok::<_, StatusCode>(StatusCode::NO_CONTENT)
+            }),
+        )
         .route(
             "/latency",
             axum::routing::post(
@@ -336,7 +347,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], args.port))).await?;
     let port = listener.local_addr()?.port();
     let redirect = format!("http://localhost:{port}/");
-    let vault: Arc<dyn TokenVault> = Arc::new(InMemoryTokenVault::new());
+    let rotating = Arc::new(vault::RotatingVault::new());
+    let vault: Arc<dyn TokenVault> = rotating.clone();
 
     // A real org when a connected app is configured, the fake ones
     // otherwise (with what `production` and `sandbox` mean to the page).
@@ -427,7 +439,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .layer(middleware::from_fn(security_headers));
     if !fakes.is_empty() {
         let fakes: Vec<&FakeSalesforce> = fakes.iter().collect();
-        app = app.nest("/demo", fault_routes(&fakes));
+        app = app.nest("/demo", fault_routes(&fakes, rotating.clone()));
     }
     let app = app.layer(middleware::from_fn(access_log));
 
