@@ -326,7 +326,7 @@ fn resolve_expr(
         (Kind::Text, Literal::Str(_)) => {
             return Err(soql::unsupported(
                 soql,
-                at,
+                field.at,
                 &format!("an ordering comparison on text field {name}"),
             ));
         }
