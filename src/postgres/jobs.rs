@@ -505,48 +505,21 @@ impl JobStore for PgJobStore {
         lease: Option<&Lease>,
     ) -> Result<()> {
         let id = job_key(tenant, job)?;
-        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
-        fence(&mut tx, tenant, job, id, lease).await?;
-        let updated = sqlx::query(
-            "UPDATE sf_import_job_objects SET
-                 total = COALESCE($4, total),
-                 imported = imported + $5, skipped = skipped + $6,
-                 errors = errors + $7, warnings = warnings + $8,
-                 checkpoint = COALESCE($9, checkpoint),
-                 checkpoint_modstamp = CASE WHEN $9 IS NULL THEN checkpoint_modstamp ELSE $10 END,
-                 resume_cursor = CASE WHEN $9 IS NULL THEN resume_cursor ELSE $14 END,
-                 updated = updated + $11, deleted = deleted + $12,
-                 watermark = COALESCE($13, watermark)
-             WHERE tenant_id = $1 AND job_id = $2 AND object = $3",
-        )
-        .bind(tenant.as_str())
-        .bind(id)
-        .bind(object.as_str())
-        .bind(page.total.map(|t| i64::try_from(t).unwrap_or(i64::MAX)))
-        .bind(i64::try_from(page.imported).unwrap_or(i64::MAX))
-        .bind(i64::try_from(page.skipped).unwrap_or(i64::MAX))
-        .bind(i64::try_from(page.errors).unwrap_or(i64::MAX))
-        .bind(i64::try_from(page.warnings).unwrap_or(i64::MAX))
-        .bind(page.checkpoint.as_ref().map(SfId::as_str))
-        .bind(page.checkpoint_modstamp)
-        .bind(i64::try_from(page.updated).unwrap_or(i64::MAX))
-        .bind(i64::try_from(page.deleted).unwrap_or(i64::MAX))
-        .bind(page.watermark)
-        .bind(page.resume_cursor.as_deref())
-        .execute(&mut *tx)
-        .await
-        .map_err(db(STORE, "recording a page"))?;
-        if updated.rows_affected() == 0 {
-            // Nothing written: dropping the transaction rolls it back.
-            return Err(missing_object(&mut tx, tenant, job, id, object).await);
+        // One statement: the lease check, the progress, the log and the id
+        // map together (atomic on its own; one round trip unless row-level
+        // security needs the tenant set in a transaction first).
+        if self.rls == Rls::On {
+            let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+            record(&mut tx, tenant, job, id, object, page, lease).await?;
+            tx.commit().await.map_err(db(STORE, "recording a page"))
+        } else {
+            let mut conn = self
+                .pool
+                .acquire()
+                .await
+                .map_err(db(STORE, "recording a page"))?;
+            record(&mut conn, tenant, job, id, object, page, lease).await
         }
-        if !page.log.is_empty() {
-            insert_log(&mut tx, tenant, id, &page.log).await?;
-        }
-        if !page.mappings.is_empty() {
-            insert_mappings(&mut tx, tenant, id, object, &page.mappings).await?;
-        }
-        tx.commit().await.map_err(db(STORE, "recording a page"))
     }
 
     async fn acquire_lease(
@@ -820,15 +793,24 @@ async fn missing_object(
     }
 }
 
-async fn insert_log(
+/// Records a page in one statement: under the job's lease (checked and
+/// held for the statement, `FOR SHARE`), the object's progress, then its
+/// log lines and id mappings, which are written only when the progress
+/// row was. Nothing is written when the lease or the object is not there;
+/// the error says which.
+async fn record(
     conn: &mut PgConnection,
     tenant: &TenantId,
-    job: i64,
-    log: &[LogEntry],
+    job: &JobId,
+    id: i64,
+    object: &SObject,
+    page: &PageRecord,
+    lease: Option<&Lease>,
 ) -> Result<()> {
+    let log = &page.log;
     let severity: Vec<&str> = log.iter().map(|e| severity_code(e.severity)).collect();
-    let object: Vec<&str> = log.iter().map(|e| e.object.as_str()).collect();
-    let sf_id: Vec<Option<&str>> = log
+    let log_object: Vec<&str> = log.iter().map(|e| e.object.as_str()).collect();
+    let log_sf_id: Vec<Option<&str>> = log
         .iter()
         .map(|e| e.sf_id.as_ref().map(SfId::as_str))
         .collect();
@@ -839,37 +821,9 @@ async fn insert_log(
         .map(|e| serde_json::to_value(&e.problem))
         .collect::<Result<_, _>>()
         .map_err(|e| Error::store(STORE, "encoding a log entry", e).permanent())?;
-    sqlx::query(
-        "INSERT INTO sf_import_job_log (tenant_id, job_id, severity, object, sf_id, field, message, problem)
-         SELECT $1, $2, e.severity, e.object, e.sf_id, e.field, e.message, e.problem
-         FROM UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::jsonb[])
-              WITH ORDINALITY AS e(severity, object, sf_id, field, message, problem, n)
-         ORDER BY e.n",
-    )
-    .bind(tenant.as_str())
-    .bind(job)
-    .bind(&severity)
-    .bind(&object)
-    .bind(&sf_id)
-    .bind(&field)
-    .bind(&message)
-    .bind(&problem)
-    .execute(conn)
-    .await
-    .map_err(db(STORE, "appending to the error log"))?;
-    Ok(())
-}
-
-async fn insert_mappings(
-    conn: &mut PgConnection,
-    tenant: &TenantId,
-    job: i64,
-    object: &SObject,
-    mappings: &[(SfId, IdMapping)],
-) -> Result<()> {
     // ON CONFLICT DO UPDATE refuses a key twice in one statement: last wins.
-    let mut last: HashMap<&SfId, &IdMapping> = HashMap::with_capacity(mappings.len());
-    for (sf, m) in mappings {
+    let mut last: HashMap<&SfId, &IdMapping> = HashMap::with_capacity(page.mappings.len());
+    for (sf, m) in &page.mappings {
         last.insert(sf, m);
     }
     let mut sf_ids = Vec::with_capacity(last.len());
@@ -882,24 +836,79 @@ async fn insert_mappings(
         stamps.push(m.modstamp);
         deleted.push(m.deleted);
     }
-    sqlx::query(
-        "INSERT INTO sf_import_id_map (tenant_id, object, sf_id, crm_id, job_id, modstamp, deleted)
-         SELECT $1, $2, m.sf_id, m.crm_id, $3, m.modstamp, m.deleted
-         FROM UNNEST($4::text[], $5::text[], $6::timestamptz[], $7::bool[])
-              AS m(sf_id, crm_id, modstamp, deleted)
-         ON CONFLICT (tenant_id, object, sf_id)
-         DO UPDATE SET crm_id = EXCLUDED.crm_id, job_id = EXCLUDED.job_id, recorded_at = now(),
-                       modstamp = EXCLUDED.modstamp, deleted = EXCLUDED.deleted",
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let (held, updated): (i64, i64) = sqlx::query_as(
+        "WITH held AS (
+             SELECT 1 FROM sf_import_jobs
+             WHERE tenant_id = $1 AND id = $2
+               AND ($15::text IS NULL OR (lease_owner = $15 AND lease_token = $16))
+             FOR SHARE
+         ), progress AS (
+             UPDATE sf_import_job_objects SET
+                 total = COALESCE($4, total),
+                 imported = imported + $5, skipped = skipped + $6,
+                 errors = errors + $7, warnings = warnings + $8,
+                 checkpoint = COALESCE($9, checkpoint),
+                 checkpoint_modstamp = CASE WHEN $9 IS NULL THEN checkpoint_modstamp ELSE $10 END,
+                 resume_cursor = CASE WHEN $9 IS NULL THEN resume_cursor ELSE $14 END,
+                 updated = updated + $11, deleted = deleted + $12,
+                 watermark = COALESCE($13, watermark)
+             WHERE tenant_id = $1 AND job_id = $2 AND object = $3
+               AND EXISTS (SELECT 1 FROM held)
+             RETURNING 1
+         ), log AS (
+             INSERT INTO sf_import_job_log (tenant_id, job_id, severity, object, sf_id, field, message, problem)
+             SELECT $1, $2, e.severity, e.object, e.sf_id, e.field, e.message, e.problem
+             FROM UNNEST($17::text[], $18::text[], $19::text[], $20::text[], $21::text[], $22::jsonb[])
+                  WITH ORDINALITY AS e(severity, object, sf_id, field, message, problem, n)
+             WHERE EXISTS (SELECT 1 FROM progress)
+             ORDER BY e.n
+         ), ids AS (
+             INSERT INTO sf_import_id_map (tenant_id, object, sf_id, crm_id, job_id, modstamp, deleted)
+             SELECT $1, $3, m.sf_id, m.crm_id, $2, m.modstamp, m.deleted
+             FROM UNNEST($23::text[], $24::text[], $25::timestamptz[], $26::bool[])
+                  AS m(sf_id, crm_id, modstamp, deleted)
+             WHERE EXISTS (SELECT 1 FROM progress)
+             ON CONFLICT (tenant_id, object, sf_id)
+             DO UPDATE SET crm_id = EXCLUDED.crm_id, job_id = EXCLUDED.job_id, recorded_at = now(),
+                           modstamp = EXCLUDED.modstamp, deleted = EXCLUDED.deleted
+         )
+         SELECT (SELECT count(*) FROM held), (SELECT count(*) FROM progress)",
     )
     .bind(tenant.as_str())
+    .bind(id)
     .bind(object.as_str())
-    .bind(job)
+    .bind(page.total.map(count))
+    .bind(count(page.imported))
+    .bind(count(page.skipped))
+    .bind(count(page.errors))
+    .bind(count(page.warnings))
+    .bind(page.checkpoint.as_ref().map(SfId::as_str))
+    .bind(page.checkpoint_modstamp)
+    .bind(count(page.updated))
+    .bind(count(page.deleted))
+    .bind(page.watermark)
+    .bind(page.resume_cursor.as_deref())
+    .bind(lease.map(|l| l.owner.as_str()))
+    .bind(lease.map(|l| token(l.token)))
+    .bind(&severity)
+    .bind(&log_object)
+    .bind(&log_sf_id)
+    .bind(&field)
+    .bind(&message)
+    .bind(&problem)
     .bind(&sf_ids)
     .bind(&crm_ids)
     .bind(&stamps)
     .bind(&deleted)
-    .execute(conn)
+    .fetch_one(&mut *conn)
     .await
-    .map_err(db(STORE, "recording id mappings"))?;
+    .map_err(db(STORE, "recording a page"))?;
+    if held == 0 {
+        return Err(refused(conn, tenant, job, id).await);
+    }
+    if updated == 0 {
+        return Err(missing_object(conn, tenant, job, id, object).await);
+    }
     Ok(())
 }
