@@ -538,14 +538,13 @@ impl Importer {
         const PAGE: usize = 10_000;
         let found = self.inner.jobs.job(tenant, job).await?;
         let mut collector = missing::Collector::default();
-        let mut offset = 0;
+        let mut after = 0;
         loop {
-            let page = self.inner.jobs.error_log(tenant, job, offset, PAGE).await?;
-            let last = page.len() < PAGE;
-            offset += page.len();
-            collector.extend(page);
-            if last {
-                break;
+            let page = self.inner.jobs.log_page(tenant, job, after, PAGE).await?;
+            collector.extend(page.lines);
+            match page.next {
+                Some(next) => after = next,
+                None => break,
             }
         }
         Ok(collector.finish(&found))

@@ -166,6 +166,40 @@ pub(crate) async fn read_request(
     Ok((request, since))
 }
 
+/// One id-map query for a page: the records themselves (were they
+/// imported before, and at which stamp?), everything they refer to, and
+/// the deleted records read. Returns the keys asked (sorted, once each)
+/// and what the id map knows of them.
+pub(crate) async fn resolve_page<'a>(
+    inner: &Inner,
+    tenant: &TenantId,
+    object: &SObject,
+    mapped: impl Iterator<Item = &'a Mapped>,
+    gone: impl Iterator<Item = &'a SfId>,
+) -> Result<(Vec<IdKey>, HashMap<IdKey, IdMapping>)> {
+    let mut keys: Vec<IdKey> = mapped
+        .flat_map(|m| {
+            std::iter::once((object.clone(), m.sf_id.clone())).chain(
+                m.lookups
+                    .iter()
+                    .map(|l| (l.spec.target.clone(), l.sf_id.clone())),
+            )
+        })
+        .chain(gone.map(|id| (object.clone(), id.clone())))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let known = if keys.is_empty() {
+        HashMap::new()
+    } else {
+        inner
+            .backoff
+            .run("resolve ids", || inner.jobs.resolve_ids(tenant, &keys))
+            .await?
+    };
+    Ok((keys, known))
+}
+
 /// What the engine decided for one mapped record.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant)] // short-lived, one per record
@@ -355,30 +389,14 @@ pub(crate) async fn prepare(
     }
     drop(page);
 
-    // One id-map query for the whole page: the records themselves (were
-    // they imported before, and at which stamp?) and everything they refer
-    // to.
-    let mut keys: Vec<IdKey> = mapped
-        .iter()
-        .flat_map(|(m, _)| {
-            std::iter::once((object.clone(), m.sf_id.clone())).chain(
-                m.lookups
-                    .iter()
-                    .map(|l| (l.spec.target.clone(), l.sf_id.clone())),
-            )
-        })
-        .chain(gone.iter().map(|(id, _)| (object.clone(), id.clone())))
-        .collect();
-    keys.sort();
-    keys.dedup();
-    let known = if keys.is_empty() {
-        HashMap::new()
-    } else {
-        inner
-            .backoff
-            .run("resolve ids", || inner.jobs.resolve_ids(tenant, &keys))
-            .await?
-    };
+    let (_, known) = resolve_page(
+        inner,
+        tenant,
+        &object,
+        mapped.iter().map(|(m, _)| m),
+        gone.iter().map(|(id, _)| id),
+    )
+    .await?;
 
     let mut stale = 0;
     let mut deferred = Vec::new();

@@ -171,27 +171,14 @@ async fn preview_object(
                 Err(e) => reject(&e, counts),
             }
         }
-        let mut keys: Vec<IdKey> = mapped
-            .iter()
-            .flat_map(|(m, _)| {
-                std::iter::once((object.clone(), m.sf_id.clone())).chain(
-                    m.lookups
-                        .iter()
-                        .map(|l| (l.spec.target.clone(), l.sf_id.clone())),
-                )
-            })
-            .chain(gone.iter().map(|id| (object.clone(), id.clone())))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        let mut known = if keys.is_empty() {
-            HashMap::new()
-        } else {
-            inner
-                .backoff
-                .run("resolve ids", || inner.jobs.resolve_ids(tenant, &keys))
-                .await?
-        };
+        let (keys, mut known) = page::resolve_page(
+            inner,
+            tenant,
+            object,
+            mapped.iter().map(|(m, _)| m),
+            gone.iter(),
+        )
+        .await?;
         for key in keys {
             if let Some(stamp) = created.0.get(&key) {
                 known.entry(key).or_insert_with(|| placeholder(*stamp));

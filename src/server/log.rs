@@ -124,9 +124,15 @@ pub(super) async fn errors_csv(
     // The first page before the answer starts: a job that is not the
     // caller's is a 404, a failing store a 500, not a cut file.
     let first = api.jobs.log_page(&caller.tenant, &id, 0, CSV_PAGE).await?;
-    let filename = format!("salesforce-import-{}-errors.csv", file_safe(id.as_str()));
-    let body = Body::from_stream(chunks(api, caller.tenant, id, first));
-    Ok((
+    let body = Body::from_stream(chunks(api, caller.tenant.clone(), id.clone(), first));
+    Ok(csv_attachment(&id, "errors", body))
+}
+
+/// A CSV file about job `id` as an attachment,
+/// `salesforce-import-<job>-<what>.csv`.
+pub(super) fn csv_attachment(id: &JobId, what: &str, body: impl Into<Body>) -> Response {
+    let filename = format!("salesforce-import-{}-{what}.csv", file_safe(id.as_str()));
+    (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
             (
@@ -134,9 +140,9 @@ pub(super) async fn errors_csv(
                 format!("attachment; filename=\"{filename}\""),
             ),
         ],
-        body,
+        body.into(),
     )
-        .into_response())
+        .into_response()
 }
 
 /// The file: the header and the first page, then one chunk per page read.
@@ -242,7 +248,7 @@ fn cell(value: &str) -> Cow<'_, str> {
 
 /// A job id as a file name may hold it: letters, digits, `-` and `_`,
 /// at most 64 of them.
-pub(super) fn file_safe(id: &str) -> String {
+fn file_safe(id: &str) -> String {
     let safe: String = id
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')

@@ -8,8 +8,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -17,7 +16,7 @@ use super::Shared;
 use super::caller::Caller;
 use super::error::{ApiError, ErrorBody, JsonBody};
 use super::handlers::{JobPath, StartBody, import_request, require_connected};
-use super::log::file_safe;
+use super::log::csv_attachment;
 use super::views::{LogView, label};
 use crate::engine::{ObjectPreview, Preview};
 use crate::object::SObject;
@@ -149,19 +148,5 @@ pub(super) async fn missing_parents_csv(
     report
         .write_csv(&mut body)
         .expect("writing to a Vec does not fail");
-    let filename = format!(
-        "salesforce-import-{}-missing-parents.csv",
-        file_safe(id.as_str())
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    Ok(csv_attachment(&id, "missing-parents", body))
 }
