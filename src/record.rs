@@ -2,7 +2,6 @@
 //! getters that accept Salesforce's real formats.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -49,7 +48,27 @@ use crate::object::SObject;
 /// ```
 #[derive(Clone)]
 pub struct SfRecord {
-    fields: BTreeMap<String, Box<RawValue>>,
+    /// An arena: the record's JSON text as it arrived, then any name that
+    /// had to be unescaped and any member set later. Only the spans in
+    /// `members` are meaningful.
+    buf: String,
+    /// The top-level members, sorted by name, the last of a duplicated
+    /// name kept (what a JSON object means): one allocation for the whole
+    /// record instead of two a field.
+    members: Vec<Member>,
+}
+
+/// A byte range of [`SfRecord::buf`].
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+#[derive(Clone, Copy)]
+struct Member {
+    name: Span,
+    value: Span,
 }
 
 #[derive(Deserialize)]
@@ -60,20 +79,176 @@ struct Attributes {
     reference_id: Option<String>,
 }
 
+/// A member name borrowed from the text when it has no escapes.
+struct Name<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Name<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Name<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Name(Cow::Owned(v.to_owned())))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// The members of one JSON object, borrowed from its text.
+struct Members<'a>(Vec<(Name<'a>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(32));
+                while let Some(entry) = map.next_entry::<Name<'de>, &'de RawValue>()? {
+                    out.push(entry);
+                }
+                Ok(Members(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Where `part` (a slice of `whole`) starts in it.
+fn offset_in(whole: &str, part: &str) -> usize {
+    part.as_ptr() as usize - whole.as_ptr() as usize
+}
+
+fn span(start: usize, end: usize) -> Span {
+    // Records are far below 4 GiB: `index` refuses larger text.
+    Span {
+        start: start as u32,
+        end: end as u32,
+    }
+}
+
+impl SfRecord {
+    /// Indexes `text`, one JSON object, into a record.
+    fn index(mut buf: String) -> Result<SfRecord, serde_json::Error> {
+        use serde::de::Error as _;
+        if buf.len() > u32::MAX as usize / 2 {
+            return Err(serde_json::Error::custom("record larger than 2 GiB"));
+        }
+        let mut members = Vec::new();
+        let mut unescaped: Vec<(usize, String)> = Vec::new();
+        {
+            let parsed: Members<'_> = serde_json::from_str(&buf)?;
+            members.reserve_exact(parsed.0.len());
+            for (i, (name, value)) in parsed.0.into_iter().enumerate() {
+                let v = offset_in(&buf, value.get());
+                let value = span(v, v + value.get().len());
+                let name = match name.0 {
+                    Cow::Borrowed(n) => {
+                        let at = offset_in(&buf, n);
+                        span(at, at + n.len())
+                    }
+                    Cow::Owned(n) => {
+                        unescaped.push((i, n));
+                        span(0, 0)
+                    }
+                };
+                members.push(Member { name, value });
+            }
+        }
+        for (i, name) in unescaped {
+            let at = buf.len();
+            buf.push_str(&name);
+            members[i].name = span(at, buf.len());
+        }
+        let mut rec = SfRecord { buf, members };
+        rec.sort_members();
+        if let Some(attrs) = rec.member("attributes") {
+            serde_json::from_str::<Attributes>(attrs)
+                .map_err(|e| serde_json::Error::custom(format!("bad attributes block: {e}")))?;
+        }
+        Ok(rec)
+    }
+
+    fn text_of(&self, s: Span) -> &str {
+        &self.buf[s.start as usize..s.end as usize]
+    }
+
+    /// Sorts by name, keeping the last of duplicates (stable sort, then
+    /// keep the last of each run).
+    fn sort_members(&mut self) {
+        let buf = &self.buf;
+        let name = |m: &Member| &buf[m.name.start as usize..m.name.end as usize];
+        if self.members.is_sorted_by(|a, b| name(a) < name(b)) {
+            return;
+        }
+        self.members.sort_by(|a, b| name(a).cmp(name(b)));
+        let mut out: Vec<Member> = Vec::with_capacity(self.members.len());
+        for m in self.members.drain(..) {
+            match out.last_mut() {
+                Some(last) if name(last) == name(&m) => *last = m,
+                _ => out.push(m),
+            }
+        }
+        self.members = out;
+    }
+
+    /// Where the member named exactly `field` is (or would go).
+    fn position(&self, field: &str) -> Result<usize, usize> {
+        self.members
+            .binary_search_by(|m| self.text_of(m.name).cmp(field))
+    }
+
+    /// The raw JSON text of the member named exactly `field`.
+    fn member(&self, field: &str) -> Option<&str> {
+        let i = self.position(field).ok()?;
+        Some(self.text_of(self.members[i].value))
+    }
+
+    /// Sets a member to raw JSON text (known to be valid).
+    fn put(&mut self, field: &str, json: &str) {
+        let at = self.buf.len();
+        self.buf.push_str(field);
+        let name = span(at, self.buf.len());
+        self.buf.push_str(json);
+        let value = span(name.end as usize, self.buf.len());
+        match self.position(field) {
+            Ok(i) => self.members[i] = Member { name, value },
+            Err(i) => self.members.insert(i, Member { name, value }),
+        }
+    }
+}
+
 impl<'de> Deserialize<'de> for SfRecord {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let fields = BTreeMap::<String, Box<RawValue>>::deserialize(d)?;
-        if let Some(attrs) = fields.get("attributes") {
-            serde_json::from_str::<Attributes>(attrs.get())
-                .map_err(|e| D::Error::custom(format!("bad attributes block: {e}")))?;
-        }
-        Ok(SfRecord { fields })
+        let raw = Box::<RawValue>::deserialize(d)?;
+        let text: Box<str> = raw.into();
+        SfRecord::index(text.into_string()).map_err(D::Error::custom)
     }
 }
 
 impl Serialize for SfRecord {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.fields.serialize(s)
+        use serde::ser::{Error as _, SerializeMap};
+        let mut map = s.serialize_map(Some(self.members.len()))?;
+        for m in &self.members {
+            let value: &RawValue = serde_json::from_str(self.text_of(m.value))
+                .map_err(|e| S::Error::custom(e.to_string()))?;
+            map.serialize_entry(self.text_of(m.name), value)?;
+        }
+        map.end()
     }
 }
 
@@ -84,20 +259,18 @@ impl fmt::Debug for SfRecord {
         f.debug_struct("SfRecord")
             .field("object", &self.object())
             .field("id", &self.raw_text("Id"))
-            .field("fields", &self.fields.len())
+            .field("fields", &self.members.len())
             .finish()
     }
-}
-
-fn raw_json(value: &serde_json::Value) -> Box<RawValue> {
-    RawValue::from_string(value.to_string())
-        .expect("serde_json::Value always serializes to valid JSON")
 }
 
 /// Parses Salesforce datetimes: `2024-01-31T17:03:00.000+0000` (offset
 /// without a colon, which RFC 3339 parsers reject), `...Z`, `...+00:00`,
 /// with or without fractional seconds.
 pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    if let Some(dt) = fast_datetime(s) {
+        return Some(dt);
+    }
     if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
         return Some(dt.with_timezone(&Utc));
     }
@@ -110,6 +283,80 @@ pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
         .ok()
         .map(|n| n.and_utc())
+}
+
+/// `n` ASCII digits as a number.
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |acc, &c| {
+        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+    })
+}
+
+/// `YYYY-MM-DD` exactly, without chrono's format interpreter.
+fn fast_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    NaiveDate::from_ymd_opt(
+        i32::try_from(digits(&b[..4])?).ok()?,
+        digits(&b[5..7])?,
+        digits(&b[8..10])?,
+    )
+}
+
+/// The spellings Salesforce itself sends (`2024-01-31T17:03:00.000+0000`,
+/// `...Z`, `...+00:00`), parsed by hand: the hot path of every page.
+/// `None` for anything else, which the general parsers then try.
+fn fast_datetime(s: &str) -> Option<DateTime<Utc>> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let date = fast_date(&s[..10])?;
+    let (h, m, sec) = (
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    );
+    let mut rest = &b[19..];
+    let mut nanos = 0;
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 {
+            return None;
+        }
+        nanos = digits(&frac[..n])? * 10u32.pow(9 - n as u32);
+        rest = &frac[n..];
+    }
+    let offset = match rest {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), hh @ ..] if hh.len() == 4 || (hh.len() == 5 && hh[2] == b':') => {
+            let (oh, om) = (digits(&hh[..2])?, digits(&hh[hh.len() - 2..])?);
+            if oh >= 24 || om >= 60 {
+                return None;
+            }
+            let secs = i64::from(oh * 3600 + om * 60);
+            if *sign == b'-' { -secs } else { secs }
+        }
+        _ => return None,
+    };
+    if sec >= 60 {
+        return None;
+    }
+    let local = date.and_hms_nano_opt(h, m, sec, nanos)?;
+    Some((local - chrono::TimeDelta::seconds(offset)).and_utc())
+}
+
+/// The contents of a JSON string, borrowed when it has no escapes.
+fn unquote(raw: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    match raw {
+        Cow::Borrowed(r) => match r.strip_prefix('"').and_then(|i| i.strip_suffix('"')) {
+            Some(inner) if !inner.contains(['\\', '"']) => Some(Cow::Borrowed(inner)),
+            _ => serde_json::from_str::<String>(r).ok().map(Cow::Owned),
+        },
+        Cow::Owned(r) => serde_json::from_str::<String>(&r).ok().map(Cow::Owned),
+    }
 }
 
 fn parse_decimal(s: &str) -> Option<Decimal> {
@@ -207,10 +454,12 @@ impl SfRecord {
     /// # Ok::<(), salesforce_import::FieldError>(())
     /// ```
     pub fn new(object: SObject) -> SfRecord {
-        let attrs = serde_json::json!({ "type": object.as_str() });
-        let mut fields = BTreeMap::new();
-        fields.insert("attributes".to_owned(), raw_json(&attrs));
-        SfRecord { fields }
+        let mut rec = SfRecord {
+            buf: String::new(),
+            members: Vec::new(),
+        };
+        rec.set("attributes", serde_json::json!({ "type": object.as_str() }));
+        rec
     }
 
     /// Sets a field to a JSON value (`null` included), replacing any earlier value.
@@ -221,28 +470,27 @@ impl SfRecord {
 
     /// Sets a field to a JSON value, replacing any earlier value.
     pub fn set(&mut self, field: &str, value: impl Into<serde_json::Value>) {
-        self.fields
-            .insert(field.to_owned(), raw_json(&value.into()));
+        self.put(field, &value.into().to_string());
     }
 
     /// Removes a field.
     pub fn remove(&mut self, field: &str) {
-        self.fields.remove(field);
+        if let Ok(i) = self.position(field) {
+            self.members.remove(i);
+        }
     }
 
     /// The object named in `attributes.type`.
     pub fn object(&self) -> Option<SObject> {
-        let attrs = self.fields.get("attributes")?;
-        let attrs: Attributes = serde_json::from_str(attrs.get()).ok()?;
+        let attrs = self.member("attributes")?;
+        let attrs: Attributes = serde_json::from_str(attrs).ok()?;
         attrs.object.map(SObject::new)
     }
 
     /// `attributes.referenceId`, present in sObject Tree files.
     pub fn reference_id(&self) -> Option<String> {
-        let attrs = self.fields.get("attributes")?;
-        serde_json::from_str::<Attributes>(attrs.get())
-            .ok()?
-            .reference_id
+        let attrs = self.member("attributes")?;
+        serde_json::from_str::<Attributes>(attrs).ok()?.reference_id
     }
 
     /// The record's `Id`, validated.
@@ -276,26 +524,26 @@ impl SfRecord {
 
     /// The names of the fields present (`attributes` excluded).
     pub fn field_names(&self) -> impl Iterator<Item = &str> {
-        self.fields
-            .keys()
-            .map(String::as_str)
+        self.members
+            .iter()
+            .map(|m| self.text_of(m.name))
             .filter(|k| *k != "attributes")
     }
 
     /// The raw JSON text of a top-level field, as it arrived (`"\"Acme\""`,
     /// `null`, `{"records": [...]}`).
     pub fn raw_field(&self, field: &str) -> Option<&str> {
-        self.lookup(field).map(RawValue::get)
+        self.lookup(field)
     }
 
     /// Looks a top-level field up: exact name first, then ignoring ASCII
     /// case (Data Loader CSV exports upper-case every column).
-    fn lookup(&self, field: &str) -> Option<&RawValue> {
-        self.fields.get(field).map(|b| &**b).or_else(|| {
-            self.fields
+    fn lookup(&self, field: &str) -> Option<&str> {
+        self.member(field).or_else(|| {
+            self.members
                 .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(field))
-                .map(|(_, v)| &**v)
+                .find(|m| self.text_of(m.name).eq_ignore_ascii_case(field))
+                .map(|m| self.text_of(m.value))
         })
     }
 
@@ -307,13 +555,13 @@ impl SfRecord {
             None => (path, None),
         };
         let value = self.lookup(head)?;
-        if value.get() == "null" {
+        if value == "null" {
             return None;
         }
         match rest {
             // A top-level field is borrowed: no allocation on the hot path.
-            None => Some(Cow::Borrowed(value.get())),
-            Some(rest) => serde_json::from_str::<SfRecord>(value.get())
+            None => Some(Cow::Borrowed(value)),
+            Some(rest) => serde_json::from_str::<SfRecord>(value)
                 .ok()?
                 .raw_text(rest)
                 .map(|t| Cow::Owned(t.into_owned())),
@@ -330,17 +578,20 @@ impl SfRecord {
     /// Text. Blank text is `None`; numbers and booleans are accepted and
     /// turned into their text.
     pub fn text(&self, path: &str) -> Result<Option<String>, FieldError> {
+        Ok(self.text_ref(path)?.map(Cow::into_owned))
+    }
+
+    /// [`text`](SfRecord::text), borrowed when it can be.
+    fn text_ref(&self, path: &str) -> Result<Option<Cow<'_, str>>, FieldError> {
         let Some(raw) = self.raw_text(path) else {
             return Ok(None);
         };
         let text = if raw.starts_with('"') {
-            serde_json::from_str::<String>(&raw).ok()
+            unquote(raw.clone())
         } else {
             // Numbers and booleans are taken as their text; objects and arrays are not text.
             match serde_json::from_str::<serde_json::Value>(&raw) {
-                Ok(serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => {
-                    Some(raw.clone().into_owned())
-                }
+                Ok(serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => Some(raw.clone()),
                 _ => None,
             }
         };
@@ -364,10 +615,10 @@ impl SfRecord {
             return Ok(None);
         };
         let text: Cow<'_, str> = if raw.starts_with('"') {
-            match serde_json::from_str::<String>(&raw) {
-                Ok(s) if s.trim().is_empty() => return Ok(None),
-                Ok(s) => Cow::Owned(s),
-                Err(_) => raw,
+            match unquote(raw.clone()) {
+                Some(s) if s.trim().is_empty() => return Ok(None),
+                Some(s) => s,
+                None => raw,
             }
         } else {
             raw
@@ -428,7 +679,7 @@ impl SfRecord {
             return Ok(None);
         };
         let text = if raw.starts_with('"') {
-            serde_json::from_str::<String>(&raw).map_or(raw, Cow::Owned)
+            unquote(raw.clone()).unwrap_or(raw)
         } else {
             raw
         };
@@ -446,10 +697,13 @@ impl SfRecord {
     /// A date, `2024-01-31`. A datetime is accepted and its UTC date used
     /// (the mappers' [`Reader::date`](crate::mapping::Reader::date) warns).
     pub fn date(&self, path: &str) -> Result<Option<NaiveDate>, FieldError> {
-        let Some(text) = self.text(path)? else {
+        let Some(text) = self.text_ref(path)? else {
             return Ok(None);
         };
         let t = text.trim();
+        if let Some(d) = fast_date(t) {
+            return Ok(Some(d));
+        }
         if let Ok(d) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
             return Ok(Some(d));
         }
@@ -466,7 +720,7 @@ impl SfRecord {
     /// `2024-01-31T17:03:00.000+0000`, `2024-01-31T17:03:00Z`,
     /// `2024-01-31T17:03:00+00:00`.
     pub fn datetime(&self, path: &str) -> Result<Option<DateTime<Utc>>, FieldError> {
-        let Some(text) = self.text(path)? else {
+        let Some(text) = self.text_ref(path)? else {
             return Ok(None);
         };
         parse_datetime(text.trim())
@@ -476,7 +730,7 @@ impl SfRecord {
 
     /// A Salesforce id (15 or 18 characters).
     pub fn sf_id(&self, path: &str) -> Result<Option<SfId>, FieldError> {
-        let Some(text) = self.text(path)? else {
+        let Some(text) = self.text_ref(path)? else {
             return Ok(None);
         };
         SfId::from_str(text.trim()).map(Some).map_err(|e| {
@@ -624,6 +878,70 @@ mod tests {
         assert!(r.sf_id("Bad").is_err());
         assert_eq!(r.sf_id("AccountId").unwrap(), None);
         assert!(SfRecord::new(SObject::ACCOUNT).id().is_err());
+    }
+
+    #[test]
+    fn the_hand_parsed_datetimes_agree_with_chrono() {
+        let slow = |s: &str| {
+            DateTime::parse_from_rfc3339(s)
+                .ok()
+                .or_else(|| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z").ok())
+                .map(|d| d.with_timezone(&Utc))
+        };
+        for s in [
+            "2024-01-31T17:03:00.000+0000",
+            "2024-01-31T17:03:00.1+0000",
+            "2024-01-31T17:03:00.123456789Z",
+            "2024-01-31T17:03:00Z",
+            "2024-01-31T23:59:59.999-0530",
+            "2024-01-01T00:30:00.000+01:00",
+            "2024-02-29T12:00:00+14:00",
+        ] {
+            assert!(fast_datetime(s).is_some(), "{s}");
+            assert_eq!(fast_datetime(s), slow(s), "{s}");
+        }
+        // Not Salesforce's spelling, or not valid: left to the general parsers.
+        for s in [
+            "2024-02-30T17:03:00Z",
+            "2024-01-31T24:00:00Z",
+            "2024-01-31T17:03:60Z",
+            "2024-01-31t17:03:00Z",
+            "2024-01-31T17:03:00.+0000",
+            "2024-01-31T17:03:00+2400",
+            "2024-01-31T17:03:00.000",
+            "2024-01-31T17:03:00 +0000",
+        ] {
+            assert_eq!(fast_datetime(s), None, "{s}");
+        }
+        assert_eq!(
+            fast_date("2024-02-29"),
+            NaiveDate::from_ymd_opt(2024, 2, 29)
+        );
+        assert_eq!(fast_date("2023-02-29"), None);
+        assert_eq!(fast_date("2024-2-29"), None);
+    }
+
+    #[test]
+    fn members_are_sorted_last_duplicate_wins_and_escaped_names_read() {
+        let r = rec(r#"{"B": 1, "A\u0042": "ab", "A": "first", "A": "second", "Q": "say \"hi\""}"#);
+        assert_eq!(r.field_names().collect::<Vec<_>>(), ["A", "AB", "B", "Q"]);
+        assert_eq!(r.text("A").unwrap().as_deref(), Some("second"));
+        assert_eq!(r.text("AB").unwrap().as_deref(), Some("ab"));
+        assert_eq!(r.text("Q").unwrap().as_deref(), Some("say \"hi\""));
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"A":"second","AB":"ab","B":1,"Q":"say \"hi\""}"#
+        );
+        let mut r = r;
+        r.set("B", 2);
+        r.set("C", serde_json::Value::Null);
+        r.remove("A");
+        assert_eq!(
+            serde_json::to_string(&r).unwrap(),
+            r#"{"AB":"ab","B":2,"C":null,"Q":"say \"hi\""}"#
+        );
+        assert!(SfRecord::from_json("[1, 2]").is_err());
+        assert!(SfRecord::from_json(r#"{"attributes": 3}"#).is_err());
     }
 
     #[test]
