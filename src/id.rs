@@ -102,6 +102,20 @@ impl SfId {
         &self.0
     }
 
+    /// The 18 ASCII bytes, for stores that keep ids inline.
+    pub(crate) fn to_bytes(&self) -> [u8; 18] {
+        self.0
+            .as_bytes()
+            .try_into()
+            .expect("an SfId has 18 characters")
+    }
+
+    /// An id from [`to_bytes`](SfId::to_bytes).
+    pub(crate) fn from_bytes(bytes: [u8; 18]) -> SfId {
+        let text = std::str::from_utf8(&bytes).expect("from to_bytes");
+        SfId(text.into())
+    }
+
     /// The 15-character, case-sensitive form.
     pub fn to_15(&self) -> &str {
         &self.0[..15]

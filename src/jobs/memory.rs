@@ -28,7 +28,8 @@ struct State {
     next_id: u64,
     /// Keyed by tenant, then creation sequence: history is a reverse range scan.
     jobs: BTreeMap<(TenantId, u64), Row>,
-    ids: HashMap<(TenantId, IdKey), IdMapping>,
+    /// Per tenant: the id mappings, ids inline ([`crate::SfId::to_bytes`]).
+    ids: HashMap<TenantId, HashMap<(SObject, [u8; 18]), IdMapping>>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +80,7 @@ impl InMemoryJobStore {
 
     /// How many id mappings the tenant has.
     pub fn mapping_count(&self, tenant: &TenantId) -> usize {
-        self.lock().ids.keys().filter(|(t, _)| t == tenant).count()
+        self.lock().ids.get(tenant).map_or(0, HashMap::len)
     }
 }
 
@@ -234,11 +235,9 @@ impl JobStore for InMemoryJobStore {
             progress.watermark = page.watermark;
         }
         row.log.extend(page.log.iter().cloned());
+        let ids = s.ids.entry(tenant.clone()).or_default();
         for (sf_id, mapping) in &page.mappings {
-            s.ids.insert(
-                (tenant.clone(), (object.clone(), sf_id.clone())),
-                mapping.clone(),
-            );
+            ids.insert((object.clone(), sf_id.to_bytes()), mapping.clone());
         }
         Ok(())
     }
@@ -335,11 +334,13 @@ impl JobStore for InMemoryJobStore {
         keys: &[IdKey],
     ) -> Result<HashMap<IdKey, IdMapping>> {
         let s = self.lock();
+        let Some(ids) = s.ids.get(tenant) else {
+            return Ok(HashMap::new());
+        };
         Ok(keys
             .iter()
             .filter_map(|k| {
-                s.ids
-                    .get(&(tenant.clone(), k.clone()))
+                ids.get(&(k.0.clone(), k.1.to_bytes()))
                     .map(|m| (k.clone(), m.clone()))
             })
             .collect())

@@ -1,12 +1,13 @@
 //! The in-memory [`CrmSink`]: the reference implementation of the contract.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
 use chrono::{DateTime, Utc};
 
+use super::pack::Packed;
 use super::{CrmSink, Deletion, Relink, WriteAction, WriteBatch, WriteMode, WriteOutcome};
 use crate::crm::{CrmRecord, Link};
 use crate::error::{Problem, RecordError, Result};
@@ -27,18 +28,24 @@ pub struct InMemorySink {
 
 #[derive(Debug, Clone, Default)]
 struct State {
-    next_id: u64,
+    /// The tenants seen, interned: a row names its tenant by position.
+    tenants: Vec<TenantId>,
     /// (tenant, object, Salesforce id) -> CRM id: the idempotency key.
-    keys: HashMap<(TenantId, SObject, SfId), CrmId>,
-    /// (tenant, CRM id) -> the record.
-    records: BTreeMap<(TenantId, CrmId), Stored>,
+    /// Ids are kept inline ([`SfId::to_bytes`]): no allocation a key.
+    keys: HashMap<(u32, SObject, [u8; 18]), u64>,
+    /// The records: CRM id `n` (numbered across tenants) is `rows[n - 1]`.
+    rows: Vec<Stored>,
+    /// Reused to pack records.
+    scratch: Vec<u8>,
 }
 
+/// One record, packed: a few dozen bytes more than its text.
 #[derive(Debug, Clone)]
 struct Stored {
+    tenant: u32,
     object: SObject,
-    sf_id: SfId,
-    record: CrmRecord,
+    sf_id: [u8; 18],
+    record: Packed,
     /// Set when deleted in Salesforce (soft delete); cleared by a write.
     deleted_at: Option<DateTime<Utc>>,
 }
@@ -65,10 +72,13 @@ impl InMemorySink {
     /// How many records of `object` the tenant has (price book entries:
     /// how many were applied to products).
     pub fn count(&self, tenant: &TenantId, object: &SObject) -> usize {
-        self.lock()
-            .keys
+        let s = self.lock();
+        let Some(t) = s.tenant(tenant) else {
+            return 0;
+        };
+        s.keys
             .keys()
-            .filter(|(t, o, _)| t == tenant && o == object)
+            .filter(|(kt, o, _)| *kt == t && o == object)
             .count()
     }
 
@@ -80,41 +90,56 @@ impl InMemorySink {
         sf_id: &SfId,
     ) -> Option<(CrmId, CrmRecord)> {
         let s = self.lock();
-        let id = s
-            .keys
-            .get(&(tenant.clone(), object.clone(), sf_id.clone()))?;
-        let stored = s.records.get(&(tenant.clone(), id.clone()))?;
-        Some((id.clone(), stored.record.clone()))
+        let t = s.tenant(tenant)?;
+        let n = *s.keys.get(&(t, object.clone(), sf_id.to_bytes()))?;
+        Some((crm_id(n), s.rows[row(n)].record.unpack()))
     }
 
     /// The record with this CRM id.
     pub fn record(&self, tenant: &TenantId, crm_id: &CrmId) -> Option<CrmRecord> {
-        self.lock()
-            .records
-            .get(&(tenant.clone(), crm_id.clone()))
-            .map(|s| s.record.clone())
+        let s = self.lock();
+        s.stored(tenant, crm_id).map(|r| r.record.unpack())
     }
 
     /// When the record with this CRM id was deleted, if it was (deleted
     /// records are kept, marked).
     pub fn deleted_at(&self, tenant: &TenantId, crm_id: &CrmId) -> Option<DateTime<Utc>> {
         self.lock()
-            .records
-            .get(&(tenant.clone(), crm_id.clone()))
+            .stored(tenant, crm_id)
             .and_then(|s| s.deleted_at)
     }
 
     /// Every record of `object` for the tenant, deleted ones included
     /// (see [`deleted_at`](InMemorySink::deleted_at)), with its Salesforce
-    /// and CRM ids.
+    /// and CRM ids, in the order they were created.
     pub fn records(&self, tenant: &TenantId, object: &SObject) -> Vec<(SfId, CrmId, CrmRecord)> {
-        self.lock()
-            .records
+        let s = self.lock();
+        let Some(t) = s.tenant(tenant) else {
+            return Vec::new();
+        };
+        s.rows
             .iter()
-            .filter(|((t, _), s)| t == tenant && &s.object == object)
-            .map(|((_, id), s)| (s.sf_id.clone(), id.clone(), s.record.clone()))
+            .enumerate()
+            .filter(|(_, r)| r.tenant == t && &r.object == object)
+            .map(|(i, r)| {
+                (
+                    SfId::from_bytes(r.sf_id),
+                    crm_id(i as u64 + 1),
+                    r.record.unpack(),
+                )
+            })
             .collect()
     }
+}
+
+/// The CRM id of row number `n` (from 1).
+fn crm_id(n: u64) -> CrmId {
+    CrmId::new(n.to_string())
+}
+
+/// The position in `rows` of CRM id number `n`.
+fn row(n: u64) -> usize {
+    usize::try_from(n - 1).expect("row numbers fit in memory")
 }
 
 fn rejected(object: &SObject, sf_id: &SfId, field: &'static str, reason: &str) -> RecordError {
@@ -129,8 +154,34 @@ fn rejected(object: &SObject, sf_id: &SfId, field: &'static str, reason: &str) -
 }
 
 impl State {
+    fn tenant(&self, tenant: &TenantId) -> Option<u32> {
+        self.tenants
+            .iter()
+            .position(|t| t == tenant)
+            .map(|i| i as u32)
+    }
+
+    fn tenant_or_add(&mut self, tenant: &TenantId) -> u32 {
+        self.tenant(tenant).unwrap_or_else(|| {
+            self.tenants.push(tenant.clone());
+            (self.tenants.len() - 1) as u32
+        })
+    }
+
+    /// The CRM id's number, when it names a record of this tenant.
+    fn number(&self, tenant: &TenantId, id: &CrmId) -> Option<u64> {
+        let t = self.tenant(tenant)?;
+        let n: u64 = id.as_str().parse().ok()?;
+        let stored = self.rows.get(row(n.max(1)))?;
+        (n >= 1 && stored.tenant == t).then_some(n)
+    }
+
+    fn stored(&self, tenant: &TenantId, id: &CrmId) -> Option<&Stored> {
+        self.number(tenant, id).map(|n| &self.rows[row(n)])
+    }
+
     fn exists(&self, tenant: &TenantId, id: &CrmId) -> bool {
-        self.records.contains_key(&(tenant.clone(), id.clone()))
+        self.number(tenant, id).is_some()
     }
 
     /// The CRM's own integrity rules: required references must name records
@@ -173,6 +224,12 @@ impl State {
         Ok(())
     }
 
+    /// Replaces a row's record.
+    fn repack(&mut self, n: u64, rec: &CrmRecord) {
+        let packed = Packed::new(rec, &mut self.scratch);
+        self.rows[row(n)].record = packed;
+    }
+
     fn write_one(
         &mut self,
         tenant: &TenantId,
@@ -182,66 +239,58 @@ impl State {
         rec: &CrmRecord,
     ) -> Result<WriteOutcome, RecordError> {
         self.check(tenant, object, sf_id, rec)?;
-        let key = (tenant.clone(), object.clone(), sf_id.clone());
+        let t = self.tenant_or_add(tenant);
+        let key = (t, object.clone(), sf_id.to_bytes());
         // A price book entry is written onto its product.
         if let CrmRecord::ProductPrice(price) = rec {
             // Written before: in SkipExisting mode leave the product alone
             // and answer with the id the entry got the first time.
             if mode == WriteMode::SkipExisting
-                && let Some(id) = self.keys.get(&key)
+                && let Some(&n) = self.keys.get(&key)
             {
-                return Ok(WriteOutcome::new(id.clone(), WriteAction::AlreadyPresent));
+                return Ok(WriteOutcome::new(crm_id(n), WriteAction::AlreadyPresent));
             }
             let product = price.product.clone().expect("checked above");
-            if let Some(CrmRecord::Product(p)) = self
-                .records
-                .get_mut(&(tenant.clone(), product.clone()))
-                .map(|s| &mut s.record)
-            {
-                if price.price.is_some() {
-                    p.price = price.price;
-                    p.currency = price.currency.clone().or(p.currency.take());
-                }
-            } else {
+            let n = self.number(tenant, &product).expect("checked above");
+            let CrmRecord::Product(mut p) = self.rows[row(n)].record.unpack() else {
                 return Err(rejected(
                     object,
                     sf_id,
                     "Product2Id",
                     "refers to a record that is not a product",
                 ));
+            };
+            if price.price.is_some() {
+                p.price = price.price;
+                p.currency = price.currency.clone().or(p.currency.take());
+                self.repack(n, &CrmRecord::Product(p));
             }
-            let action = match self.keys.insert(key, product.clone()) {
+            let action = match self.keys.insert(key, n) {
                 None => WriteAction::Created,
                 Some(_) if mode == WriteMode::Update => WriteAction::Updated,
                 Some(_) => WriteAction::AlreadyPresent,
             };
             return Ok(WriteOutcome::new(product, action));
         }
-        if let Some(id) = self.keys.get(&key).cloned() {
+        if let Some(&n) = self.keys.get(&key) {
             if mode == WriteMode::Update {
-                let stored = self
-                    .records
-                    .get_mut(&(tenant.clone(), id.clone()))
-                    .expect("every key has its record");
-                stored.record = rec.clone();
-                stored.deleted_at = None;
-                return Ok(WriteOutcome::new(id, WriteAction::Updated));
+                self.repack(n, rec);
+                self.rows[row(n)].deleted_at = None;
+                return Ok(WriteOutcome::new(crm_id(n), WriteAction::Updated));
             }
-            return Ok(WriteOutcome::new(id, WriteAction::AlreadyPresent));
+            return Ok(WriteOutcome::new(crm_id(n), WriteAction::AlreadyPresent));
         }
-        self.next_id += 1;
-        let id = CrmId::new(self.next_id.to_string());
-        self.keys.insert(key, id.clone());
-        self.records.insert(
-            (tenant.clone(), id.clone()),
-            Stored {
-                object: object.clone(),
-                sf_id: sf_id.clone(),
-                record: rec.clone(),
-                deleted_at: None,
-            },
-        );
-        Ok(WriteOutcome::new(id, WriteAction::Created))
+        let record = Packed::new(rec, &mut self.scratch);
+        self.rows.push(Stored {
+            tenant: t,
+            object: object.clone(),
+            sf_id: sf_id.to_bytes(),
+            record,
+            deleted_at: None,
+        });
+        let n = self.rows.len() as u64;
+        self.keys.insert(key, n);
+        Ok(WriteOutcome::new(crm_id(n), WriteAction::Created))
     }
 }
 
@@ -270,20 +319,21 @@ impl CrmSink for InMemorySink {
         Ok(records
             .iter()
             .map(|d| {
-                let key = (tenant.clone(), object.clone(), d.sf_id.clone());
-                if state.keys.get(&key) != Some(&d.crm_id) {
+                let n = state
+                    .tenant(tenant)
+                    .and_then(|t| state.keys.get(&(t, object.clone(), d.sf_id.to_bytes())))
+                    .copied()
+                    .filter(|&n| crm_id(n) == d.crm_id);
+                let Some(n) = n else {
                     return Err(rejected(object, &d.sf_id, "Id", "no such record"));
-                }
-                let stored = state
-                    .records
-                    .get_mut(&(tenant.clone(), d.crm_id.clone()))
-                    .expect("every key has its record");
-                if &stored.object == object {
-                    stored.deleted_at.get_or_insert(d.deleted_at);
-                } else if let CrmRecord::Product(p) = &mut stored.record {
+                };
+                if &state.rows[row(n)].object == object {
+                    state.rows[row(n)].deleted_at.get_or_insert(d.deleted_at);
+                } else if let CrmRecord::Product(mut p) = state.rows[row(n)].record.unpack() {
                     // A price book entry lives on its product: deleting
                     // the entry takes the price away.
                     p.price = None;
+                    state.repack(n, &CrmRecord::Product(p));
                 }
                 Ok(())
             })
@@ -308,11 +358,12 @@ impl CrmSink for InMemorySink {
                         "refers to a record that does not exist",
                     ));
                 }
-                let stored = state
-                    .records
-                    .get_mut(&(tenant.clone(), l.crm_id.clone()))
+                let n = state
+                    .number(tenant, &l.crm_id)
                     .ok_or_else(|| rejected(object, &l.sf_id, "Id", "no such record"))?;
-                if stored.record.set_link(&l.link, l.target.clone()) {
+                let mut record = state.rows[row(n)].record.unpack();
+                if record.set_link(&l.link, l.target.clone()) {
+                    state.repack(n, &record);
                     Ok(())
                 } else {
                     Err(rejected(

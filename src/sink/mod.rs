@@ -52,6 +52,7 @@ use crate::id::{CrmId, SfId, TenantId};
 use crate::object::SObject;
 
 mod memory;
+mod pack;
 pub use crate::crm::WriteMode;
 pub use memory::InMemorySink;
 
