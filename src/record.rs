@@ -2,6 +2,7 @@
 //! getters that accept Salesforce's real formats.
 
 use std::borrow::Cow;
+use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
@@ -127,6 +128,17 @@ impl<'de> Deserialize<'de> for Members<'de> {
     }
 }
 
+/// Member names in ASCII-case-insensitive order, ties broken by exact
+/// order: one binary search finds a name, or the same name in another case
+/// (Data Loader CSV exports upper-case every column).
+fn name_order(a: &str, b: &str) -> Ordering {
+    let lower = u8::to_ascii_lowercase;
+    a.bytes()
+        .map(|c| lower(&c))
+        .cmp(b.bytes().map(|c| lower(&c)))
+        .then_with(|| a.cmp(b))
+}
+
 /// Where `part` (a slice of `whole`) starts in it.
 fn offset_in(whole: &str, part: &str) -> usize {
     part.as_ptr() as usize - whole.as_ptr() as usize
@@ -186,15 +198,18 @@ impl SfRecord {
         &self.buf[s.start as usize..s.end as usize]
     }
 
-    /// Sorts by name, keeping the last of duplicates (stable sort, then
-    /// keep the last of each run).
+    /// Sorts by name ([`name_order`]), keeping the last of duplicates
+    /// (stable sort, then keep the last of each run).
     fn sort_members(&mut self) {
         let buf = &self.buf;
         let name = |m: &Member| &buf[m.name.start as usize..m.name.end as usize];
-        if self.members.is_sorted_by(|a, b| name(a) < name(b)) {
+        if self
+            .members
+            .is_sorted_by(|a, b| name_order(name(a), name(b)) == Ordering::Less)
+        {
             return;
         }
-        self.members.sort_by(|a, b| name(a).cmp(name(b)));
+        self.members.sort_by(|a, b| name_order(name(a), name(b)));
         let mut out: Vec<Member> = Vec::with_capacity(self.members.len());
         for m in self.members.drain(..) {
             match out.last_mut() {
@@ -208,7 +223,7 @@ impl SfRecord {
     /// Where the member named exactly `field` is (or would go).
     fn position(&self, field: &str) -> Result<usize, usize> {
         self.members
-            .binary_search_by(|m| self.text_of(m.name).cmp(field))
+            .binary_search_by(|m| name_order(self.text_of(m.name), field))
     }
 
     /// The raw JSON text of the member named exactly `field`.
@@ -539,12 +554,20 @@ impl SfRecord {
     /// Looks a top-level field up: exact name first, then ignoring ASCII
     /// case (Data Loader CSV exports upper-case every column).
     fn lookup(&self, field: &str) -> Option<&str> {
-        self.member(field).or_else(|| {
-            self.members
-                .iter()
-                .find(|m| self.text_of(m.name).eq_ignore_ascii_case(field))
-                .map(|m| self.text_of(m.value))
-        })
+        let i = match self.position(field) {
+            Ok(i) => i,
+            // Names differing only in case sort next to each other, and
+            // `field` would go among them.
+            Err(i) => [i.checked_sub(1), Some(i)]
+                .into_iter()
+                .flatten()
+                .find(|&j| {
+                    self.members
+                        .get(j)
+                        .is_some_and(|m| self.text_of(m.name).eq_ignore_ascii_case(field))
+                })?,
+        };
+        Some(self.text_of(self.members[i].value))
     }
 
     /// The raw JSON text of a field (dotted paths included), or `None` when

@@ -285,16 +285,12 @@ impl Generated {
             (_, "Id") => text(out, &id(key_prefix(object), i)),
             (_, "IsDeleted") => out.push_str("false"),
             (_, "CreatedDate") => {
-                let _ = write!(
-                    out,
-                    "\"{}\"",
-                    self.created(object, i).format("%Y-%m-%dT%H:%M:%S%.3f%z")
-                );
+                datetime(out, self.created(object, i));
             }
             (_, "LastModifiedDate" | "SystemModstamp") => {
                 let at = self.created(object, i)
                     + Duration::days((self.hash(object, "Modified", i) % 400) as i64);
-                let _ = write!(out, "\"{}\"", at.format("%Y-%m-%dT%H:%M:%S%.3f%z"));
+                datetime(out, at);
             }
             (_, "CurrencyIsoCode") => text(out, if h.is_multiple_of(5) { "EUR" } else { "USD" }),
             (_, f) if f.starts_with("Billing") || f.starts_with("Shipping") => {
@@ -437,7 +433,7 @@ impl Generated {
             ),
             ("Order", "ActivatedDate") if self.hash(object, "Status", i).is_multiple_of(2) => {
                 let at = self.created(object, i) + Duration::days(1);
-                let _ = write!(out, "\"{}\"", at.format("%Y-%m-%dT%H:%M:%S%.3f%z"));
+                datetime(out, at);
             }
             ("Order", "TotalAmount") | ("Quote", "Subtotal" | "TotalPrice" | "GrandTotal") => {
                 let lines = [2 * i, 2 * i + 1];
@@ -541,5 +537,40 @@ mod tests {
             }
         }
         assert!(differs, "another seed gives another org");
+    }
+}
+
+/// `"2020-01-01T00:00:00.000+0000"`, Salesforce's spelling, written without
+/// chrono's format interpreter (the hot path of every generated page).
+fn datetime(out: &mut String, at: DateTime<Utc>) {
+    use chrono::{Datelike, Timelike};
+    let _ = write!(
+        out,
+        "\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}+0000\"",
+        at.year(),
+        at.month(),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.timestamp_subsec_millis()
+    );
+}
+
+#[cfg(test)]
+mod datetime_tests {
+    use super::*;
+
+    #[test]
+    fn written_as_chrono_formats_it() {
+        for at in [
+            NaiveDate::from_ymd_opt(2020, 1, 1).unwrap().and_hms_milli_opt(0, 0, 0, 7),
+            NaiveDate::from_ymd_opt(2031, 12, 31).unwrap().and_hms_milli_opt(23, 59, 59, 999),
+        ] {
+            let at = at.unwrap().and_utc();
+            let mut out = String::new();
+            datetime(&mut out, at);
+            assert_eq!(out, format!("\"{}\"", at.format("%Y-%m-%dT%H:%M:%S%.3f%z")));
+        }
     }
 }
