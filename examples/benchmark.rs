@@ -81,6 +81,10 @@ struct Args {
     latency_ms: u64,
     runs: usize,
     seed_records: u64,
+    /// `ImporterBuilder::pages_in_flight` (0: the default).
+    pages_in_flight: usize,
+    /// `ImporterBuilder::objects_in_flight` (0: the default).
+    objects_in_flight: usize,
     skip: Vec<String>,
 }
 
@@ -113,6 +117,8 @@ impl Args {
             latency_ms: number("--latency-ms", 300),
             runs: number("--runs", 1).max(1) as usize,
             seed_records: number("--seed-records", 5_000),
+            pages_in_flight: number("--pages-in-flight", 0) as usize,
+            objects_in_flight: number("--objects-in-flight", 0) as usize,
             skip,
         }
     }
@@ -1241,7 +1247,7 @@ async fn import(
     org: &Org,
     sink: Arc<dyn CrmSink>,
     jobs: Arc<dyn JobStore>,
-    page_size: usize,
+    args: &Args,
     report: &mut PhaseReport,
 ) {
     let timeline = Arc::new(Timeline::default());
@@ -1263,9 +1269,16 @@ async fn import(
     )
     .vault(org.vault.clone())
     .mappers(mappers)
-    .page_size(page_size)
-    .build()
-    .expect("an importer");
+    .page_size(args.page_size);
+    let importer = match args.pages_in_flight {
+        0 => importer,
+        n => importer.pages_in_flight(n),
+    };
+    let importer = match args.objects_in_flight {
+        0 => importer,
+        n => importer.objects_in_flight(n),
+    };
+    let importer = importer.build().expect("an importer");
     let started = Instant::now();
     let job = importer
         .run(
@@ -1297,7 +1310,7 @@ async fn phase_pg(args: &Args) -> PhaseReport {
         &org,
         Arc::new(PgCrmSink::new(schema.pool.clone())),
         Arc::new(PgJobStore::new(schema.pool.clone())),
-        args.page_size,
+        args,
         &mut report,
     )
     .await;
@@ -1311,14 +1324,7 @@ async fn phase_mem(args: &Args) -> PhaseReport {
     let sink = Arc::new(InMemorySink::new());
     let jobs = Arc::new(InMemoryJobStore::new());
     let before = proc_status_kb("VmRSS:");
-    import(
-        &org,
-        sink.clone(),
-        jobs.clone(),
-        args.page_size,
-        &mut report,
-    )
-    .await;
+    import(&org, sink.clone(), jobs.clone(), args, &mut report).await;
     // The CRM and the job store still hold everything here.
     report.held_kb = proc_status_kb("VmRSS:") as i64 - before as i64;
     drop((sink, jobs));

@@ -564,8 +564,12 @@ mod datetime_tests {
     #[test]
     fn written_as_chrono_formats_it() {
         for at in [
-            NaiveDate::from_ymd_opt(2020, 1, 1).unwrap().and_hms_milli_opt(0, 0, 0, 7),
-            NaiveDate::from_ymd_opt(2031, 12, 31).unwrap().and_hms_milli_opt(23, 59, 59, 999),
+            NaiveDate::from_ymd_opt(2020, 1, 1)
+                .unwrap()
+                .and_hms_milli_opt(0, 0, 0, 7),
+            NaiveDate::from_ymd_opt(2031, 12, 31)
+                .unwrap()
+                .and_hms_milli_opt(23, 59, 59, 999),
         ] {
             let at = at.unwrap().and_utc();
             let mut out = String::new();

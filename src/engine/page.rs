@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::Inner;
+use super::ids::IdCache;
 use super::lease::HeldLease;
 use crate::error::{Error, RecordError, Result};
 use crate::error::{FieldError, Problem};
@@ -114,6 +115,7 @@ impl Stamps {
 pub(crate) struct PageContext {
     pub(crate) inner: Arc<Inner>,
     pub(crate) held: Arc<HeldLease>,
+    pub(crate) ids: Arc<IdCache>,
     pub(crate) job: Arc<Job>,
     pub(crate) mapper: Arc<dyn Mapper>,
     /// A sync read, in `(SystemModstamp, Id)` order.
@@ -169,9 +171,10 @@ pub(crate) async fn read_request(
 /// One id-map query for a page: the records themselves (were they
 /// imported before, and at which stamp?), everything they refer to, and
 /// the deleted records read. Returns the keys asked (sorted, once each)
-/// and what the id map knows of them.
+/// and what the id map knows of them. What `cache` holds is not asked.
 pub(crate) async fn resolve_page<'a>(
     inner: &Inner,
+    cache: Option<&IdCache>,
     tenant: &TenantId,
     object: &SObject,
     mapped: impl Iterator<Item = &'a Mapped>,
@@ -189,14 +192,17 @@ pub(crate) async fn resolve_page<'a>(
         .collect();
     keys.sort();
     keys.dedup();
-    let known = if keys.is_empty() {
-        HashMap::new()
-    } else {
-        inner
-            .backoff
-            .run("resolve ids", || inner.jobs.resolve_ids(tenant, &keys))
-            .await?
+    let (mut known, missing) = match cache {
+        Some(cache) => cache.split(keys.clone()),
+        None => (HashMap::new(), keys.clone()),
     };
+    if !missing.is_empty() {
+        let found = inner
+            .backoff
+            .run("resolve ids", || inner.jobs.resolve_ids(tenant, &missing))
+            .await?;
+        known.extend(found);
+    }
     Ok((keys, known))
 }
 
@@ -324,6 +330,7 @@ pub(crate) async fn prepare(
     let PageContext {
         inner,
         held,
+        ids,
         job,
         mapper,
         sync_read,
@@ -391,6 +398,7 @@ pub(crate) async fn prepare(
 
     let (_, known) = resolve_page(
         inner,
+        Some(&ids),
         tenant,
         &object,
         mapped.iter().map(|(m, _)| m),
@@ -509,9 +517,11 @@ pub(crate) async fn prepare(
 /// Records a prepared page (counts, log, id mappings, checkpoint and the
 /// object's watermark so far) in one call, in page order, and updates
 /// `local` with it and `run` with what the next pages need.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn commit(
     inner: &Inner,
     held: &HeldLease,
+    ids: &IdCache,
     job: &Job,
     object: &SObject,
     mut page: Prepared,
@@ -535,6 +545,7 @@ pub(crate) async fn commit(
             }
         })
         .await?;
+    ids.remember(object, &rec.mappings);
     tracing::debug!(
         imported = rec.imported,
         updated = rec.updated,

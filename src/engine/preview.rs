@@ -173,6 +173,7 @@ async fn preview_object(
         }
         let (keys, mut known) = page::resolve_page(
             inner,
+            None,
             tenant,
             object,
             mapped.iter().map(|(m, _)| m),

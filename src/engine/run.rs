@@ -9,6 +9,7 @@ use futures::future::BoxFuture;
 use futures::stream::{FuturesOrdered, FuturesUnordered};
 use tracing::Instrument;
 
+use super::ids::IdCache;
 use super::lease::{Heartbeat, HeldLease};
 use super::page::{Deferred, ObjectRun, PageContext};
 use super::progress::{Cancel, Events, ProgressEvent};
@@ -32,6 +33,8 @@ pub(crate) struct Runner {
     pub(crate) cancel: Cancel,
     /// The job's lease, renewed by the heartbeat; every write carries it.
     pub(crate) held: Arc<HeldLease>,
+    /// The id mappings this run recorded, for later pages' lookups.
+    pub(crate) ids: Arc<IdCache>,
 }
 
 /// How an object's import ended, short of an error.
@@ -385,6 +388,7 @@ impl Runner {
         let context = PageContext {
             inner: self.inner.clone(),
             held: self.held.clone(),
+            ids: self.ids.clone(),
             job: Arc::new(job.clone()),
             mapper: mapper.clone(),
             sync_read: run.sync_read,
@@ -432,7 +436,7 @@ impl Runner {
                 prepared = in_flight.next(), if !in_flight.is_empty() => {
                     let prepared = prepared.expect("a page in flight")?;
                     let usage = prepared.usage;
-                    page::commit(&self.inner, &self.held, job, &object, prepared, &mut local, &mut run)
+                    page::commit(&self.inner, &self.held, &self.ids, job, &object, prepared, &mut local, &mut run)
                         .await?;
                     self.events.send(ProgressEvent::Page {
                         progress: local.clone(),

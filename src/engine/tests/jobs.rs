@@ -588,3 +588,67 @@ async fn a_sync_in_skip_mode_is_refused() {
         .unwrap_err();
     assert!(matches!(err, Error::Config { .. }), "{err}");
 }
+
+/// Children refer to parents the same job just imported: with the id
+/// cache, their pages ask the store about the children only; without it,
+/// about every parent again. Both imports end the same.
+#[tokio::test]
+async fn lookups_of_what_the_job_recorded_skip_the_store() {
+    let children: Vec<SfRecord> = (1..=12)
+        .map(|i| {
+            rec(&child_obj(), &id("a02", i), &format!("C{i}"))
+                .with("ParentId", id("a01", 1 + i % 10).as_str())
+                .with("OtherId", id("a01", 1 + (i + 3) % 10).as_str())
+        })
+        .collect();
+    let mut results = Vec::new();
+    for cache in [100_000, 0] {
+        let t = tenant();
+        let jobs = Arc::new(Hooked::default());
+        let sink = Arc::new(InMemorySink::new());
+        let source = Arc::new(
+            VecSource::default()
+                .with(parent_obj(), parents(10))
+                .with(child_obj(), children.clone()),
+        );
+        let job = importer(source, sink.clone(), jobs.clone())
+            .page_size(3)
+            .id_cache(cache)
+            .build()
+            .unwrap()
+            .run(&t, ImportRequest::new("ada", [parent_obj(), child_obj()]))
+            .await
+            .unwrap();
+        assert_eq!((job.imported(), job.errors()), (22, 0));
+        let asked = jobs.asked.lock().unwrap().clone();
+        let parents_asked = asked.iter().filter(|(o, _)| *o == parent_obj()).count();
+        let children_asked = asked.iter().filter(|(o, _)| *o == child_obj()).count();
+        // Each parent's own page asks about it once (was it imported before?).
+        if cache > 0 {
+            assert_eq!((parents_asked, children_asked), (10, 12), "cache {cache}");
+        } else {
+            assert!(parents_asked > 10, "without the cache: {parents_asked}");
+        }
+        let written: Vec<(String, Option<String>, Option<String>)> = sink
+            .records(&t, &child_obj())
+            .into_iter()
+            .map(|(sf, _, r)| {
+                let link = |slot: &str| {
+                    r.link(&Link::Custom(slot.into()))
+                        .map(|crm| sink.record(&t, crm).unwrap())
+                        .map(|p| match p {
+                            CrmRecord::Custom(c) => c.fields["name"].json().to_owned(),
+                            other => panic!("{other:?}"),
+                        })
+                };
+                (sf.as_str().to_owned(), link("parent"), link("other"))
+            })
+            .collect();
+        results.push(written);
+    }
+    assert_eq!(results[0].len(), 12);
+    assert_eq!(
+        results[0], results[1],
+        "the same links with and without the cache"
+    );
+}

@@ -182,6 +182,8 @@ fn parents(n: usize) -> Vec<SfRecord> {
 struct Hooked {
     inner: InMemoryJobStore,
     resolve: AtomicUsize,
+    /// Every key `resolve_ids` was asked, in order.
+    asked: std::sync::Mutex<Vec<IdKey>>,
     record: AtomicUsize,
     crash_on_record: Option<usize>,
 }
@@ -271,6 +273,7 @@ impl JobStore for Hooked {
     }
     async fn resolve_ids(&self, t: &TenantId, keys: &[IdKey]) -> Result<HashMap<IdKey, IdMapping>> {
         self.resolve.fetch_add(1, Ordering::SeqCst);
+        self.asked.lock().unwrap().extend_from_slice(keys);
         self.inner.resolve_ids(t, keys).await
     }
     async fn watermark(&self, t: &TenantId, o: &SObject) -> Result<Option<DateTime<Utc>>> {
