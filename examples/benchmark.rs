@@ -85,6 +85,8 @@ struct Args {
     pages_in_flight: usize,
     /// `ImporterBuilder::objects_in_flight` (0: the default).
     objects_in_flight: usize,
+    /// `ImporterBuilder::id_cache` (none: the default).
+    id_cache: Option<usize>,
     skip: Vec<String>,
 }
 
@@ -119,6 +121,7 @@ impl Args {
             seed_records: number("--seed-records", 5_000),
             pages_in_flight: number("--pages-in-flight", 0) as usize,
             objects_in_flight: number("--objects-in-flight", 0) as usize,
+            id_cache: value("--id-cache").map(|_| number("--id-cache", 0) as usize),
             skip,
         }
     }
@@ -522,6 +525,11 @@ impl JobStore for TimedJobs {
         object: &SObject,
     ) -> Result<Option<DateTime<Utc>>> {
         let call = self.inner.watermark(tenant, object);
+        timed(&self.timeline, Some(object.as_str()), Part::Admin, call).await
+    }
+
+    async fn has_mappings(&self, tenant: &TenantId, object: &SObject) -> Result<bool> {
+        let call = self.inner.has_mappings(tenant, object);
         timed(&self.timeline, Some(object.as_str()), Part::Admin, call).await
     }
 }
@@ -1277,6 +1285,10 @@ async fn import(
     let importer = match args.objects_in_flight {
         0 => importer,
         n => importer.objects_in_flight(n),
+    };
+    let importer = match args.id_cache {
+        None => importer,
+        Some(n) => importer.id_cache(n),
     };
     let importer = importer.build().expect("an importer");
     let started = Instant::now();

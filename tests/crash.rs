@@ -969,6 +969,13 @@ impl JobStore for SlowFinalRead {
     ) -> salesforce_import::Result<Option<DateTime<Utc>>> {
         self.inner.watermark(tenant, object).await
     }
+    async fn has_mappings(
+        &self,
+        tenant: &TenantId,
+        object: &SObject,
+    ) -> salesforce_import::Result<bool> {
+        self.inner.has_mappings(tenant, object).await
+    }
 }
 
 /// A job that completed (and released its lease) must be reported as

@@ -215,6 +215,10 @@ async fn failing_a_write_mid_page_leaves_none_of_the_page() {
         jobs.resolve_ids(&tenant, &keys).await.unwrap().is_empty(),
         "no mapping"
     );
+    assert!(
+        !jobs.has_mappings(&tenant, &SObject::CONTACT).await.unwrap(),
+        "the object has no mapping at all: a first import need not ask"
+    );
 }
 
 /// Values the schema rejects fail their record only, named by Salesforce

@@ -13,8 +13,16 @@
 //! the young one is full it becomes the old one and the old one is
 //! dropped, so memory stays flat however large the org, and what was
 //! recorded last stays longest.
+//!
+//! Beside it, a Bloom filter of every key the run recorded answers "did
+//! this run record it?" with "certainly not" or "maybe", in a fixed
+//! megabyte. For an object the store had no mapping of when the run began
+//! ([`mark_fresh`](IdCache::mark_fresh)), read in one pass where each
+//! record comes once, a record the run did not record was not imported
+//! before: the store need not be asked about it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 use crate::id::SfId;
@@ -35,6 +43,61 @@ type Key = (SObject, [u8; 18]);
 struct Generations {
     young: HashMap<Key, IdMapping>,
     old: HashMap<Key, IdMapping>,
+    /// Every key the run recorded, evicted ones included.
+    seen: Bloom,
+    /// Objects the store had no mapping of when the run began them.
+    fresh: HashSet<SObject>,
+}
+
+/// A Bloom filter of fixed size: "certainly not added" or "maybe".
+#[derive(Debug)]
+struct Bloom {
+    bits: Vec<u64>,
+    hasher: std::collections::hash_map::RandomState,
+}
+
+impl Default for Bloom {
+    fn default() -> Bloom {
+        Bloom {
+            bits: Vec::new(),
+            hasher: Default::default(),
+        }
+    }
+}
+
+impl Bloom {
+    /// 2^23 bits (one MiB): about 2% false answers at a million keys, 6
+    /// probes a key.
+    const WORDS: usize = 1 << 17;
+    const PROBES: u64 = 6;
+
+    fn probes(&self, key: &Key) -> impl Iterator<Item = (usize, u64)> {
+        let h = self.hasher.hash_one(key);
+        // Two hashes from one (Kirsch and Mitzenmacher).
+        let (h1, h2) = (h & 0xffff_ffff, (h >> 32) | 1);
+        let bits = (Bloom::WORDS * 64) as u64;
+        (0..Bloom::PROBES).map(move |i| {
+            let bit = h1.wrapping_add(i.wrapping_mul(h2)) % bits;
+            ((bit / 64) as usize, 1u64 << (bit % 64))
+        })
+    }
+
+    fn add(&mut self, key: &Key) {
+        if self.bits.is_empty() {
+            self.bits = vec![0; Bloom::WORDS];
+        }
+        let probes: Vec<(usize, u64)> = self.probes(key).collect();
+        for (word, mask) in probes {
+            self.bits[word] |= mask;
+        }
+    }
+
+    fn maybe(&self, key: &Key) -> bool {
+        !self.bits.is_empty()
+            && self
+                .probes(key)
+                .all(|(word, mask)| self.bits[word] & mask != 0)
+    }
 }
 
 impl IdCache {
@@ -52,6 +115,15 @@ impl IdCache {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Notes that the store held no mapping of `object` when the run began
+    /// it, and that it is read in one pass where each record comes once
+    /// (not a sync's read by modification stamp).
+    pub(crate) fn mark_fresh(&self, object: &SObject) {
+        if self.generation > 0 {
+            self.lock().fresh.insert(object.clone());
+        }
+    }
+
     /// Remembers the mappings of `object` a page recorded.
     pub(crate) fn remember<'a>(
         &self,
@@ -64,6 +136,7 @@ impl IdCache {
         let mut g = self.lock();
         for (sf_id, mapping) in mappings {
             let key = (object.clone(), sf_id.to_bytes());
+            g.seen.add(&key);
             // The newest answer wins: drop an older one from the old
             // generation so that a lookup cannot find it first.
             g.old.remove(&key);
@@ -74,8 +147,14 @@ impl IdCache {
         }
     }
 
-    /// Splits `keys` into what the cache knows and what it does not.
-    pub(crate) fn split(&self, keys: Vec<IdKey>) -> (HashMap<IdKey, IdMapping>, Vec<IdKey>) {
+    /// Splits `keys` into what the cache knows and what the store must be
+    /// asked; `own` says which keys are the page's own records (not
+    /// references), whose absence a fresh object answers.
+    pub(crate) fn split(
+        &self,
+        keys: Vec<IdKey>,
+        own: impl Fn(&IdKey) -> bool,
+    ) -> (HashMap<IdKey, IdMapping>, Vec<IdKey>) {
         if self.generation == 0 {
             return (HashMap::new(), keys);
         }
@@ -88,6 +167,9 @@ impl IdCache {
                 Some(mapping) => {
                     known.insert(key, mapping.clone());
                 }
+                // Not in the store before the run, not recorded by it:
+                // certainly unknown.
+                None if g.fresh.contains(&key.0) && own(&key) && !g.seen.maybe(&inline) => {}
                 None => missing.push(key),
             }
         }
@@ -118,7 +200,7 @@ mod tests {
             (a.clone(), id(3)),
             (SObject::CONTACT, id(2)),
         ];
-        let (known, missing) = cache.split(keys);
+        let (known, missing) = cache.split(keys, |_| false);
         assert_eq!(known.len(), 1);
         assert_eq!(known[&(a.clone(), id(1))].crm_id, CrmId::new("c1"));
         assert_eq!(missing, vec![(a.clone(), id(3)), (SObject::CONTACT, id(2))]);
@@ -132,7 +214,7 @@ mod tests {
         // Fills the young generation: id 1 moves to the old one.
         cache.remember(&a, &[(id(2), mapping("c2"))]);
         cache.remember(&a, &[(id(1), mapping("new").deleted())]);
-        let (known, _) = cache.split(vec![(a.clone(), id(1))]);
+        let (known, _) = cache.split(vec![(a.clone(), id(1))], |_| false);
         let m = &known[&(a.clone(), id(1))];
         assert_eq!((m.crm_id.as_str(), m.deleted), ("new", true));
     }
@@ -147,16 +229,42 @@ mod tests {
         assert!(g.young.len() + g.old.len() <= 10);
         drop(g);
         // The latest are kept.
-        let (known, missing) = cache.split(vec![(a.clone(), id(99)), (a.clone(), id(0))]);
+        let (known, missing) =
+            cache.split(vec![(a.clone(), id(99)), (a.clone(), id(0))], |_| false);
         assert!(known.contains_key(&(a.clone(), id(99))));
         assert_eq!(missing, vec![(a, id(0))]);
+    }
+
+    #[test]
+    fn a_fresh_objects_own_records_unrecorded_are_not_asked() {
+        let cache = IdCache::new(4);
+        let a = SObject::ACCOUNT;
+        cache.mark_fresh(&a);
+        // Recorded, then evicted from the map: the filter still knows.
+        let all: Vec<(SfId, IdMapping)> = (0..20).map(|n| (id(n), mapping("c"))).collect();
+        cache.remember(&a, &all);
+        let keys: Vec<IdKey> = [0, 19, 500, 501]
+            .iter()
+            .map(|&n| (a.clone(), id(n)))
+            .collect();
+        let (known, missing) = cache.split(keys.clone(), |_| true);
+        // 19 is still held; 0 was evicted and may have been imported: asked;
+        // 500 and 501 were never recorded: neither known nor asked.
+        assert_eq!(known.len(), 1);
+        assert_eq!(missing, vec![(a.clone(), id(0))]);
+        // References are always asked, and so is an object not fresh.
+        let (_, missing) = cache.split(keys.clone(), |_| false);
+        assert_eq!(missing.len(), 3);
+        let c = SObject::CONTACT;
+        let (_, missing) = cache.split(vec![(c.clone(), id(500))], |_| true);
+        assert_eq!(missing, vec![(c, id(500))]);
     }
 
     #[test]
     fn off_at_zero() {
         let cache = IdCache::new(0);
         cache.remember(&SObject::ACCOUNT, &[(id(1), mapping("c1"))]);
-        let (known, missing) = cache.split(vec![(SObject::ACCOUNT, id(1))]);
+        let (known, missing) = cache.split(vec![(SObject::ACCOUNT, id(1))], |_| false);
         assert!(known.is_empty());
         assert_eq!(missing.len(), 1);
     }

@@ -1,7 +1,7 @@
 //! One page: map, resolve lookups in one query, write in one call, record
 //! in one call.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -180,20 +180,25 @@ pub(crate) async fn resolve_page<'a>(
     mapped: impl Iterator<Item = &'a Mapped>,
     gone: impl Iterator<Item = &'a SfId>,
 ) -> Result<(Vec<IdKey>, HashMap<IdKey, IdMapping>)> {
-    let mut keys: Vec<IdKey> = mapped
-        .flat_map(|m| {
-            std::iter::once((object.clone(), m.sf_id.clone())).chain(
-                m.lookups
-                    .iter()
-                    .map(|l| (l.spec.target.clone(), l.sf_id.clone())),
-            )
-        })
-        .chain(gone.map(|id| (object.clone(), id.clone())))
-        .collect();
+    let mut own: HashSet<&SfId> = HashSet::new();
+    let mut keys: Vec<IdKey> = Vec::new();
+    for m in mapped {
+        own.insert(&m.sf_id);
+        keys.push((object.clone(), m.sf_id.clone()));
+        keys.extend(
+            m.lookups
+                .iter()
+                .map(|l| (l.spec.target.clone(), l.sf_id.clone())),
+        );
+    }
+    for id in gone {
+        own.insert(id);
+        keys.push((object.clone(), id.clone()));
+    }
     keys.sort();
     keys.dedup();
     let (mut known, missing) = match cache {
-        Some(cache) => cache.split(keys.clone()),
+        Some(cache) => cache.split(keys.clone(), |(o, id)| o == object && own.contains(id)),
         None => (HashMap::new(), keys.clone()),
     };
     if !missing.is_empty() {

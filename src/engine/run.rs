@@ -383,6 +383,20 @@ impl Runner {
             sync_read: since.is_some(),
             ..ObjectRun::default()
         };
+        if since.is_none() && self.inner.id_cache > 0 {
+            let tenant = &job.tenant;
+            let any = self
+                .inner
+                .backoff
+                .run("read the id map", || {
+                    self.inner.jobs.has_mappings(tenant, &object)
+                })
+                .await?;
+            if !any {
+                // First import: only this run can have recorded a record.
+                self.ids.mark_fresh(&object);
+            }
+        }
         let mut local = progress;
         local.state = ObjectState::Importing;
         let context = PageContext {

@@ -346,6 +346,13 @@ impl JobStore for InMemoryJobStore {
             .collect())
     }
 
+    async fn has_mappings(&self, tenant: &TenantId, object: &SObject) -> Result<bool> {
+        let s = self.lock();
+        Ok(s.ids
+            .get(tenant)
+            .is_some_and(|ids| ids.keys().any(|(o, _)| o == object)))
+    }
+
     async fn watermark(
         &self,
         tenant: &TenantId,

@@ -582,4 +582,17 @@ pub trait JobStore: fmt::Debug + Send + Sync + 'static {
     /// it never was (the sync reads it whole).
     async fn watermark(&self, tenant: &TenantId, object: &SObject)
     -> Result<Option<DateTime<Utc>>>;
+
+    /// Whether the tenant's id map holds any mapping of `object`.
+    ///
+    /// `false` lets the engine skip asking about the records of an object
+    /// imported for the first time, read in `Id` order, where no record
+    /// can have been imported before except by the running job, which
+    /// knows what it recorded. The default answers `true`, which is always
+    /// safe: the engine then asks [`resolve_ids`](JobStore::resolve_ids)
+    /// as usual.
+    async fn has_mappings(&self, tenant: &TenantId, object: &SObject) -> Result<bool> {
+        let _ = (tenant, object);
+        Ok(true)
+    }
 }

@@ -775,6 +775,20 @@ impl JobStore for PgJobStore {
             .map_err(db(STORE, "reading a watermark"))?;
         Ok(at)
     }
+
+    async fn has_mappings(&self, tenant: &TenantId, object: &SObject) -> Result<bool> {
+        let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+        let any: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sf_import_id_map WHERE tenant_id = $1 AND object = $2)",
+        )
+        .bind(tenant.as_str())
+        .bind(object.as_str())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db(STORE, "reading the id map"))?;
+        tx.commit().await.map_err(db(STORE, "reading the id map"))?;
+        Ok(any)
+    }
 }
 
 /// The error for an update that matched no object row: the job is missing

@@ -529,6 +529,15 @@ pub async fn resolve_ids_scoping(store: &dyn JobStore) {
         .await
         .expect("record_page");
 
+    // May answer `true` when unsure, never `false` when there are some.
+    assert!(
+        store
+            .has_mappings(&a, &SObject::ACCOUNT)
+            .await
+            .expect("has_mappings"),
+        "has_mappings must see the recorded mapping"
+    );
+
     let known = (SObject::ACCOUNT, id.clone());
     let map = store
         .resolve_ids(&a, &[known.clone(), (SObject::ACCOUNT, unknown)])

@@ -188,8 +188,11 @@ async fn one_id_query_one_write_and_one_record_per_page() {
                 })
                 .collect())
         });
+    // Without the id cache, which spares a first import every id query
+    // (`lookups_of_what_the_job_recorded_skip_the_store`).
     let job = importer(source.clone(), Arc::new(sink), jobs.clone())
         .page_size(3)
+        .id_cache(0)
         .build()
         .unwrap()
         .run(&t, ImportRequest::new("ada", [parent_obj()]))
@@ -590,8 +593,11 @@ async fn a_sync_in_skip_mode_is_refused() {
 }
 
 /// Children refer to parents the same job just imported: with the id
-/// cache, their pages ask the store about the children only; without it,
-/// about every parent again. Both imports end the same.
+/// cache, their pages need not ask the store about them; and on a first
+/// import no record's own id is asked either (the store had none of the
+/// object, and the run knows what it recorded). Without the cache every
+/// key is asked. Both imports end the same, and a second run, which finds
+/// the mappings, asks about every record again.
 #[tokio::test]
 async fn lookups_of_what_the_job_recorded_skip_the_store() {
     let children: Vec<SfRecord> = (1..=12)
@@ -601,6 +607,11 @@ async fn lookups_of_what_the_job_recorded_skip_the_store() {
                 .with("OtherId", id("a01", 1 + (i + 3) % 10).as_str())
         })
         .collect();
+    let asked_of = |jobs: &Hooked| {
+        let asked = jobs.asked.lock().unwrap().clone();
+        let count = |o: SObject| asked.iter().filter(|(k, _)| *k == o).count();
+        (count(parent_obj()), count(child_obj()))
+    };
     let mut results = Vec::new();
     for cache in [100_000, 0] {
         let t = tenant();
@@ -611,22 +622,19 @@ async fn lookups_of_what_the_job_recorded_skip_the_store() {
                 .with(parent_obj(), parents(10))
                 .with(child_obj(), children.clone()),
         );
-        let job = importer(source, sink.clone(), jobs.clone())
+        let importer = importer(source, sink.clone(), jobs.clone())
             .page_size(3)
             .id_cache(cache)
             .build()
-            .unwrap()
-            .run(&t, ImportRequest::new("ada", [parent_obj(), child_obj()]))
-            .await
             .unwrap();
+        let request = ImportRequest::new("ada", [parent_obj(), child_obj()]);
+        let job = importer.run(&t, request.clone()).await.unwrap();
         assert_eq!((job.imported(), job.errors()), (22, 0));
-        let asked = jobs.asked.lock().unwrap().clone();
-        let parents_asked = asked.iter().filter(|(o, _)| *o == parent_obj()).count();
-        let children_asked = asked.iter().filter(|(o, _)| *o == child_obj()).count();
-        // Each parent's own page asks about it once (was it imported before?).
         if cache > 0 {
-            assert_eq!((parents_asked, children_asked), (10, 12), "cache {cache}");
+            assert_eq!(asked_of(&jobs), (0, 0), "first import, with the cache");
         } else {
+            let (parents_asked, children_asked) = asked_of(&jobs);
+            assert_eq!(children_asked, 12);
             assert!(parents_asked > 10, "without the cache: {parents_asked}");
         }
         let written: Vec<(String, Option<String>, Option<String>)> = sink
@@ -645,6 +653,18 @@ async fn lookups_of_what_the_job_recorded_skip_the_store() {
             })
             .collect();
         results.push(written);
+
+        // Again, reading everything: every record was imported before,
+        // and is found so.
+        jobs.asked.lock().unwrap().clear();
+        let job = importer
+            .run(&t, request.mode(WriteMode::SkipExisting))
+            .await
+            .unwrap();
+        assert_eq!((job.imported(), job.skipped(), job.errors()), (0, 22, 0));
+        let (parents_asked, children_asked) = asked_of(&jobs);
+        assert_eq!(children_asked, 12, "cache {cache}");
+        assert!(parents_asked >= 10, "cache {cache}: {parents_asked}");
     }
     assert_eq!(results[0].len(), 12);
     assert_eq!(

@@ -279,6 +279,9 @@ impl JobStore for Hooked {
     async fn watermark(&self, t: &TenantId, o: &SObject) -> Result<Option<DateTime<Utc>>> {
         self.inner.watermark(t, o).await
     }
+    async fn has_mappings(&self, t: &TenantId, o: &SObject) -> Result<bool> {
+        self.inner.has_mappings(t, o).await
+    }
 }
 
 /// Pauses every write until the test lets it through, and says when one
