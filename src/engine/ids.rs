@@ -50,19 +50,10 @@ struct Generations {
 }
 
 /// A Bloom filter of fixed size: "certainly not added" or "maybe".
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct Bloom {
     bits: Vec<u64>,
     hasher: std::collections::hash_map::RandomState,
-}
-
-impl Default for Bloom {
-    fn default() -> Bloom {
-        Bloom {
-            bits: Vec::new(),
-            hasher: Default::default(),
-        }
-    }
 }
 
 impl Bloom {
