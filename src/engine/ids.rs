@@ -100,6 +100,11 @@ impl IdCache {
         }
     }
 
+    /// Whether it keeps anything (a capacity of 0 turns it off).
+    pub(crate) fn is_on(&self) -> bool {
+        self.generation > 0
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
         // Every mutation is a plain insert or swap: a panic cannot leave
         // the maps inconsistent.
@@ -110,7 +115,7 @@ impl IdCache {
     /// it, and that it is read in one pass where each record comes once
     /// (not a sync's read by modification stamp).
     pub(crate) fn mark_fresh(&self, object: &SObject) {
-        if self.generation > 0 {
+        if self.is_on() {
             self.lock().fresh.insert(object.clone());
         }
     }
@@ -121,7 +126,7 @@ impl IdCache {
         object: &SObject,
         mappings: impl IntoIterator<Item = &'a (SfId, IdMapping)>,
     ) {
-        if self.generation == 0 {
+        if !self.is_on() {
             return;
         }
         let mut g = self.lock();
@@ -143,25 +148,25 @@ impl IdCache {
     /// references), whose absence a fresh object answers.
     pub(crate) fn split(
         &self,
-        keys: Vec<IdKey>,
+        keys: &[IdKey],
         own: impl Fn(&IdKey) -> bool,
     ) -> (HashMap<IdKey, IdMapping>, Vec<IdKey>) {
-        if self.generation == 0 {
-            return (HashMap::new(), keys);
+        if !self.is_on() {
+            return (HashMap::new(), keys.to_vec());
         }
         let g = self.lock();
         let mut known = HashMap::new();
-        let mut missing = Vec::with_capacity(keys.len());
+        let mut missing = Vec::new();
         for key in keys {
             let inline = (key.0.clone(), key.1.to_bytes());
             match g.young.get(&inline).or_else(|| g.old.get(&inline)) {
                 Some(mapping) => {
-                    known.insert(key, mapping.clone());
+                    known.insert(key.clone(), mapping.clone());
                 }
                 // Not in the store before the run, not recorded by it:
                 // certainly unknown.
-                None if g.fresh.contains(&key.0) && own(&key) && !g.seen.maybe(&inline) => {}
-                None => missing.push(key),
+                None if g.fresh.contains(&key.0) && own(key) && !g.seen.maybe(&inline) => {}
+                None => missing.push(key.clone()),
             }
         }
         (known, missing)
@@ -191,7 +196,7 @@ mod tests {
             (a.clone(), id(3)),
             (SObject::CONTACT, id(2)),
         ];
-        let (known, missing) = cache.split(keys, |_| false);
+        let (known, missing) = cache.split(&keys, |_| false);
         assert_eq!(known.len(), 1);
         assert_eq!(known[&(a.clone(), id(1))].crm_id, CrmId::new("c1"));
         assert_eq!(missing, vec![(a.clone(), id(3)), (SObject::CONTACT, id(2))]);
@@ -205,7 +210,7 @@ mod tests {
         // Fills the young generation: id 1 moves to the old one.
         cache.remember(&a, &[(id(2), mapping("c2"))]);
         cache.remember(&a, &[(id(1), mapping("new").deleted())]);
-        let (known, _) = cache.split(vec![(a.clone(), id(1))], |_| false);
+        let (known, _) = cache.split(&[(a.clone(), id(1))], |_| false);
         let m = &known[&(a.clone(), id(1))];
         assert_eq!((m.crm_id.as_str(), m.deleted), ("new", true));
     }
@@ -220,8 +225,7 @@ mod tests {
         assert!(g.young.len() + g.old.len() <= 10);
         drop(g);
         // The latest are kept.
-        let (known, missing) =
-            cache.split(vec![(a.clone(), id(99)), (a.clone(), id(0))], |_| false);
+        let (known, missing) = cache.split(&[(a.clone(), id(99)), (a.clone(), id(0))], |_| false);
         assert!(known.contains_key(&(a.clone(), id(99))));
         assert_eq!(missing, vec![(a, id(0))]);
     }
@@ -238,16 +242,16 @@ mod tests {
             .iter()
             .map(|&n| (a.clone(), id(n)))
             .collect();
-        let (known, missing) = cache.split(keys.clone(), |_| true);
+        let (known, missing) = cache.split(&keys, |_| true);
         // 19 is still held; 0 was evicted and may have been imported: asked;
         // 500 and 501 were never recorded: neither known nor asked.
         assert_eq!(known.len(), 1);
         assert_eq!(missing, vec![(a.clone(), id(0))]);
         // References are always asked, and so is an object not fresh.
-        let (_, missing) = cache.split(keys.clone(), |_| false);
+        let (_, missing) = cache.split(&keys, |_| false);
         assert_eq!(missing.len(), 3);
         let c = SObject::CONTACT;
-        let (_, missing) = cache.split(vec![(c.clone(), id(500))], |_| true);
+        let (_, missing) = cache.split(&[(c.clone(), id(500))], |_| true);
         assert_eq!(missing, vec![(c, id(500))]);
     }
 
@@ -255,7 +259,7 @@ mod tests {
     fn off_at_zero() {
         let cache = IdCache::new(0);
         cache.remember(&SObject::ACCOUNT, &[(id(1), mapping("c1"))]);
-        let (known, missing) = cache.split(vec![(SObject::ACCOUNT, id(1))], |_| false);
+        let (known, missing) = cache.split(&[(SObject::ACCOUNT, id(1))], |_| false);
         assert!(known.is_empty());
         assert_eq!(missing.len(), 1);
     }

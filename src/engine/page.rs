@@ -171,10 +171,10 @@ pub(crate) async fn read_request(
 /// One id-map query for a page: the records themselves (were they
 /// imported before, and at which stamp?), everything they refer to, and
 /// the deleted records read. Returns the keys asked (sorted, once each)
-/// and what the id map knows of them. What `cache` holds is not asked.
+/// and what the id map knows of them. What `cache` answers is not asked.
 pub(crate) async fn resolve_page<'a>(
     inner: &Inner,
-    cache: Option<&IdCache>,
+    cache: &IdCache,
     tenant: &TenantId,
     object: &SObject,
     mapped: impl Iterator<Item = &'a Mapped>,
@@ -197,10 +197,7 @@ pub(crate) async fn resolve_page<'a>(
     }
     keys.sort();
     keys.dedup();
-    let (mut known, missing) = match cache {
-        Some(cache) => cache.split(keys.clone(), |(o, id)| o == object && own.contains(id)),
-        None => (HashMap::new(), keys.clone()),
-    };
+    let (mut known, missing) = cache.split(&keys, |(o, id)| o == object && own.contains(id));
     if !missing.is_empty() {
         let found = inner
             .backoff
@@ -403,7 +400,7 @@ pub(crate) async fn prepare(
 
     let (_, known) = resolve_page(
         inner,
-        Some(&ids),
+        &ids,
         tenant,
         &object,
         mapped.iter().map(|(m, _)| m),

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::Inner;
+use super::ids::IdCache;
 use super::page::{self, Decision};
 use crate::error::{Error, RecordError, Result};
 use crate::id::{CrmId, TenantId};
@@ -171,9 +172,10 @@ async fn preview_object(
                 Err(e) => reject(&e, counts),
             }
         }
+        // No cache: a preview records nothing.
         let (keys, mut known) = page::resolve_page(
             inner,
-            None,
+            &IdCache::new(0),
             tenant,
             object,
             mapped.iter().map(|(m, _)| m),

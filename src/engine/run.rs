@@ -383,7 +383,7 @@ impl Runner {
             sync_read: since.is_some(),
             ..ObjectRun::default()
         };
-        if since.is_none() && self.inner.id_cache > 0 {
+        if since.is_none() && self.ids.is_on() {
             let tenant = &job.tenant;
             let any = self
                 .inner

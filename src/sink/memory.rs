@@ -171,9 +171,8 @@ impl State {
     /// The CRM id's number, when it names a record of this tenant.
     fn number(&self, tenant: &TenantId, id: &CrmId) -> Option<u64> {
         let t = self.tenant(tenant)?;
-        let n: u64 = id.as_str().parse().ok()?;
-        let stored = self.rows.get(row(n.max(1)))?;
-        (n >= 1 && stored.tenant == t).then_some(n)
+        let n: u64 = id.as_str().parse().ok().filter(|&n| n >= 1)?;
+        (self.rows.get(row(n))?.tenant == t).then_some(n)
     }
 
     fn stored(&self, tenant: &TenantId, id: &CrmId) -> Option<&Stored> {

@@ -8,13 +8,14 @@
 //! build a struct with every field named, so a field added to a record
 //! without being packed fails to compile.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rust_decimal::Decimal;
 
 use crate::crm::{
-    Account, Address, Contact, CrmRecord, CustomFields, CustomRecord, CustomValue, Opportunity,
-    OpportunityStage, Order, OrderLine, OrderStatus, Product, ProductPrice, Quote, QuoteLine,
-    QuoteStatus,
+    Account, Address, Contact, CrmRecord, CustomRecord, CustomValue, Opportunity, OpportunityStage,
+    Order, OrderLine, OrderStatus, Product, ProductPrice, Quote, QuoteLine, QuoteStatus,
 };
 use crate::id::CrmId;
 
@@ -184,36 +185,27 @@ impl Field for DateTime<Utc> {
     }
 }
 
-impl Field for CustomFields {
+impl Field for CustomValue {
+    fn put(&self, w: &mut Vec<u8>) {
+        put_str(w, self.json());
+    }
+    fn take(r: &mut Reader<'_>) -> Self {
+        CustomValue::from_json(r.str()).expect("packed from JSON")
+    }
+}
+
+/// Custom fields, and a custom record's links.
+impl<V: Field> Field for BTreeMap<String, V> {
     fn put(&self, w: &mut Vec<u8>) {
         put_len(w, self.len());
         for (name, value) in self {
             put_str(w, name);
-            put_str(w, value.json());
+            value.put(w);
         }
     }
     fn take(r: &mut Reader<'_>) -> Self {
         (0..r.len())
-            .map(|_| {
-                let name = r.str().to_owned();
-                let value = CustomValue::from_json(r.str()).expect("packed from JSON");
-                (name, value)
-            })
-            .collect()
-    }
-}
-
-impl Field for std::collections::BTreeMap<String, CrmId> {
-    fn put(&self, w: &mut Vec<u8>) {
-        put_len(w, self.len());
-        for (slot, id) in self {
-            put_str(w, slot);
-            put_str(w, id.as_str());
-        }
-    }
-    fn take(r: &mut Reader<'_>) -> Self {
-        (0..r.len())
-            .map(|_| (r.str().to_owned(), CrmId::new(r.str())))
+            .map(|_| (r.str().to_owned(), V::take(r)))
             .collect()
     }
 }
@@ -428,7 +420,7 @@ record_field! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crm::Link;
+    use crate::crm::{CustomFields, Link};
 
     fn round_trip(record: CrmRecord) {
         let mut scratch = Vec::new();

@@ -165,20 +165,30 @@ async fn a_cancel_records_the_pages_in_flight_and_starts_no_more() {
     assert_eq!(checkpoint, id("a01", written as usize));
 }
 
+/// Pages in flight are 1 to 64, objects in flight 1 to 16.
 #[test]
-fn pages_in_flight_must_be_1_to_64() {
-    let build = |n: usize| {
-        Importer::builder(
-            Arc::new(VecSource::default()),
-            Arc::new(InMemorySink::new()),
-            Arc::new(InMemoryJobStore::new()),
-        )
-        .pages_in_flight(n)
-        .build()
-    };
-    assert!(matches!(build(0), Err(Error::Config { .. })));
-    assert!(matches!(build(65), Err(Error::Config { .. })));
-    assert!(build(1).is_ok() && build(64).is_ok());
+fn in_flight_limits() {
+    type Set = fn(ImporterBuilder, usize) -> ImporterBuilder;
+    let limits: [(Set, usize); 2] = [
+        (ImporterBuilder::pages_in_flight, 64),
+        (ImporterBuilder::objects_in_flight, 16),
+    ];
+    for (set, max) in limits {
+        let build = |n: usize| {
+            set(
+                Importer::builder(
+                    Arc::new(VecSource::default()),
+                    Arc::new(InMemorySink::new()),
+                    Arc::new(InMemoryJobStore::new()),
+                ),
+                n,
+            )
+            .build()
+        };
+        assert!(matches!(build(0), Err(Error::Config { .. })), "{max}");
+        assert!(matches!(build(max + 1), Err(Error::Config { .. })), "{max}");
+        assert!(build(1).is_ok() && build(max).is_ok(), "{max}");
+    }
 }
 
 fn other_obj() -> SObject {
@@ -298,20 +308,4 @@ async fn a_failed_object_stops_the_one_beside_it_and_a_resume_finishes_both() {
         assert_eq!(sink.inner.count(&t, &o), 12, "{o}");
         assert_eq!(resumed.object(&o).unwrap().imported, 12, "{o}");
     }
-}
-
-#[test]
-fn objects_in_flight_must_be_1_to_16() {
-    let build = |n: usize| {
-        Importer::builder(
-            Arc::new(VecSource::default()),
-            Arc::new(InMemorySink::new()),
-            Arc::new(InMemoryJobStore::new()),
-        )
-        .objects_in_flight(n)
-        .build()
-    };
-    assert!(matches!(build(0), Err(Error::Config { .. })));
-    assert!(matches!(build(17), Err(Error::Config { .. })));
-    assert!(build(1).is_ok() && build(16).is_ok());
 }
