@@ -2,19 +2,22 @@
 //! getters that accept Salesforce's real formats.
 
 use std::borrow::Cow;
-use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::value::RawValue;
+use serde::Deserialize;
 
 use crate::error::{FieldError, Problem};
 use crate::id::SfId;
 use crate::object::SObject;
+
+mod members;
+mod values;
+
+pub(crate) use values::parse_datetime;
+use values::{fast_date, parse_decimal, unquote};
 
 /// One Salesforce record: a JSON object with an `attributes` block, as the
 /// REST API and `sf data export tree` send it.
@@ -56,20 +59,7 @@ pub struct SfRecord {
     /// The top-level members, sorted by name, the last of a duplicated
     /// name kept (what a JSON object means): one allocation for the whole
     /// record instead of two a field.
-    members: Vec<Member>,
-}
-
-/// A byte range of [`SfRecord::buf`].
-#[derive(Clone, Copy)]
-struct Span {
-    start: u32,
-    end: u32,
-}
-
-#[derive(Clone, Copy)]
-struct Member {
-    name: Span,
-    value: Span,
+    members: Vec<members::Member>,
 }
 
 #[derive(Deserialize)]
@@ -78,193 +68,6 @@ struct Attributes {
     object: Option<String>,
     #[serde(rename = "referenceId")]
     reference_id: Option<String>,
-}
-
-/// A member name borrowed from the text when it has no escapes.
-struct Name<'a>(Cow<'a, str>);
-
-impl<'de> Deserialize<'de> for Name<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Name<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a field name")
-            }
-            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Borrowed(v)))
-            }
-            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(Name(Cow::Owned(v.to_owned())))
-            }
-        }
-        d.deserialize_str(V)
-    }
-}
-
-/// The members of one JSON object, borrowed from its text.
-struct Members<'a>(Vec<(Name<'a>, &'a RawValue)>);
-
-impl<'de> Deserialize<'de> for Members<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Members<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(32));
-                while let Some(entry) = map.next_entry::<Name<'de>, &'de RawValue>()? {
-                    out.push(entry);
-                }
-                Ok(Members(out))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// Member names in ASCII-case-insensitive order, ties broken by exact
-/// order: one binary search finds a name, or the same name in another case
-/// (Data Loader CSV exports upper-case every column).
-fn name_order(a: &str, b: &str) -> Ordering {
-    let lower = u8::to_ascii_lowercase;
-    a.bytes()
-        .map(|c| lower(&c))
-        .cmp(b.bytes().map(|c| lower(&c)))
-        .then_with(|| a.cmp(b))
-}
-
-/// Where `part` (a slice of `whole`) starts in it.
-fn offset_in(whole: &str, part: &str) -> usize {
-    part.as_ptr() as usize - whole.as_ptr() as usize
-}
-
-fn span(start: usize, end: usize) -> Span {
-    // Records are far below 4 GiB: `index` refuses larger text.
-    Span {
-        start: start as u32,
-        end: end as u32,
-    }
-}
-
-impl SfRecord {
-    /// Indexes `text`, one JSON object, into a record.
-    fn index(mut buf: String) -> Result<SfRecord, serde_json::Error> {
-        use serde::de::Error as _;
-        if buf.len() > u32::MAX as usize / 2 {
-            return Err(serde_json::Error::custom("record larger than 2 GiB"));
-        }
-        let mut members = Vec::new();
-        let mut unescaped: Vec<(usize, String)> = Vec::new();
-        {
-            let parsed: Members<'_> = serde_json::from_str(&buf)?;
-            members.reserve_exact(parsed.0.len());
-            for (i, (name, value)) in parsed.0.into_iter().enumerate() {
-                let v = offset_in(&buf, value.get());
-                let value = span(v, v + value.get().len());
-                let name = match name.0 {
-                    Cow::Borrowed(n) => {
-                        let at = offset_in(&buf, n);
-                        span(at, at + n.len())
-                    }
-                    Cow::Owned(n) => {
-                        unescaped.push((i, n));
-                        span(0, 0)
-                    }
-                };
-                members.push(Member { name, value });
-            }
-        }
-        for (i, name) in unescaped {
-            let at = buf.len();
-            buf.push_str(&name);
-            members[i].name = span(at, buf.len());
-        }
-        let mut rec = SfRecord { buf, members };
-        rec.sort_members();
-        if let Some(attrs) = rec.member("attributes") {
-            serde_json::from_str::<Attributes>(attrs)
-                .map_err(|e| serde_json::Error::custom(format!("bad attributes block: {e}")))?;
-        }
-        Ok(rec)
-    }
-
-    fn text_of(&self, s: Span) -> &str {
-        &self.buf[s.start as usize..s.end as usize]
-    }
-
-    /// Sorts by name ([`name_order`]), keeping the last of duplicates
-    /// (stable sort, then keep the last of each run).
-    fn sort_members(&mut self) {
-        let buf = &self.buf;
-        let name = |m: &Member| &buf[m.name.start as usize..m.name.end as usize];
-        if self
-            .members
-            .is_sorted_by(|a, b| name_order(name(a), name(b)) == Ordering::Less)
-        {
-            return;
-        }
-        self.members.sort_by(|a, b| name_order(name(a), name(b)));
-        let mut out: Vec<Member> = Vec::with_capacity(self.members.len());
-        for m in self.members.drain(..) {
-            match out.last_mut() {
-                Some(last) if name(last) == name(&m) => *last = m,
-                _ => out.push(m),
-            }
-        }
-        self.members = out;
-    }
-
-    /// Where the member named exactly `field` is (or would go).
-    fn position(&self, field: &str) -> Result<usize, usize> {
-        self.members
-            .binary_search_by(|m| name_order(self.text_of(m.name), field))
-    }
-
-    /// The raw JSON text of the member named exactly `field`.
-    fn member(&self, field: &str) -> Option<&str> {
-        let i = self.position(field).ok()?;
-        Some(self.text_of(self.members[i].value))
-    }
-
-    /// Sets a member to raw JSON text (known to be valid).
-    fn put(&mut self, field: &str, json: &str) {
-        let at = self.buf.len();
-        self.buf.push_str(field);
-        let name = span(at, self.buf.len());
-        self.buf.push_str(json);
-        let value = span(name.end as usize, self.buf.len());
-        match self.position(field) {
-            Ok(i) => self.members[i] = Member { name, value },
-            Err(i) => self.members.insert(i, Member { name, value }),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for SfRecord {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let raw = Box::<RawValue>::deserialize(d)?;
-        let text: Box<str> = raw.into();
-        SfRecord::index(text.into_string()).map_err(D::Error::custom)
-    }
-}
-
-impl Serialize for SfRecord {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error as _, SerializeMap};
-        let mut map = s.serialize_map(Some(self.members.len()))?;
-        for m in &self.members {
-            let value: &RawValue = serde_json::from_str(self.text_of(m.value))
-                .map_err(|e| S::Error::custom(e.to_string()))?;
-            map.serialize_entry(self.text_of(m.name), value)?;
-        }
-        map.end()
-    }
 }
 
 impl fmt::Debug for SfRecord {
@@ -277,113 +80,6 @@ impl fmt::Debug for SfRecord {
             .field("fields", &self.members.len())
             .finish()
     }
-}
-
-/// Parses Salesforce datetimes: `2024-01-31T17:03:00.000+0000` (offset
-/// without a colon, which RFC 3339 parsers reject), `...Z`, `...+00:00`,
-/// with or without fractional seconds.
-pub(crate) fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
-    if let Some(dt) = fast_datetime(s) {
-        return Some(dt);
-    }
-    if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-        return Some(dt.with_timezone(&Utc));
-    }
-    for fmt in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z"] {
-        if let Ok(dt) = DateTime::parse_from_str(s, fmt) {
-            return Some(dt.with_timezone(&Utc));
-        }
-    }
-    // No offset at all: Salesforce means UTC.
-    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f")
-        .ok()
-        .map(|n| n.and_utc())
-}
-
-/// `n` ASCII digits as a number.
-fn digits(b: &[u8]) -> Option<u32> {
-    b.iter().try_fold(0u32, |acc, &c| {
-        c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-    })
-}
-
-/// `YYYY-MM-DD` exactly, without chrono's format interpreter.
-fn fast_date(s: &str) -> Option<NaiveDate> {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    NaiveDate::from_ymd_opt(
-        i32::try_from(digits(&b[..4])?).ok()?,
-        digits(&b[5..7])?,
-        digits(&b[8..10])?,
-    )
-}
-
-/// The spellings Salesforce itself sends (`2024-01-31T17:03:00.000+0000`,
-/// `...Z`, `...+00:00`), parsed by hand: the hot path of every page.
-/// `None` for anything else, which the general parsers then try.
-fn fast_datetime(s: &str) -> Option<DateTime<Utc>> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[10] != b'T' || b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let date = fast_date(&s[..10])?;
-    let (h, m, sec) = (
-        digits(&b[11..13])?,
-        digits(&b[14..16])?,
-        digits(&b[17..19])?,
-    );
-    let mut rest = &b[19..];
-    let mut nanos = 0;
-    if let Some(frac) = rest.strip_prefix(b".") {
-        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
-        if n == 0 || n > 9 {
-            return None;
-        }
-        nanos = digits(&frac[..n])? * 10u32.pow(9 - n as u32);
-        rest = &frac[n..];
-    }
-    let offset = match rest {
-        b"Z" => 0,
-        [sign @ (b'+' | b'-'), hh @ ..] if hh.len() == 4 || (hh.len() == 5 && hh[2] == b':') => {
-            let (oh, om) = (digits(&hh[..2])?, digits(&hh[hh.len() - 2..])?);
-            if oh >= 24 || om >= 60 {
-                return None;
-            }
-            let secs = i64::from(oh * 3600 + om * 60);
-            if *sign == b'-' { -secs } else { secs }
-        }
-        _ => return None,
-    };
-    if sec >= 60 {
-        return None;
-    }
-    let local = date.and_hms_nano_opt(h, m, sec, nanos)?;
-    Some((local - chrono::TimeDelta::seconds(offset)).and_utc())
-}
-
-/// The contents of a JSON string, borrowed when it has no escapes.
-fn unquote(raw: Cow<'_, str>) -> Option<Cow<'_, str>> {
-    match raw {
-        Cow::Borrowed(r) => match r.strip_prefix('"').and_then(|i| i.strip_suffix('"')) {
-            Some(inner) if !inner.contains(['\\', '"']) => Some(Cow::Borrowed(inner)),
-            _ => serde_json::from_str::<String>(r).ok().map(Cow::Owned),
-        },
-        Cow::Owned(r) => serde_json::from_str::<String>(&r).ok().map(Cow::Owned),
-    }
-}
-
-fn parse_decimal(s: &str) -> Option<Decimal> {
-    let s = s.trim();
-    if s.is_empty() || s.contains(['_', ' ']) {
-        return None;
-    }
-    if s.contains(['e', 'E']) {
-        return Decimal::from_scientific(s).ok();
-    }
-    let s = s.strip_prefix('+').unwrap_or(s);
-    Decimal::from_str_exact(s).ok()
 }
 
 impl SfRecord {
@@ -901,70 +597,6 @@ mod tests {
         assert!(r.sf_id("Bad").is_err());
         assert_eq!(r.sf_id("AccountId").unwrap(), None);
         assert!(SfRecord::new(SObject::ACCOUNT).id().is_err());
-    }
-
-    #[test]
-    fn the_hand_parsed_datetimes_agree_with_chrono() {
-        let slow = |s: &str| {
-            DateTime::parse_from_rfc3339(s)
-                .ok()
-                .or_else(|| DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z").ok())
-                .map(|d| d.with_timezone(&Utc))
-        };
-        for s in [
-            "2024-01-31T17:03:00.000+0000",
-            "2024-01-31T17:03:00.1+0000",
-            "2024-01-31T17:03:00.123456789Z",
-            "2024-01-31T17:03:00Z",
-            "2024-01-31T23:59:59.999-0530",
-            "2024-01-01T00:30:00.000+01:00",
-            "2024-02-29T12:00:00+14:00",
-        ] {
-            assert!(fast_datetime(s).is_some(), "{s}");
-            assert_eq!(fast_datetime(s), slow(s), "{s}");
-        }
-        // Not Salesforce's spelling, or not valid: left to the general parsers.
-        for s in [
-            "2024-02-30T17:03:00Z",
-            "2024-01-31T24:00:00Z",
-            "2024-01-31T17:03:60Z",
-            "2024-01-31t17:03:00Z",
-            "2024-01-31T17:03:00.+0000",
-            "2024-01-31T17:03:00+2400",
-            "2024-01-31T17:03:00.000",
-            "2024-01-31T17:03:00 +0000",
-        ] {
-            assert_eq!(fast_datetime(s), None, "{s}");
-        }
-        assert_eq!(
-            fast_date("2024-02-29"),
-            NaiveDate::from_ymd_opt(2024, 2, 29)
-        );
-        assert_eq!(fast_date("2023-02-29"), None);
-        assert_eq!(fast_date("2024-2-29"), None);
-    }
-
-    #[test]
-    fn members_are_sorted_last_duplicate_wins_and_escaped_names_read() {
-        let r = rec(r#"{"B": 1, "A\u0042": "ab", "A": "first", "A": "second", "Q": "say \"hi\""}"#);
-        assert_eq!(r.field_names().collect::<Vec<_>>(), ["A", "AB", "B", "Q"]);
-        assert_eq!(r.text("A").unwrap().as_deref(), Some("second"));
-        assert_eq!(r.text("AB").unwrap().as_deref(), Some("ab"));
-        assert_eq!(r.text("Q").unwrap().as_deref(), Some("say \"hi\""));
-        assert_eq!(
-            serde_json::to_string(&r).unwrap(),
-            r#"{"A":"second","AB":"ab","B":1,"Q":"say \"hi\""}"#
-        );
-        let mut r = r;
-        r.set("B", 2);
-        r.set("C", serde_json::Value::Null);
-        r.remove("A");
-        assert_eq!(
-            serde_json::to_string(&r).unwrap(),
-            r#"{"AB":"ab","B":2,"C":null,"Q":"say \"hi\""}"#
-        );
-        assert!(SfRecord::from_json("[1, 2]").is_err());
-        assert!(SfRecord::from_json(r#"{"attributes": 3}"#).is_err());
     }
 
     #[test]
