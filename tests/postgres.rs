@@ -1091,3 +1091,26 @@ async fn nul_characters_are_removed_with_a_warning_not_a_failed_record() {
     .unwrap();
     assert_eq!(linked, Some(true), "the contact keeps its account");
 }
+
+/// The id columns every page's upsert and lookup probes compare bytes
+/// (`COLLATE "C"`, as Salesforce orders ids), not the database's locale:
+/// after both migrations, every one of them says so.
+#[tokio::test]
+async fn id_key_columns_compare_bytes() {
+    let pool = pg_or_skip!();
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text, collation_name::text
+         FROM information_schema.columns
+         WHERE table_schema = current_schema()
+           AND ((table_name = 'sf_import_id_map' AND column_name IN ('tenant_id', 'object', 'sf_id'))
+             OR (table_name LIKE 'crm\\_%' AND column_name = 'sf_id'))
+         ORDER BY 1, 2",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 3 + 9, "the id map's key and nine CRM tables: {rows:?}");
+    for (table, column, collation) in &rows {
+        assert_eq!(collation.as_deref(), Some("C"), "{table}.{column}");
+    }
+}
