@@ -1109,7 +1109,11 @@ async fn id_key_columns_compare_bytes() {
     .fetch_all(&pool)
     .await
     .unwrap();
-    assert_eq!(rows.len(), 3 + 9, "the id map's key and nine CRM tables: {rows:?}");
+    assert_eq!(
+        rows.len(),
+        3 + 9,
+        "the id map's key and nine CRM tables: {rows:?}"
+    );
     for (table, column, collation) in &rows {
         assert_eq!(collation.as_deref(), Some("C"), "{table}.{column}");
     }

@@ -5,14 +5,18 @@
 //! before: the store's answer is known. The cache holds what the job's own
 //! pages recorded (only after the store took them, so it never knows more
 //! than the store) and nothing it read, so that a mapping it holds is
-//! always the newest. A key it misses is asked of the store as before; a
-//! key it holds is answered as the store would: one job runs per tenant,
-//! and the cache lives as long as the job's run.
+//! always the newest. A key it misses is asked of the store as before, and
+//! the store's answer is kept too ([`learn`](IdCache::learn)) unless the
+//! run recorded the key meanwhile; a key it holds is answered as the store
+//! would: one job runs per tenant, only the job writes the tenant's id
+//! map, and the cache lives as long as the job's run.
 //!
 //! It is bounded: two generations of at most half the capacity each; when
 //! the young one is full it becomes the old one and the old one is
-//! dropped, so memory stays flat however large the org, and what was
-//! recorded last stays longest.
+//! dropped, so memory stays flat however large the org. A key found in the
+//! old generation moves to the young one: what was recorded or asked for
+//! last stays longest (the products every line item refers to stay while
+//! the line items come).
 //!
 //! Beside it, a Bloom filter of every key the run recorded answers "did
 //! this run record it?" with "certainly not" or "maybe", in a fixed
@@ -47,6 +51,20 @@ struct Generations {
     seen: Bloom,
     /// Objects the store had no mapping of when the run began them.
     fresh: HashSet<SObject>,
+    /// How many times the old generation was dropped: a store answer read
+    /// before a drop may be older than a mapping the drop took away.
+    drops: u64,
+}
+
+/// What [`IdCache::split`] answers.
+#[derive(Debug)]
+pub(crate) struct Split {
+    /// The keys the cache holds, with their mappings.
+    pub(crate) known: HashMap<IdKey, IdMapping>,
+    /// The keys to ask the store about.
+    pub(crate) missing: Vec<IdKey>,
+    /// When it was split, for [`IdCache::learn`].
+    pub(crate) at: u64,
 }
 
 /// A Bloom filter of fixed size: "certainly not added" or "maybe".
@@ -136,9 +154,37 @@ impl IdCache {
             // The newest answer wins: drop an older one from the old
             // generation so that a lookup cannot find it first.
             g.old.remove(&key);
-            g.young.insert(key, mapping.clone());
-            if g.young.len() >= self.generation {
-                g.old = std::mem::take(&mut g.young);
+            self.keep(&mut g, key, mapping.clone());
+        }
+    }
+
+    /// Puts `key` in the young generation, which becomes the old one
+    /// when full.
+    fn keep(&self, g: &mut Generations, key: Key, mapping: IdMapping) {
+        g.young.insert(key, mapping);
+        if g.young.len() >= self.generation {
+            g.old = std::mem::take(&mut g.young);
+            g.drops += 1;
+        }
+    }
+
+    /// Keeps the store's answers to a page's [`split`](IdCache::split)
+    /// (`at` is the split's), where the cache holds no mapping of the key:
+    /// a mapping the run recorded since the store answered is newer and
+    /// stays. If the old generation was dropped since the split, a newer
+    /// mapping may have gone with it: nothing is kept.
+    pub(crate) fn learn(&self, at: u64, found: &HashMap<IdKey, IdMapping>) {
+        if !self.is_on() || found.is_empty() {
+            return;
+        }
+        let mut g = self.lock();
+        for (key, mapping) in found {
+            if g.drops != at {
+                return;
+            }
+            let inline = (key.0.clone(), key.1.to_bytes());
+            if !g.young.contains_key(&inline) && !g.old.contains_key(&inline) {
+                self.keep(&mut g, inline, mapping.clone());
             }
         }
     }
@@ -146,22 +192,28 @@ impl IdCache {
     /// Splits `keys` into what the cache knows and what the store must be
     /// asked; `own` says which keys are the page's own records (not
     /// references), whose absence a fresh object answers.
-    pub(crate) fn split(
-        &self,
-        keys: &[IdKey],
-        own: impl Fn(&IdKey) -> bool,
-    ) -> (HashMap<IdKey, IdMapping>, Vec<IdKey>) {
+    pub(crate) fn split(&self, keys: &[IdKey], own: impl Fn(&IdKey) -> bool) -> Split {
         if !self.is_on() {
-            return (HashMap::new(), keys.to_vec());
+            return Split {
+                known: HashMap::new(),
+                missing: keys.to_vec(),
+                at: 0,
+            };
         }
-        let g = self.lock();
+        let mut g = self.lock();
         let mut known = HashMap::new();
         let mut missing = Vec::new();
         for key in keys {
             let inline = (key.0.clone(), key.1.to_bytes());
-            match g.young.get(&inline).or_else(|| g.old.get(&inline)) {
+            if let Some(mapping) = g.young.get(&inline) {
+                known.insert(key.clone(), mapping.clone());
+                continue;
+            }
+            match g.old.remove(&inline) {
+                // Asked for again: young again.
                 Some(mapping) => {
                     known.insert(key.clone(), mapping.clone());
+                    self.keep(&mut g, inline, mapping);
                 }
                 // Not in the store before the run, not recorded by it:
                 // certainly unknown.
@@ -169,7 +221,11 @@ impl IdCache {
                 None => missing.push(key.clone()),
             }
         }
-        (known, missing)
+        Split {
+            known,
+            missing,
+            at: g.drops,
+        }
     }
 }
 
@@ -196,7 +252,7 @@ mod tests {
             (a.clone(), id(3)),
             (SObject::CONTACT, id(2)),
         ];
-        let (known, missing) = cache.split(&keys, |_| false);
+        let Split { known, missing, .. } = cache.split(&keys, |_| false);
         assert_eq!(known.len(), 1);
         assert_eq!(known[&(a.clone(), id(1))].crm_id, CrmId::new("c1"));
         assert_eq!(missing, vec![(a.clone(), id(3)), (SObject::CONTACT, id(2))]);
@@ -210,7 +266,7 @@ mod tests {
         // Fills the young generation: id 1 moves to the old one.
         cache.remember(&a, &[(id(2), mapping("c2"))]);
         cache.remember(&a, &[(id(1), mapping("new").deleted())]);
-        let (known, _) = cache.split(&[(a.clone(), id(1))], |_| false);
+        let Split { known, .. } = cache.split(&[(a.clone(), id(1))], |_| false);
         let m = &known[&(a.clone(), id(1))];
         assert_eq!((m.crm_id.as_str(), m.deleted), ("new", true));
     }
@@ -225,7 +281,8 @@ mod tests {
         assert!(g.young.len() + g.old.len() <= 10);
         drop(g);
         // The latest are kept.
-        let (known, missing) = cache.split(&[(a.clone(), id(99)), (a.clone(), id(0))], |_| false);
+        let Split { known, missing, .. } =
+            cache.split(&[(a.clone(), id(99)), (a.clone(), id(0))], |_| false);
         assert!(known.contains_key(&(a.clone(), id(99))));
         assert_eq!(missing, vec![(a, id(0))]);
     }
@@ -242,24 +299,78 @@ mod tests {
             .iter()
             .map(|&n| (a.clone(), id(n)))
             .collect();
-        let (known, missing) = cache.split(&keys, |_| true);
+        let Split { known, missing, .. } = cache.split(&keys, |_| true);
         // 19 is still held; 0 was evicted and may have been imported: asked;
         // 500 and 501 were never recorded: neither known nor asked.
         assert_eq!(known.len(), 1);
         assert_eq!(missing, vec![(a.clone(), id(0))]);
         // References are always asked, and so is an object not fresh.
-        let (_, missing) = cache.split(&keys, |_| false);
+        let Split { missing, .. } = cache.split(&keys, |_| false);
         assert_eq!(missing.len(), 3);
         let c = SObject::CONTACT;
-        let (_, missing) = cache.split(&[(c.clone(), id(500))], |_| true);
+        let Split { missing, .. } = cache.split(&[(c.clone(), id(500))], |_| true);
         assert_eq!(missing, vec![(c, id(500))]);
+    }
+
+    #[test]
+    fn store_answers_are_kept_unless_the_run_recorded_newer() {
+        let cache = IdCache::new(100);
+        let a = SObject::ACCOUNT;
+        let keys = [(a.clone(), id(1)), (a.clone(), id(2))];
+        let split = cache.split(&keys, |_| false);
+        assert_eq!(split.missing.len(), 2);
+        // The run records id 2 while the store's (older) answer is on its way.
+        cache.remember(&a, &[(id(2), mapping("recorded"))]);
+        let found: HashMap<IdKey, IdMapping> = [
+            ((a.clone(), id(1)), mapping("stored")),
+            ((a.clone(), id(2)), mapping("older")),
+        ]
+        .into();
+        cache.learn(split.at, &found);
+        let Split { known, missing, .. } = cache.split(&keys, |_| false);
+        assert!(missing.is_empty());
+        assert_eq!(known[&keys[0]].crm_id.as_str(), "stored");
+        assert_eq!(known[&keys[1]].crm_id.as_str(), "recorded");
+    }
+
+    #[test]
+    fn nothing_is_learned_across_a_drop() {
+        let cache = IdCache::new(4);
+        let a = SObject::ACCOUNT;
+        let key = (a.clone(), id(1));
+        let split = cache.split(std::slice::from_ref(&key), |_| false);
+        // Recorded, then dropped with the old generation before the store's
+        // older answer arrives: keeping that answer would be stale.
+        cache.remember(&a, &[(id(1), mapping("new"))]);
+        let others: Vec<(SfId, IdMapping)> = (2..6).map(|n| (id(n), mapping("c"))).collect();
+        cache.remember(&a, &others);
+        cache.learn(split.at, &[(key.clone(), mapping("old"))].into());
+        let Split { known, missing, .. } = cache.split(std::slice::from_ref(&key), |_| false);
+        assert!(known.is_empty());
+        assert_eq!(missing, vec![key]);
+    }
+
+    #[test]
+    fn what_is_asked_for_stays() {
+        let cache = IdCache::new(4);
+        let (a, p) = (SObject::ACCOUNT, SObject::new("Product2"));
+        cache.remember(&p, &[(id(0), mapping("product"))]);
+        let product = (p.clone(), id(0));
+        // Every page refers to the product while accounts stream past it.
+        for n in 1..20 {
+            cache.remember(&a, &[(id(n), mapping("c"))]);
+            let Split { known, .. } = cache.split(std::slice::from_ref(&product), |_| false);
+            assert!(known.contains_key(&product), "after {n} accounts");
+        }
+        let g = cache.lock();
+        assert!(g.young.len() + g.old.len() <= 4);
     }
 
     #[test]
     fn off_at_zero() {
         let cache = IdCache::new(0);
         cache.remember(&SObject::ACCOUNT, &[(id(1), mapping("c1"))]);
-        let (known, missing) = cache.split(&[(SObject::ACCOUNT, id(1))], |_| false);
+        let Split { known, missing, .. } = cache.split(&[(SObject::ACCOUNT, id(1))], |_| false);
         assert!(known.is_empty());
         assert_eq!(missing.len(), 1);
     }

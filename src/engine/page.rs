@@ -197,12 +197,16 @@ pub(crate) async fn resolve_page<'a>(
     }
     keys.sort();
     keys.dedup();
-    let (mut known, missing) = cache.split(&keys, |(o, id)| o == object && own.contains(id));
-    if !missing.is_empty() {
+    let split = cache.split(&keys, |(o, id)| o == object && own.contains(id));
+    let mut known = split.known;
+    if !split.missing.is_empty() {
         let found = inner
             .backoff
-            .run("resolve ids", || inner.jobs.resolve_ids(tenant, &missing))
+            .run("resolve ids", || {
+                inner.jobs.resolve_ids(tenant, &split.missing)
+            })
             .await?;
+        cache.learn(split.at, &found);
         known.extend(found);
     }
     Ok((keys, known))
