@@ -40,17 +40,23 @@ pub(crate) struct IdCache {
     state: Mutex<Generations>,
 }
 
+/// A fast hasher, seeded at random per map: keys come from the org's data.
+pub(crate) type FastState = foldhash::fast::RandomState;
+
+/// What a page knows of the id map: its keys' mappings.
+pub(crate) type Known = HashMap<IdKey, IdMapping, FastState>;
+
 /// Keys hold ids inline ([`SfId::to_bytes`]): no allocation a key.
 type Key = (SObject, [u8; 18]);
 
 #[derive(Debug, Default)]
 struct Generations {
-    young: HashMap<Key, IdMapping>,
-    old: HashMap<Key, IdMapping>,
+    young: HashMap<Key, IdMapping, FastState>,
+    old: HashMap<Key, IdMapping, FastState>,
     /// Every key the run recorded, evicted ones included.
     seen: Bloom,
     /// Objects the store had no mapping of when the run began them.
-    fresh: HashSet<SObject>,
+    fresh: HashSet<SObject, FastState>,
     /// How many times the old generation was dropped: a store answer read
     /// before a drop may be older than a mapping the drop took away.
     drops: u64,
@@ -60,7 +66,7 @@ struct Generations {
 #[derive(Debug)]
 pub(crate) struct Split {
     /// The keys the cache holds, with their mappings.
-    pub(crate) known: HashMap<IdKey, IdMapping>,
+    pub(crate) known: Known,
     /// The keys to ask the store about.
     pub(crate) missing: Vec<IdKey>,
     /// When it was split, for [`IdCache::learn`].
@@ -71,7 +77,7 @@ pub(crate) struct Split {
 #[derive(Debug, Default)]
 struct Bloom {
     bits: Vec<u64>,
-    hasher: std::collections::hash_map::RandomState,
+    hasher: FastState,
 }
 
 impl Bloom {
@@ -173,7 +179,7 @@ impl IdCache {
     /// a mapping the run recorded since the store answered is newer and
     /// stays. If the old generation was dropped since the split, a newer
     /// mapping may have gone with it: nothing is kept.
-    pub(crate) fn learn(&self, at: u64, found: &HashMap<IdKey, IdMapping>) {
+    pub(crate) fn learn<S>(&self, at: u64, found: &HashMap<IdKey, IdMapping, S>) {
         if !self.is_on() || found.is_empty() {
             return;
         }
@@ -195,13 +201,13 @@ impl IdCache {
     pub(crate) fn split(&self, keys: &[IdKey], own: impl Fn(&IdKey) -> bool) -> Split {
         if !self.is_on() {
             return Split {
-                known: HashMap::new(),
+                known: Known::default(),
                 missing: keys.to_vec(),
                 at: 0,
             };
         }
         let mut g = self.lock();
-        let mut known = HashMap::new();
+        let mut known = Known::default();
         let mut missing = Vec::new();
         for key in keys {
             let inline = (key.0.clone(), key.1.to_bytes());

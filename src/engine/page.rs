@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::{DateTime, Utc};
 
 use super::Inner;
-use super::ids::IdCache;
+use super::ids::{FastState, IdCache, Known};
 use super::lease::HeldLease;
 use crate::error::{Error, RecordError, Result};
 use crate::error::{FieldError, Problem};
@@ -179,8 +179,8 @@ pub(crate) async fn resolve_page<'a>(
     object: &SObject,
     mapped: impl Iterator<Item = &'a Mapped>,
     gone: impl Iterator<Item = &'a SfId>,
-) -> Result<(Vec<IdKey>, HashMap<IdKey, IdMapping>)> {
-    let mut own: HashSet<&SfId> = HashSet::new();
+) -> Result<(Vec<IdKey>, Known)> {
+    let mut own: HashSet<&SfId, FastState> = HashSet::default();
     let mut keys: Vec<IdKey> = Vec::new();
     for m in mapped {
         own.insert(&m.sf_id);
@@ -234,11 +234,11 @@ pub(crate) enum Decision {
 /// lookup does not resolve, otherwise fill its links and write it.
 /// Self-references that do not resolve yet go to `deferred`, for the
 /// second pass.
-pub(crate) fn decide(
+pub(crate) fn decide<S: std::hash::BuildHasher>(
     object: &SObject,
     m: Mapped,
     modstamp: Option<DateTime<Utc>>,
-    known: &HashMap<IdKey, IdMapping>,
+    known: &HashMap<IdKey, IdMapping, S>,
     mode: WriteMode,
     deferred: &mut Vec<Deferred>,
 ) -> Decision {
@@ -590,7 +590,7 @@ async fn delete(
     job: &Job,
     object: &SObject,
     gone: Vec<(SfId, Option<DateTime<Utc>>)>,
-    known: &HashMap<IdKey, IdMapping>,
+    known: &Known,
     rec: &mut PageRecord,
     page_stamps: &mut Stamps,
     unsupported: &AtomicBool,

@@ -29,7 +29,7 @@ struct State {
     /// Keyed by tenant, then creation sequence: history is a reverse range scan.
     jobs: BTreeMap<(TenantId, u64), Row>,
     /// Per tenant: the id mappings, ids inline ([`crate::SfId::to_bytes`]).
-    ids: HashMap<TenantId, HashMap<(SObject, [u8; 18]), IdMapping>>,
+    ids: HashMap<TenantId, HashMap<(SObject, [u8; 18]), IdMapping, foldhash::fast::RandomState>>,
 }
 
 #[derive(Debug, Clone)]

@@ -76,11 +76,17 @@ impl<'de> Deserialize<'de> for Members<'de> {
 /// order: one binary search finds a name, or the same name in another case
 /// (Data Loader CSV exports upper-case every column).
 fn name_order(a: &str, b: &str) -> Ordering {
-    let lower = u8::to_ascii_lowercase;
-    a.bytes()
-        .map(|c| lower(&c))
-        .cmp(b.bytes().map(|c| lower(&c)))
-        .then_with(|| a.cmp(b))
+    // By hand: every getter's binary search runs this.
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    for (p, q) in x.iter().zip(y) {
+        if p != q {
+            let (p, q) = (p.to_ascii_lowercase(), q.to_ascii_lowercase());
+            if p != q {
+                return p.cmp(&q);
+            }
+        }
+    }
+    x.len().cmp(&y.len()).then_with(|| a.cmp(b))
 }
 
 /// Where `part` (a slice of `whole`) starts in it.
@@ -214,6 +220,49 @@ impl Serialize for SfRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The order is: ignoring ASCII case first, then exactly.
+    #[test]
+    fn names_order_ignoring_case_then_exactly() {
+        let reference = |a: &str, b: &str| {
+            a.to_ascii_lowercase()
+                .cmp(&b.to_ascii_lowercase())
+                .then_with(|| a.cmp(b))
+        };
+        let names = [
+            "",
+            "a",
+            "A",
+            "Id",
+            "ID",
+            "id",
+            "Name",
+            "NAME",
+            "name",
+            "Names",
+            "AccountId",
+            "ACCOUNTID",
+            "Account",
+            "Account_",
+            "Account__c",
+            "account__C",
+            "Zeta",
+            "_x",
+            "[",
+            "`",
+            "Ünï",
+            "ünï",
+            "a1",
+            "A1",
+            "a10",
+            "a2",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(name_order(a, b), reference(a, b), "{a:?} vs {b:?}");
+            }
+        }
+    }
 
     #[test]
     fn members_are_sorted_last_duplicate_wins_and_escaped_names_read() {

@@ -32,7 +32,7 @@ struct State {
     tenants: Vec<TenantId>,
     /// (tenant, object, Salesforce id) -> CRM id: the idempotency key.
     /// Ids are kept inline ([`SfId::to_bytes`]): no allocation a key.
-    keys: HashMap<(u32, SObject, [u8; 18]), u64>,
+    keys: HashMap<(u32, SObject, [u8; 18]), u64, foldhash::fast::RandomState>,
     /// The records: CRM id `n` (numbered across tenants) is `rows[n - 1]`.
     rows: Vec<Stored>,
     /// Reused to pack records.
