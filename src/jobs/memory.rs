@@ -28,9 +28,13 @@ struct State {
     next_id: u64,
     /// Keyed by tenant, then creation sequence: history is a reverse range scan.
     jobs: BTreeMap<(TenantId, u64), Row>,
-    /// Per tenant: the id mappings, ids inline ([`crate::SfId::to_bytes`]).
-    ids: HashMap<TenantId, HashMap<(SObject, [u8; 18]), IdMapping, foldhash::fast::RandomState>>,
+    /// Per tenant and object: the id mappings, ids inline
+    /// ([`crate::SfId::to_bytes`]).
+    ids: HashMap<TenantId, HashMap<SObject, Mappings>>,
 }
+
+/// One object's id mappings, by inline Salesforce id.
+type Mappings = HashMap<[u8; 18], IdMapping, foldhash::fast::RandomState>;
 
 #[derive(Debug, Clone)]
 struct Row {
@@ -80,7 +84,10 @@ impl InMemoryJobStore {
 
     /// How many id mappings the tenant has.
     pub fn mapping_count(&self, tenant: &TenantId) -> usize {
-        self.lock().ids.get(tenant).map_or(0, HashMap::len)
+        self.lock()
+            .ids
+            .get(tenant)
+            .map_or(0, |objects| objects.values().map(HashMap::len).sum())
     }
 }
 
@@ -235,9 +242,16 @@ impl JobStore for InMemoryJobStore {
             progress.watermark = page.watermark;
         }
         row.log.extend(page.log.iter().cloned());
-        let ids = s.ids.entry(tenant.clone()).or_default();
-        for (sf_id, mapping) in &page.mappings {
-            ids.insert((object.clone(), sf_id.to_bytes()), mapping.clone());
+        if !page.mappings.is_empty() {
+            let ids = s
+                .ids
+                .entry(tenant.clone())
+                .or_default()
+                .entry(object.clone())
+                .or_default();
+            for (sf_id, mapping) in &page.mappings {
+                ids.insert(sf_id.to_bytes(), mapping.clone());
+            }
         }
         Ok(())
     }
@@ -340,7 +354,8 @@ impl JobStore for InMemoryJobStore {
         Ok(keys
             .iter()
             .filter_map(|k| {
-                ids.get(&(k.0.clone(), k.1.to_bytes()))
+                ids.get(&k.0)?
+                    .get(&k.1.to_bytes())
                     .map(|m| (k.clone(), m.clone()))
             })
             .collect())
@@ -350,7 +365,8 @@ impl JobStore for InMemoryJobStore {
         let s = self.lock();
         Ok(s.ids
             .get(tenant)
-            .is_some_and(|ids| ids.keys().any(|(o, _)| o == object)))
+            .and_then(|objects| objects.get(object))
+            .is_some_and(|ids| !ids.is_empty()))
     }
 
     async fn watermark(
