@@ -46,8 +46,9 @@ pub(crate) type FastState = foldhash::fast::RandomState;
 /// What a page knows of the id map: its keys' mappings.
 pub(crate) type Known = HashMap<IdKey, IdMapping, FastState>;
 
-/// Keys hold ids inline ([`SfId::to_bytes`]): no allocation a key.
-type Key = (SObject, [u8; 18]);
+/// Keys hold the object as its place in [`Generations::objects`] and the
+/// id inline ([`SfId::to_bytes`]): 20 bytes, no allocation a key.
+type Key = (u16, [u8; 18]);
 
 #[derive(Debug, Default)]
 struct Generations {
@@ -57,6 +58,8 @@ struct Generations {
     seen: Bloom,
     /// Objects the store had no mapping of when the run began them.
     fresh: HashSet<SObject, FastState>,
+    /// The objects keys name, in the order first seen (a run has a few).
+    objects: Vec<SObject>,
     /// How many times the old generation was dropped: a store answer read
     /// before a drop may be older than a mapping the drop took away.
     drops: u64,
@@ -115,6 +118,28 @@ impl Bloom {
     }
 }
 
+impl Generations {
+    /// The key of `object`'s `id`, if any key names the object yet.
+    fn key(&self, object: &SObject, id: &SfId) -> Option<Key> {
+        let at = self.objects.iter().position(|o| o == object)?;
+        Some((at as u16, id.to_bytes()))
+    }
+
+    /// The key of `object`'s `id`, naming the object from now on.
+    fn key_of_new(&mut self, object: &SObject, id: &SfId) -> Key {
+        if let Some(key) = self.key(object, id) {
+            return key;
+        }
+        // An org has at most a few thousand objects, a run far fewer.
+        assert!(
+            self.objects.len() < usize::from(u16::MAX),
+            "too many objects"
+        );
+        self.objects.push(object.clone());
+        (self.objects.len() as u16 - 1, id.to_bytes())
+    }
+}
+
 impl IdCache {
     /// A cache of at most `capacity` mappings (0: off).
     pub(crate) fn new(capacity: usize) -> IdCache {
@@ -155,7 +180,7 @@ impl IdCache {
         }
         let mut g = self.lock();
         for (sf_id, mapping) in mappings {
-            let key = (object.clone(), sf_id.to_bytes());
+            let key = g.key_of_new(object, sf_id);
             g.seen.add(&key);
             // The newest answer wins: drop an older one from the old
             // generation so that a lookup cannot find it first.
@@ -188,7 +213,7 @@ impl IdCache {
             if g.drops != at {
                 return;
             }
-            let inline = (key.0.clone(), key.1.to_bytes());
+            let inline = g.key_of_new(&key.0, &key.1);
             if !g.young.contains_key(&inline) && !g.old.contains_key(&inline) {
                 self.keep(&mut g, inline, mapping.clone());
             }
@@ -210,7 +235,13 @@ impl IdCache {
         let mut known = Known::default();
         let mut missing = Vec::new();
         for key in keys {
-            let inline = (key.0.clone(), key.1.to_bytes());
+            let Some(inline) = g.key(&key.0, &key.1) else {
+                // No key of the object was ever kept or recorded.
+                if !(g.fresh.contains(&key.0) && own(key)) {
+                    missing.push(key.clone());
+                }
+                continue;
+            };
             if let Some(mapping) = g.young.get(&inline) {
                 known.insert(key.clone(), mapping.clone());
                 continue;
