@@ -239,12 +239,13 @@ impl ImporterBuilder {
 
     /// How many of the id mappings a job recorded it keeps in memory to
     /// resolve later pages' lookups without asking the job store (default
-    /// 100,000, about 15 MB; 0 turns it off). Contacts refer to accounts
+    /// 100,000, about 13 MB; 0 turns it off). Contacts refer to accounts
     /// the same job imported: with every account's mapping at hand, a
     /// contact page asks the store only about the contacts themselves.
-    /// Only what the store took is kept, and lookups it does not hold go
-    /// to the store as before, so results are the same at any size; past
-    /// the size, the mappings recorded last are kept.
+    /// Only what the store took or answered is kept, and lookups it does
+    /// not hold go to the store as before, so results are the same at any
+    /// size; past the size, the mappings recorded or asked for last are
+    /// kept.
     pub fn id_cache(mut self, entries: usize) -> Self {
         self.id_cache = entries;
         self
