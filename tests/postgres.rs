@@ -439,11 +439,16 @@ async fn tenant_isolation_across_every_api() {
         before,
         "A's job unchanged"
     );
+    assert!(
+        !jobs.has_mappings(&b, &SObject::ACCOUNT).await.unwrap(),
+        "has_mappings sees only the tenant's own id map"
+    );
     assert_eq!(
         jobs.resolve_ids(&a, &[key]).await.unwrap().len(),
         1,
         "A's mapping kept"
     );
+    assert!(jobs.has_mappings(&a, &SObject::ACCOUNT).await.unwrap());
     // B may start its own import while A's runs.
     jobs.create_job(&fixture::new_job(&b, &[SObject::ACCOUNT], fixture::at(2)))
         .await

@@ -1,13 +1,13 @@
-//! [`IdCache`]: the id mappings a job recorded, kept to resolve lookups
-//! without asking the job store again.
+//! [`IdCache`]: the id mappings a job recorded or read, kept to resolve
+//! lookups without asking the job store again.
 //!
 //! A contact page refers to accounts this very job imported moments
 //! before: the store's answer is known. The cache holds what the job's own
 //! pages recorded (only after the store took them, so it never knows more
-//! than the store) and nothing it read, so that a mapping it holds is
-//! always the newest. A key it misses is asked of the store as before, and
-//! the store's answer is kept too ([`learn`](IdCache::learn)) unless the
-//! run recorded the key meanwhile; a key it holds is answered as the store
+//! than the store) and what the store answered its lookups
+//! ([`learn`](IdCache::learn)), never over a mapping the run recorded
+//! since: a mapping it holds is always the newest. A key it misses is
+//! asked of the store as before; a key it holds is answered as the store
 //! would: one job runs per tenant, only the job writes the tenant's id
 //! map, and the cache lives as long as the job's run.
 //!
@@ -33,7 +33,7 @@ use crate::id::SfId;
 use crate::jobs::{IdKey, IdMapping};
 use crate::object::SObject;
 
-/// A bounded map of the mappings a job recorded.
+/// A bounded map of the mappings a job recorded or read.
 #[derive(Debug)]
 pub(crate) struct IdCache {
     generation: usize,
@@ -89,8 +89,8 @@ impl Bloom {
     const WORDS: usize = 1 << 17;
     const PROBES: u64 = 6;
 
-    fn probes(&self, key: &Key) -> impl Iterator<Item = (usize, u64)> {
-        let h = self.hasher.hash_one(key);
+    /// The (word, bit) pairs of a key hashed to `h`.
+    fn probes(h: u64) -> impl Iterator<Item = (usize, u64)> {
         // Two hashes from one (Kirsch and Mitzenmacher).
         let (h1, h2) = (h & 0xffff_ffff, (h >> 32) | 1);
         let bits = (Bloom::WORDS * 64) as u64;
@@ -104,16 +104,14 @@ impl Bloom {
         if self.bits.is_empty() {
             self.bits = vec![0; Bloom::WORDS];
         }
-        let probes: Vec<(usize, u64)> = self.probes(key).collect();
-        for (word, mask) in probes {
+        for (word, mask) in Bloom::probes(self.hasher.hash_one(key)) {
             self.bits[word] |= mask;
         }
     }
 
     fn maybe(&self, key: &Key) -> bool {
         !self.bits.is_empty()
-            && self
-                .probes(key)
+            && Bloom::probes(self.hasher.hash_one(key))
                 .all(|(word, mask)| self.bits[word] & mask != 0)
     }
 }

@@ -588,9 +588,9 @@ pub trait JobStore: fmt::Debug + Send + Sync + 'static {
     /// `false` lets the engine skip asking about the records of an object
     /// imported for the first time and read in one pass (not a sync), where
     /// each record comes once and none can have been imported before
-    /// except by the running job, which knows what it recorded. The default answers `true`, which is always
-    /// safe: the engine then asks [`resolve_ids`](JobStore::resolve_ids)
-    /// as usual.
+    /// except by the running job, which knows what it recorded. The
+    /// default answers `true`, which is always safe: the engine then asks
+    /// [`resolve_ids`](JobStore::resolve_ids) as usual.
     async fn has_mappings(&self, tenant: &TenantId, object: &SObject) -> Result<bool> {
         let _ = (tenant, object);
         Ok(true)
