@@ -170,6 +170,10 @@ struct PhaseReport {
     idmap_copy_secs: f64,
     /// Peak resident memory of the child (VmHWM), KiB.
     hwm_kb: u64,
+    /// CPU time of the child, user and system, over the whole phase
+    /// (setup included): steadier than wall time on a shared machine.
+    #[serde(default)]
+    cpu_secs: f64,
     /// Resident memory held after the import, less before (memory phase).
     held_kb: i64,
     failed: u64,
@@ -197,6 +201,22 @@ fn proc_status_kb(key: &str) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// This process's CPU time so far, user and system, in seconds
+/// (`/proc/self/stat` counts it in USER_HZ ticks, 100 a second on Linux).
+fn proc_cpu_secs() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            // The fields after the command name, which is in parentheses.
+            let rest = &s[s.rfind(')')? + 2..];
+            let mut f = rest.split_whitespace().skip(11);
+            let user: u64 = f.next()?.parse().ok()?;
+            let system: u64 = f.next()?.parse().ok()?;
+            Some((user + system) as f64 / 100.0)
+        })
+        .unwrap_or(0.0)
 }
 
 fn machine() -> String {
@@ -1466,6 +1486,7 @@ async fn run_child(phase: &str, args: &Args) {
     };
     report.phase = phase.to_owned();
     report.hwm_kb = proc_status_kb("VmHWM:");
+    report.cpu_secs = proc_cpu_secs();
     println!(
         "{REPORT}{}",
         serde_json::to_string(&report).expect("a report")
@@ -1684,8 +1705,8 @@ async fn run_parent(args: Args) {
 
     // The phases.
     println!(
-        "\n{:<44} {:>9} {:>9} {:>11} {:>9} {:>9}",
-        "phase", "records", "seconds", "records/s", "peak MB", "API calls"
+        "\n{:<44} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9}",
+        "phase", "records", "seconds", "records/s", "CPU µs/r", "peak MB", "API calls"
     );
     let label = |p: &str| match p {
         "fetch" => "fetch only (RestSource, parsed, dropped)",
@@ -1700,11 +1721,12 @@ async fn run_parent(args: Args) {
     for phase in PHASES {
         if let Some(r) = reports.get(phase) {
             println!(
-                "{:<44} {:>9} {:>9.2} {:>11.0} {:>9.1} {:>9}",
+                "{:<44} {:>9} {:>9.2} {:>11.0} {:>9.2} {:>9.1} {:>9}",
                 label(phase),
                 r.records,
                 r.secs,
                 r.records as f64 / r.secs.max(1e-9),
+                1e6 * r.cpu_secs / r.records.max(1) as f64,
                 r.hwm_kb as f64 / 1024.0,
                 r.api_calls
             );
@@ -1816,7 +1838,9 @@ async fn run_parent(args: Args) {
     println!(
         "floor_ratio = import_s / max(fetch_s, copy_s); seed_ratio = import rate / seed-style \
          rate; mem_bytes_per_record = resident memory held after the memory import / records; \
-         rss = peak resident memory (VmHWM) of the phase's own process"
+         rss = peak resident memory (VmHWM) of the phase's own process; CPU µs/r = the phase \
+         process's CPU time (user and system, setup included) per record, without the fake \
+         org's or PostgreSQL's"
     );
     println!(
         "\nRESULT records={} import_s={} fetch_s={} copy_s={} floor_ratio={} seed_ratio={} \

@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -166,46 +167,126 @@ impl AsRef<str> for SfId {
     }
 }
 
+/// The text of a [`CrmId`], [`JobId`] or [`TenantId`]: up to
+/// [`IdText::INLINE`] bytes inline, a longer one shared. Ids are cloned into
+/// every mapping, link and log line: a number or a short key then copies 24
+/// bytes and never allocates, and a UUID costs one shared allocation
+/// however often it is cloned.
+#[derive(Clone)]
+enum IdText {
+    Inline {
+        len: u8,
+        bytes: [u8; IdText::INLINE],
+    },
+    Shared(Arc<str>),
+}
+
+impl IdText {
+    const INLINE: usize = 22;
+
+    fn new(text: &str) -> IdText {
+        match text.len() {
+            len @ 0..=IdText::INLINE => {
+                let mut bytes = [0; IdText::INLINE];
+                bytes[..len].copy_from_slice(text.as_bytes());
+                IdText::Inline {
+                    len: len as u8,
+                    bytes,
+                }
+            }
+            _ => IdText::Shared(text.into()),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            IdText::Inline { len, bytes } => {
+                // Copied whole from a `str` by `new`.
+                std::str::from_utf8(&bytes[..usize::from(*len)]).expect("an id is UTF-8")
+            }
+            IdText::Shared(text) => text,
+        }
+    }
+}
+
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $what:literal) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(Box<str>);
+        #[derive(Clone)]
+        pub struct $name(IdText);
 
         impl $name {
             #[doc = concat!("Wraps a ", $what, ".")]
             pub fn new(id: impl Into<String>) -> Self {
-                Self(id.into().into_boxed_str())
+                Self(IdText::new(&id.into()))
             }
 
             #[doc = concat!("The ", $what, " as text.")]
             pub fn as_str(&self) -> &str {
-                &self.0
+                self.0.as_str()
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.as_str() == other.as_str()
+            }
+        }
+
+        impl Eq for $name {}
+
+        impl PartialOrd for $name {
+            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+                Some(self.cmp(other))
+            }
+        }
+
+        impl Ord for $name {
+            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+                self.as_str().cmp(other.as_str())
+            }
+        }
+
+        impl std::hash::Hash for $name {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.as_str().hash(state)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+                Ok(Self(IdText::new(&text)))
             }
         }
 
         impl fmt::Debug for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!(stringify!($name), "({})"), self.0)
+                write!(f, concat!(stringify!($name), "({})"), self.as_str())
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
+                f.write_str(self.as_str())
             }
         }
 
         impl From<&str> for $name {
             fn from(s: &str) -> Self {
-                Self::new(s)
+                Self(IdText::new(s))
             }
         }
 
         impl From<String> for $name {
             fn from(s: String) -> Self {
-                Self::new(s)
+                Self(IdText::new(&s))
             }
         }
     };
@@ -279,6 +360,38 @@ mod tests {
         let upper = SfId::parse("001x0000002xLCV").unwrap();
         let lower = SfId::parse("001x0000002xlcv").unwrap();
         assert_ne!(upper, lower);
+    }
+
+    #[test]
+    fn short_and_long_ids_behave_alike() {
+        use std::collections::HashSet;
+        let texts = [
+            "",
+            "42",
+            "1234567890123456789012",  // 22 bytes: the last inline
+            "12345678901234567890123", // 23: the first shared
+            "5f0c7d5e-8a7b-4c1e-9a0b-1c2d3e4f5a6b", // a UUID
+            "ünïcödé-ïd",              // multi-byte text
+        ];
+        let mut seen = HashSet::new();
+        for t in texts {
+            let id = CrmId::new(t);
+            assert_eq!(id.as_str(), t);
+            assert_eq!(id.to_string(), t);
+            assert_eq!(format!("{id:?}"), format!("CrmId({t})"));
+            assert_eq!(id.clone(), CrmId::from(t.to_owned()));
+            let json = serde_json::to_string(&id).unwrap();
+            assert_eq!(json, serde_json::to_string(t).unwrap());
+            assert_eq!(serde_json::from_str::<CrmId>(&json).unwrap(), id);
+            assert!(seen.insert(id.clone()), "{t:?} hashed like another");
+            assert!(seen.contains(&CrmId::new(t)));
+        }
+        let mut sorted: Vec<CrmId> = texts.iter().map(|t| CrmId::new(*t)).collect();
+        sorted.sort();
+        let mut want = texts.to_vec();
+        want.sort();
+        assert_eq!(sorted.iter().map(CrmId::as_str).collect::<Vec<_>>(), want);
+        assert_eq!(std::mem::size_of::<CrmId>(), 24);
     }
 
     #[test]

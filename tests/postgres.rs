@@ -271,6 +271,55 @@ async fn rejected_rows_are_isolated_and_named() {
     assert_eq!(count(&sink, &tenant, &SObject::ACCOUNT).await, 5);
 }
 
+/// A page whose first table's rows went in before a later table's row was
+/// rejected is written again whole: the good rows of both tables are
+/// created once, and only the bad one fails.
+#[tokio::test]
+async fn a_rejection_in_a_later_table_rewrites_the_page_once() {
+    use salesforce_import::crm::Contact;
+    let pool = pg_or_skip!();
+    let sink = PgCrmSink::new(pool);
+    let tenant = unique_tenant();
+    let accounts = fixture::sf_ids(&SObject::ACCOUNT, 3);
+    let contacts = fixture::sf_ids(&SObject::CONTACT, 3);
+    let mut records: Vec<WriteRecord> = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, id)| account(id, &format!("Mixed {i}"), |_| {}))
+        .collect();
+    for (i, id) in contacts.iter().enumerate() {
+        let mut c = Contact::default();
+        c.last_name = format!("Person {i}");
+        if i == 1 {
+            c.phone = Some("+1 415 555 0100 extension 12345".into());
+        }
+        records.push(WriteRecord::new(id.clone(), CrmRecord::Contact(c), None));
+    }
+    let out = sink
+        .write_batch(
+            &tenant,
+            &WriteBatch::new(SObject::ACCOUNT, WriteMode::SkipExisting, records),
+        )
+        .await
+        .expect("the page is written");
+    for (i, o) in out.iter().enumerate() {
+        if i == 4 {
+            let e = o.as_ref().expect_err("the long phone is rejected");
+            assert_eq!(e.sf_id.as_ref(), Some(&contacts[1]));
+            assert_eq!(e.field, "Phone");
+        } else {
+            let o = o.as_ref().expect("a good row is written");
+            assert_eq!(
+                o.action,
+                WriteAction::Created,
+                "row {i} is new, not found again"
+            );
+        }
+    }
+    assert_eq!(count(&sink, &tenant, &SObject::ACCOUNT).await, 3);
+    assert_eq!(count(&sink, &tenant, &SObject::CONTACT).await, 2);
+}
+
 /// Custom fields reach `jsonb` exactly as Salesforce sent them: numbers no
 /// `f64` holds keep every digit.
 #[tokio::test]

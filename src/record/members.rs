@@ -46,29 +46,45 @@ impl<'de> Deserialize<'de> for Name<'de> {
     }
 }
 
-/// The members of one JSON object, borrowed from its text.
-struct Members<'a>(Vec<(Name<'a>, &'a RawValue)>);
+/// Reads one JSON object, `text`, straight into member spans of it: no
+/// list of borrowed pairs in between. A name with escapes (rare) is
+/// unescaped into `unescaped`, with the index of its member, and its span
+/// is left empty for [`SfRecord::index`] to point at the copy.
+struct Spans<'t, 'o> {
+    text: &'t str,
+    members: &'o mut Vec<Member>,
+    unescaped: &'o mut Vec<(usize, String)>,
+}
 
-impl<'de> Deserialize<'de> for Members<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Members<'de>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Self::Value, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(32));
-                while let Some(entry) = map.next_entry::<Name<'de>, &'de RawValue>()? {
-                    out.push(entry);
+impl<'de, 'o> serde::de::DeserializeSeed<'de> for Spans<'de, 'o> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, 'o> serde::de::Visitor<'de> for Spans<'de, 'o> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some((name, value)) = map.next_entry::<Name<'de>, &'de RawValue>()? {
+            let v = offset_in(self.text, value.get());
+            let value = span(v, v + value.get().len());
+            let name = match name.0 {
+                Cow::Borrowed(n) => {
+                    let at = offset_in(self.text, n);
+                    span(at, at + n.len())
                 }
-                Ok(Members(out))
-            }
+                Cow::Owned(n) => {
+                    self.unescaped.push((self.members.len(), n));
+                    span(0, 0)
+                }
+            };
+            self.members.push(Member { name, value });
         }
-        d.deserialize_map(V)
+        Ok(())
     }
 }
 
@@ -109,26 +125,19 @@ impl SfRecord {
         if buf.len() > u32::MAX as usize / 2 {
             return Err(serde_json::Error::custom("record larger than 2 GiB"));
         }
-        let mut members = Vec::new();
+        // Most records have fewer members than this: one allocation.
+        let mut members = Vec::with_capacity(32);
         let mut unescaped: Vec<(usize, String)> = Vec::new();
         {
-            let parsed: Members<'_> = serde_json::from_str(&buf)?;
-            members.reserve_exact(parsed.0.len());
-            for (i, (name, value)) in parsed.0.into_iter().enumerate() {
-                let v = offset_in(&buf, value.get());
-                let value = span(v, v + value.get().len());
-                let name = match name.0 {
-                    Cow::Borrowed(n) => {
-                        let at = offset_in(&buf, n);
-                        span(at, at + n.len())
-                    }
-                    Cow::Owned(n) => {
-                        unescaped.push((i, n));
-                        span(0, 0)
-                    }
-                };
-                members.push(Member { name, value });
+            use serde::de::DeserializeSeed as _;
+            let mut de = serde_json::Deserializer::from_str(&buf);
+            Spans {
+                text: &buf,
+                members: &mut members,
+                unescaped: &mut unescaped,
             }
+            .deserialize(&mut de)?;
+            de.end()?;
         }
         for (i, name) in unescaped {
             let at = buf.len();
@@ -149,25 +158,31 @@ impl SfRecord {
     }
 
     /// Sorts by name ([`name_order`]), keeping the last of duplicates
-    /// (stable sort, then keep the last of each run).
+    /// (the one whose value comes later in the text), in place.
     fn sort_members(&mut self) {
         let buf = &self.buf;
         let name = |m: &Member| &buf[m.name.start as usize..m.name.end as usize];
-        if self
-            .members
-            .is_sorted_by(|a, b| name_order(name(a), name(b)) == Ordering::Less)
-        {
+        let members = &mut self.members;
+        if members.is_sorted_by(|a, b| name_order(name(a), name(b)) == Ordering::Less) {
             return;
         }
-        self.members.sort_by(|a, b| name_order(name(a), name(b)));
-        let mut out: Vec<Member> = Vec::with_capacity(self.members.len());
-        for m in self.members.drain(..) {
-            match out.last_mut() {
-                Some(last) if name(last) == name(&m) => *last = m,
-                _ => out.push(m),
+        // Values lie in the text in the order they came: ties on the name
+        // fall back to that, so an unstable sort (which needs no scratch
+        // buffer) orders exactly as a stable one.
+        members.sort_unstable_by(|a, b| {
+            name_order(name(a), name(b)).then(a.value.start.cmp(&b.value.start))
+        });
+        let mut kept = 0;
+        for i in 0..members.len() {
+            let m = members[i];
+            if kept > 0 && name(&members[kept - 1]) == name(&m) {
+                members[kept - 1] = m;
+            } else {
+                members[kept] = m;
+                kept += 1;
             }
         }
-        self.members = out;
+        members.truncate(kept);
     }
 
     /// Where the member named exactly `field` is (or would go).
@@ -286,7 +301,27 @@ mod tests {
             serde_json::to_string(&r).unwrap(),
             r#"{"AB":"ab","B":2,"C":null,"Q":"say \"hi\""}"#
         );
+        // A duplicate spelled with an escape: still the later one wins.
+        let r = SfRecord::from_json(r#"{"\u0041": 1, "B": 0, "A": 2, "\u0041": 3}"#).unwrap();
+        assert_eq!(r.field_names().collect::<Vec<_>>(), ["A", "B"]);
+        assert_eq!(r.member("A"), Some("3"));
+        // Many members, in reverse order, sort as the reference does.
+        let names: Vec<String> = (0..60).rev().map(|i| format!("F{i:02}")).collect();
+        let json = format!(
+            "{{{}}}",
+            names
+                .iter()
+                .map(|n| format!("\"{n}\": \"{n}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let r = SfRecord::from_json(&json).unwrap();
+        let mut sorted = names.clone();
+        sorted.sort();
+        assert_eq!(r.field_names().collect::<Vec<_>>(), sorted);
+        assert_eq!(r.text("F07").unwrap().as_deref(), Some("F07"));
         assert!(SfRecord::from_json("[1, 2]").is_err());
+        assert!(SfRecord::from_json(r#"{"A": 1} trailing"#).is_err());
         assert!(SfRecord::from_json(r#"{"attributes": 3}"#).is_err());
     }
 }

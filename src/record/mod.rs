@@ -62,12 +62,14 @@ pub struct SfRecord {
     members: Vec<members::Member>,
 }
 
+/// A record's `attributes` block, borrowed from its text where it has no
+/// escapes (every record is checked to have a valid one).
 #[derive(Deserialize)]
-struct Attributes {
-    #[serde(rename = "type")]
-    object: Option<String>,
-    #[serde(rename = "referenceId")]
-    reference_id: Option<String>,
+struct Attributes<'a> {
+    #[serde(rename = "type", borrow)]
+    object: Option<Cow<'a, str>>,
+    #[serde(rename = "referenceId", borrow)]
+    reference_id: Option<Cow<'a, str>>,
 }
 
 impl fmt::Debug for SfRecord {
@@ -194,14 +196,17 @@ impl SfRecord {
     /// The object named in `attributes.type`.
     pub fn object(&self) -> Option<SObject> {
         let attrs = self.member("attributes")?;
-        let attrs: Attributes = serde_json::from_str(attrs).ok()?;
-        attrs.object.map(SObject::new)
+        let attrs: Attributes<'_> = serde_json::from_str(attrs).ok()?;
+        attrs.object.map(|o| SObject::new(o.into_owned()))
     }
 
     /// `attributes.referenceId`, present in sObject Tree files.
     pub fn reference_id(&self) -> Option<String> {
         let attrs = self.member("attributes")?;
-        serde_json::from_str::<Attributes>(attrs).ok()?.reference_id
+        serde_json::from_str::<Attributes<'_>>(attrs)
+            .ok()?
+            .reference_id
+            .map(Cow::into_owned)
     }
 
     /// The record's `Id`, validated.

@@ -54,8 +54,9 @@ const STORE: &str = "crm sink";
 ///
 /// A record the schema rejects (a check constraint, a missing required
 /// reference, a reference to another tenant's record) does not fail the
-/// page: the statement is retried on halves of the page inside savepoints
-/// until the bad records are isolated. They come back as [`RecordError`]s
+/// page: the page is written again, its statement retried on halves of it
+/// inside savepoints until the bad records are isolated (a page with no
+/// rejected record takes no savepoint). They come back as [`RecordError`]s
 /// naming the Salesforce id and field, with [`Problem::Rejected`] and the
 /// database error as source; the rest of the page is written.
 ///
@@ -381,15 +382,40 @@ impl CrmSink for PgCrmSink {
         }
 
         if !groups.is_empty() {
+            // Most pages have no rejected record: one statement a table,
+            // without savepoints (each would cost two more round trips and
+            // a subtransaction). A rejected record aborts that transaction;
+            // the page is then written again, isolating it in savepoints.
             let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+            let mut written: Vec<Vec<Outcome>> = Vec::with_capacity(groups.len());
             for (kind, rows) in &groups {
-                let outcomes =
-                    write_group(&mut tx, tenant, object, *kind, batch.mode, rows).await?;
+                match exec(&mut tx, tenant, *kind, batch.mode, rows).await {
+                    Ok(outcomes) => written.push(outcomes.into_iter().map(Ok).collect()),
+                    Err(e) if row_error(&e).is_some() => {
+                        tx.rollback()
+                            .await
+                            .map_err(db(STORE, "rolling back a page"))?;
+                        tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+                        written.clear();
+                        for (kind, rows) in &groups {
+                            written.push(
+                                write_group(&mut tx, tenant, object, *kind, batch.mode, rows)
+                                    .await?,
+                            );
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        return Err(store_error(STORE, format!("writing {object} records"), e));
+                    }
+                }
+            }
+            tx.commit().await.map_err(db(STORE, "committing a page"))?;
+            for ((_, rows), outcomes) in groups.iter().zip(written) {
                 for (row, outcome) in rows.iter().zip(outcomes) {
                     out[row.index] = Some(outcome);
                 }
             }
-            tx.commit().await.map_err(db(STORE, "committing a page"))?;
         }
 
         for (index, earlier) in repeats {
