@@ -101,16 +101,18 @@ impl<'a> Reader<'a> {
         field: &'static str,
         max: usize,
     ) -> Result<Option<String>, RecordError> {
-        let Some(text) = self.tie(self.record.text(field))? else {
+        let record = self.record;
+        let Some(text) = self.tie(record.text_ref(field))? else {
             return Ok(None);
         };
         let text = self.without_nul(field, text);
-        let text = text.trim().to_owned();
-        if text.chars().count() > max {
+        let text = text.trim();
+        // A text no longer in bytes than `max` has at most `max` characters.
+        if text.len() > max && text.chars().count() > max {
             self.warn(field, Problem::TooLong { max });
             return Ok(Some(text.chars().take(max).collect()));
         }
-        Ok(Some(text))
+        Ok(Some(text.to_owned()))
     }
 
     /// Short text (cities, sources, types), cut to [`Limits::short_text`](super::Limits).
@@ -120,19 +122,20 @@ impl<'a> Reader<'a> {
 
     /// Long text (descriptions), kept whole (NUL characters aside).
     pub fn long_text(&mut self, field: &'static str) -> Result<Option<String>, RecordError> {
-        let text = self.tie(self.record.text(field))?;
-        Ok(text.map(|t| self.without_nul(field, t)))
+        let record = self.record;
+        let text = self.tie(record.text_ref(field))?;
+        Ok(text.map(|t| self.without_nul(field, t).into_owned()))
     }
 
     /// `text` without NUL characters, which no CRM text column holds
     /// (PostgreSQL refuses them): removed, with a warning on `field`.
-    fn without_nul(&mut self, field: &'static str, text: String) -> String {
-        let count = text.matches('\0').count();
-        if count == 0 {
+    fn without_nul<'t>(&mut self, field: &'static str, text: Cow<'t, str>) -> Cow<'t, str> {
+        if !text.as_bytes().contains(&0) {
             return text;
         }
+        let count = text.bytes().filter(|&b| b == 0).count();
         self.warn(field, Problem::NulRemoved { count });
-        text.replace('\0', "")
+        Cow::Owned(text.replace('\0', ""))
     }
 
     /// Text that must be present, cut to the name limit.
@@ -215,9 +218,10 @@ impl<'a> Reader<'a> {
         let Some(date) = self.tie(self.record.date(field))? else {
             return Ok(None);
         };
-        if let Some(text) = self.tie(self.record.text(field))? {
+        let record = self.record;
+        if let Some(text) = self.tie(record.text_ref(field))? {
             let t = text.trim();
-            if NaiveDate::parse_from_str(t, "%Y-%m-%d").is_err() {
+            if !crate::record::is_date_only(t) {
                 self.warn(
                     field,
                     Problem::TimeDropped {

@@ -92,9 +92,22 @@ impl<'de, 'o> serde::de::Visitor<'de> for Spans<'de, 'o> {
 /// order: one binary search finds a name, or the same name in another case
 /// (Data Loader CSV exports upper-case every column).
 fn name_order(a: &str, b: &str) -> Ordering {
-    // By hand: every getter's binary search runs this.
-    let (x, y) = (a.as_bytes(), b.as_bytes());
-    for (p, q) in x.iter().zip(y) {
+    name_order_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// [`name_order`] on the names' bytes (what the getters' binary search
+/// compares, without slicing a `str` at char boundaries each step).
+fn name_order_bytes(x: &[u8], y: &[u8]) -> Ordering {
+    // By hand: every getter's binary search runs this. Names share long
+    // prefixes (`Billing…`, `Shipping…`): equal bytes are skipped eight
+    // at a time before the byte loop.
+    let n = x.len().min(y.len());
+    let word = |s: &[u8], i: usize| u64::from_ne_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+    let mut i = 0;
+    while i + 8 <= n && word(x, i) == word(y, i) {
+        i += 8;
+    }
+    for (p, q) in x[i..n].iter().zip(&y[i..n]) {
         if p != q {
             let (p, q) = (p.to_ascii_lowercase(), q.to_ascii_lowercase());
             if p != q {
@@ -102,7 +115,7 @@ fn name_order(a: &str, b: &str) -> Ordering {
             }
         }
     }
-    x.len().cmp(&y.len()).then_with(|| a.cmp(b))
+    x.len().cmp(&y.len()).then_with(|| x.cmp(y))
 }
 
 /// Where `part` (a slice of `whole`) starts in it.
@@ -187,8 +200,11 @@ impl SfRecord {
 
     /// Where the member named exactly `field` is (or would go).
     pub(super) fn position(&self, field: &str) -> Result<usize, usize> {
-        self.members
-            .binary_search_by(|m| name_order(self.text_of(m.name), field))
+        let buf = self.buf.as_bytes();
+        let field = field.as_bytes();
+        self.members.binary_search_by(|m| {
+            name_order_bytes(&buf[m.name.start as usize..m.name.end as usize], field)
+        })
     }
 
     /// The raw JSON text of the member named exactly `field`.

@@ -72,6 +72,11 @@ struct Attributes<'a> {
     reference_id: Option<Cow<'a, str>>,
 }
 
+/// Whether `text` is a date alone (`2024-01-31`), not a datetime.
+pub(crate) fn is_date_only(text: &str) -> bool {
+    fast_date(text).is_some() || NaiveDate::parse_from_str(text, "%Y-%m-%d").is_ok()
+}
+
 impl fmt::Debug for SfRecord {
     /// Shows the object and id only: record bodies are customer data and
     /// stay out of logs.
@@ -274,8 +279,9 @@ impl SfRecord {
     /// The raw JSON text of a field (dotted paths included), or `None` when
     /// it is absent or `null`.
     pub(crate) fn raw_text(&self, path: &str) -> Option<Cow<'_, str>> {
-        let (head, rest) = match path.split_once('.') {
-            Some((h, r)) => (h, Some(r)),
+        // A byte search: '.' is ASCII, and most paths have none.
+        let (head, rest) = match path.bytes().position(|b| b == b'.') {
+            Some(dot) => (&path[..dot], Some(&path[dot + 1..])),
             None => (path, None),
         };
         let value = self.lookup(head)?;
@@ -306,7 +312,7 @@ impl SfRecord {
     }
 
     /// [`text`](SfRecord::text), borrowed when it can be.
-    fn text_ref(&self, path: &str) -> Result<Option<Cow<'_, str>>, FieldError> {
+    pub(crate) fn text_ref(&self, path: &str) -> Result<Option<Cow<'_, str>>, FieldError> {
         let Some(raw) = self.raw_text(path) else {
             return Ok(None);
         };

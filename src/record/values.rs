@@ -94,7 +94,10 @@ fn fast_datetime(s: &str) -> Option<DateTime<Utc>> {
 pub(super) fn unquote(raw: Cow<'_, str>) -> Option<Cow<'_, str>> {
     match raw {
         Cow::Borrowed(r) => match r.strip_prefix('"').and_then(|i| i.strip_suffix('"')) {
-            Some(inner) if !inner.contains(['\\', '"']) => Some(Cow::Borrowed(inner)),
+            // Bytes, not chars: both are ASCII, and this runs for every text.
+            Some(inner) if !inner.bytes().any(|b| b == b'\\' || b == b'"') => {
+                Some(Cow::Borrowed(inner))
+            }
             _ => serde_json::from_str::<String>(r).ok().map(Cow::Owned),
         },
         Cow::Owned(r) => serde_json::from_str::<String>(&r).ok().map(Cow::Owned),
