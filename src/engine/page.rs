@@ -43,14 +43,39 @@ pub(crate) struct ObjectRun {
     /// Self-references left for the second pass.
     pub(crate) deferred: u64,
     /// Those references, while there are at most [`MAX_PENDING`].
-    pub(crate) pending: Vec<Deferred>,
+    pub(crate) pending: Vec<Pending>,
+    /// The lookups `pending` names by their place here (an object has one
+    /// or two self-references).
+    pub(crate) pending_specs: Vec<LookupSpec>,
     /// There were more: the second pass reads the object again.
     pub(crate) overflow: bool,
 }
 
-/// How many self-references a job keeps for its second pass (about 100
-/// bytes each) before it gives them up and reads the object again instead.
+/// How many self-references a job keeps for its second pass (37 bytes
+/// each) before it gives them up and reads the object again instead.
 pub(crate) const MAX_PENDING: usize = 100_000;
+
+/// A [`Deferred`] as the run keeps it until the second pass: both ids
+/// inline and the lookup by its place in [`ObjectRun::pending_specs`]. The
+/// list grows with the object (up to [`MAX_PENDING`]), so each entry is 37
+/// bytes and no allocation, against about 170 bytes in three allocations.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pending {
+    child: [u8; 18],
+    parent: [u8; 18],
+    spec: u8,
+}
+
+impl Pending {
+    /// The reference: child, lookup, parent.
+    pub(crate) fn parts<'s>(&self, specs: &'s [LookupSpec]) -> (SfId, &'s LookupSpec, SfId) {
+        (
+            SfId::from_bytes(self.child),
+            &specs[usize::from(self.spec)],
+            SfId::from_bytes(self.parent),
+        )
+    }
+}
 
 /// A self-reference whose target was not imported yet when the record that
 /// names it was written: set by the second pass.
@@ -80,13 +105,35 @@ impl ObjectRun {
         if let Some(stamp) = page.stamps.failed_min {
             self.failed_min = Some(self.failed_min.map_or(stamp, |m| m.min(stamp)));
         }
-        let mut deferred = std::mem::take(&mut page.deferred);
+        let deferred = std::mem::take(&mut page.deferred);
         self.deferred += deferred.len() as u64;
-        if !self.overflow && self.pending.len() + deferred.len() <= MAX_PENDING {
-            self.pending.append(&mut deferred);
-        } else if !self.overflow {
+        if self.overflow {
+            return;
+        }
+        if self.pending.len() + deferred.len() > MAX_PENDING {
             self.overflow = true;
             self.pending = Vec::new();
+            return;
+        }
+        for d in deferred {
+            let at = match self.pending_specs.iter().position(|s| *s == d.spec) {
+                Some(at) => at,
+                None => {
+                    self.pending_specs.push(d.spec);
+                    self.pending_specs.len() - 1
+                }
+            };
+            let Ok(spec) = u8::try_from(at) else {
+                // More self-references than any object has: read again.
+                self.overflow = true;
+                self.pending = Vec::new();
+                return;
+            };
+            self.pending.push(Pending {
+                child: d.child.to_bytes(),
+                parent: d.parent.to_bytes(),
+                spec,
+            });
         }
     }
 }
@@ -655,4 +702,56 @@ async fn delete(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crm::Link;
+
+    fn page_deferring(refs: &[(usize, &LookupSpec, usize)], ids: &[SfId]) -> Prepared {
+        Prepared {
+            rec: PageRecord::default(),
+            stamps: Stamps::default(),
+            deferred: refs
+                .iter()
+                .map(|&(child, spec, parent)| Deferred {
+                    child: ids[child].clone(),
+                    spec: spec.clone(),
+                    parent: ids[parent].clone(),
+                })
+                .collect(),
+            usage: None,
+        }
+    }
+
+    /// Kept references come back as they went in, each lookup stored once.
+    #[test]
+    fn pending_references_keep_ids_and_lookups() {
+        let ids = crate::testkit::fixture::sf_ids(&SObject::ACCOUNT, 4);
+        let parent = LookupSpec::optional("ParentId", SObject::ACCOUNT, Link::ParentAccount);
+        let master = LookupSpec::optional("MasterRecordId", SObject::ACCOUNT, Link::ParentAccount);
+        let mut run = ObjectRun::default();
+        run.absorb(&mut page_deferring(
+            &[(0, &parent, 1), (2, &master, 3)],
+            &ids,
+        ));
+        run.absorb(&mut page_deferring(&[(3, &parent, 0)], &ids));
+        assert_eq!(run.deferred, 3);
+        assert_eq!(run.pending_specs, [parent.clone(), master.clone()]);
+        let back: Vec<_> = run
+            .pending
+            .iter()
+            .map(|p| p.parts(&run.pending_specs))
+            .collect();
+        assert_eq!(
+            back,
+            [
+                (ids[0].clone(), &parent, ids[1].clone()),
+                (ids[2].clone(), &master, ids[3].clone()),
+                (ids[3].clone(), &parent, ids[0].clone()),
+            ]
+        );
+        assert_eq!(std::mem::size_of::<Pending>(), 37);
+    }
 }

@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use super::ids::IdCache;
 use super::lease::{Heartbeat, HeldLease};
-use super::page::{Deferred, ObjectRun, PageContext};
+use super::page::{ObjectRun, PageContext, Pending};
 use super::progress::{Cancel, Events, ProgressEvent};
 use super::task::Task;
 use super::{Inner, page};
@@ -505,7 +505,8 @@ impl Runner {
                 .await?
         } else {
             let pending = std::mem::take(&mut run.pending);
-            self.relink_pending(job, &object, pending, local.clone())
+            let specs = std::mem::take(&mut run.pending_specs);
+            self.relink_pending(job, &object, pending, &specs, local.clone())
                 .await?
         };
         if let Some(end) = end {
@@ -521,15 +522,13 @@ impl Runner {
         &self,
         job: &Job,
         object: &SObject,
-        pending: Vec<Deferred>,
+        pending: Vec<Pending>,
+        specs: &[LookupSpec],
         local: ObjectProgress,
     ) -> Result<Option<ObjectEnd>> {
         let mut linked = 0u64;
         for chunk in pending.chunks(self.inner.page_size) {
-            let refs = chunk
-                .iter()
-                .map(|d| (d.child.clone(), &d.spec, d.parent.clone()))
-                .collect();
+            let refs = chunk.iter().map(|d| d.parts(specs)).collect();
             linked += self.link(job, object, refs).await?;
             if self.cancel.is_cancelled() {
                 return Ok(Some(ObjectEnd::Cancelled(local)));
