@@ -261,8 +261,7 @@ macro_rules! string_id {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
-                Ok(Self(IdText::new(&text)))
+                Ok(Self(IdText::new(&String::deserialize(d)?)))
             }
         }
 

@@ -287,6 +287,28 @@ async fn exec(
         .collect()
 }
 
+/// Writes each group with one statement and no savepoint (each would
+/// cost two more round trips and a subtransaction): the outcomes per
+/// group, or `None` when the database rejected a row, which aborted the
+/// transaction.
+async fn write_plain(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    object: &SObject,
+    mode: WriteMode,
+    groups: &BTreeMap<Kind, Vec<Rec<'_>>>,
+) -> Result<Option<Vec<Vec<Outcome>>>> {
+    let mut written = Vec::with_capacity(groups.len());
+    for (kind, rows) in groups {
+        match exec(conn, tenant, *kind, mode, rows).await {
+            Ok(outcomes) => written.push(outcomes.into_iter().map(Ok).collect()),
+            Err(e) if row_error(&e).is_some() => return Ok(None),
+            Err(e) => return Err(store_error(STORE, format!("writing {object} records"), e)),
+        }
+    }
+    Ok(Some(written))
+}
+
 /// Writes `rows` in as few statements as possible: the whole group, or,
 /// when a record is rejected, halves of it in savepoints until every
 /// rejected record stands alone.
@@ -383,33 +405,25 @@ impl CrmSink for PgCrmSink {
 
         if !groups.is_empty() {
             // Most pages have no rejected record: one statement a table,
-            // without savepoints (each would cost two more round trips and
-            // a subtransaction). A rejected record aborts that transaction;
+            // without savepoints. A rejected record aborts that transaction;
             // the page is then written again, isolating it in savepoints.
             let mut tx = begin(&self.pool, tenant, self.rls, STORE).await?;
-            let mut written: Vec<Vec<Outcome>> = Vec::with_capacity(groups.len());
-            for (kind, rows) in &groups {
-                match exec(&mut tx, tenant, *kind, batch.mode, rows).await {
-                    Ok(outcomes) => written.push(outcomes.into_iter().map(Ok).collect()),
-                    Err(e) if row_error(&e).is_some() => {
-                        tx.rollback()
-                            .await
-                            .map_err(db(STORE, "rolling back a page"))?;
-                        tx = begin(&self.pool, tenant, self.rls, STORE).await?;
-                        written.clear();
-                        for (kind, rows) in &groups {
-                            written.push(
-                                write_group(&mut tx, tenant, object, *kind, batch.mode, rows)
-                                    .await?,
-                            );
-                        }
-                        break;
+            let written = match write_plain(&mut tx, tenant, object, batch.mode, &groups).await? {
+                Some(written) => written,
+                None => {
+                    tx.rollback()
+                        .await
+                        .map_err(db(STORE, "rolling back a page"))?;
+                    tx = begin(&self.pool, tenant, self.rls, STORE).await?;
+                    let mut written = Vec::with_capacity(groups.len());
+                    for (kind, rows) in &groups {
+                        written.push(
+                            write_group(&mut tx, tenant, object, *kind, batch.mode, rows).await?,
+                        );
                     }
-                    Err(e) => {
-                        return Err(store_error(STORE, format!("writing {object} records"), e));
-                    }
+                    written
                 }
-            }
+            };
             tx.commit().await.map_err(db(STORE, "committing a page"))?;
             for ((_, rows), outcomes) in groups.iter().zip(written) {
                 for (row, outcome) in rows.iter().zip(outcomes) {
