@@ -3,7 +3,7 @@
 //! The test binary re-runs itself as a child process (`child_entry`, only
 //! active with `SF_CRASH_CHILD=1`) that imports the bundled sample org into
 //! the reference CRM tables through [`PgCrmSink`] and [`PgJobStore`], with a
-//! short lease (1.5 s, renewed every 300 ms). Each `write_batch` sleeps a
+//! short lease (1.5 s, renewed every 300 ms; the races' is 6 s). Each `write_batch` sleeps a
 //! little before and after the real write, so a kill lands mid-page (page
 //! fetched, mapped and resolved, not yet written) or between the write and
 //! the page's record in the job store.
@@ -77,10 +77,15 @@ const AT_ENV: &str = "SF_CRASH_AT_MS";
 /// `0`: answer an import already running at once instead of waiting for
 /// its lease to lapse.
 const RETRY_ENV: &str = "SF_CRASH_RETRY";
+/// The lease in milliseconds, when not [`LEASE`] (renewed every fifth).
+const LEASE_ENV: &str = "SF_CRASH_LEASE_MS";
 
 const PAGE_SIZE: usize = 7;
 const LEASE: Duration = Duration::from_millis(1500);
-const HEARTBEAT: Duration = Duration::from_millis(300);
+/// The races' lease: nothing in a race waits for it to lapse, and a child
+/// stalled past a short lease on a loaded machine would lose the job it
+/// took (`LeaseLost`), which is not what a race tests.
+const RACE_LEASE: Duration = Duration::from_secs(6);
 /// Slept before and after each real write (so ~70 pages last ~3 s).
 const HALF_WRITE_SLEEP: Duration = Duration::from_millis(15);
 /// How long a child keeps trying while the previous child's lease holds.
@@ -190,9 +195,13 @@ async fn child_main() {
     });
     let jobs = Arc::new(PgJobStore::new(pool.clone()));
     let owner = format!("crash-child-{}-{}", std::process::id(), unix_ms());
+    let lease = std::env::var(LEASE_ENV)
+        .ok()
+        .map(|ms| Duration::from_millis(ms.parse().expect("child: lease in ms")))
+        .unwrap_or(LEASE);
     let importer = Importer::builder(Arc::new(FileSource::sample_org()), sink, jobs.clone())
         .page_size(PAGE_SIZE)
-        .lease(LEASE, HEARTBEAT)
+        .lease(lease, lease / 5)
         .owner(owner.clone())
         .backoff(Duration::from_millis(50), Duration::from_secs(1))
         .build()
@@ -331,6 +340,7 @@ impl Spawned {
             AFTER_WRITE_ENV,
             AT_ENV,
             RETRY_ENV,
+            LEASE_ENV,
         ] {
             cmd.env_remove(k);
         }
@@ -792,6 +802,7 @@ fn race(mode: &str) {
         (JOB_ENV, job.id.to_string()),
         (AT_ENV, at.to_string()),
         (RETRY_ENV, "0".to_owned()),
+        (LEASE_ENV, RACE_LEASE.as_millis().to_string()),
     ];
     let mut children = [Spawned::new(&vars), Spawned::new(&vars)];
     let statuses: Vec<Option<ExitStatus>> = children
