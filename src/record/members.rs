@@ -2,6 +2,7 @@
 //! a sorted list of spans of it, one a member.
 
 use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -132,6 +133,110 @@ fn span(start: usize, end: usize) -> Span {
     }
 }
 
+thread_local! {
+    /// The order of the last record sorted on this thread.
+    static LAST_ORDER: RefCell<LastOrder> = RefCell::default();
+}
+
+/// Where a name asked of a record was last found on this thread: a hint,
+/// checked before it is used.
+#[derive(Clone, Copy)]
+struct LastPlace {
+    /// The asked name's address and length.
+    addr: usize,
+    len: usize,
+    /// Its member's place in the record.
+    at: usize,
+}
+
+impl LastPlace {
+    const NONE: LastPlace = LastPlace {
+        addr: 0,
+        len: 0,
+        at: 0,
+    };
+    const SLOTS: usize = 128;
+
+    /// The slot of a name, by its address and length.
+    fn slot(name: &str) -> usize {
+        let addr = name.as_ptr() as usize;
+        (addr ^ (addr >> 7) ^ name.len().wrapping_mul(31)) % LastPlace::SLOTS
+    }
+}
+
+thread_local! {
+    static LAST_PLACES: [Cell<LastPlace>; LastPlace::SLOTS] =
+        const { [const { Cell::new(LastPlace::NONE) }; LastPlace::SLOTS] };
+}
+
+/// How the last record sorted on a thread came and how it was put in
+/// order: the next record of the same page, with the same names in the
+/// same order, is reordered by the same moves.
+#[derive(Default)]
+struct LastOrder {
+    /// Its member names in the order they came, one after another.
+    names: Vec<u8>,
+    /// Where each name ends in `names`; empty when nothing is remembered.
+    ends: Vec<u32>,
+    /// For each place in sorted order, the place in arrival order of the
+    /// member that goes there.
+    moves: Vec<u32>,
+    /// Where a record is reordered.
+    scratch: Vec<Member>,
+}
+
+impl LastOrder {
+    /// Puts `members` (in arrival order) in order by the remembered moves,
+    /// if they have the remembered names in the remembered order.
+    fn reorder(&mut self, buf: &str, members: &mut [Member]) -> bool {
+        if self.ends.len() != members.len() || members.is_empty() {
+            return false;
+        }
+        let mut start = 0;
+        for (m, &end) in members.iter().zip(&self.ends) {
+            if name_of(buf, m) != &self.names[start..end as usize] {
+                return false;
+            }
+            start = end as usize;
+        }
+        self.scratch.clear();
+        self.scratch
+            .extend(self.moves.iter().map(|&from| members[from as usize]));
+        members.copy_from_slice(&self.scratch);
+        true
+    }
+
+    /// Remembers the names of `members`, in arrival order, before a sort.
+    fn arrived(&mut self, buf: &str, members: &[Member]) {
+        self.names.clear();
+        self.ends.clear();
+        for m in members {
+            self.names.extend_from_slice(name_of(buf, m));
+            self.ends.push(self.names.len() as u32);
+        }
+    }
+
+    /// Remembers how the names [`arrived`](Self::arrived) were sorted into
+    /// `members`; `whole` is false when duplicates were dropped, which a
+    /// reorder cannot repeat (nothing is remembered then).
+    fn sorted(&mut self, members: &[Member], whole: bool) {
+        self.moves.clear();
+        if !whole {
+            self.ends.clear();
+            return;
+        }
+        // Values came in the order of the text: a member's place in
+        // arrival order is its value's rank by position.
+        let mut starts: Vec<u32> = members.iter().map(|m| m.value.start).collect();
+        starts.sort_unstable();
+        self.moves.extend(members.iter().map(|m| {
+            starts
+                .binary_search(&m.value.start)
+                .expect("a member of the record") as u32
+        }));
+    }
+}
+
 impl SfRecord {
     /// Indexes `text`, one JSON object, into a record.
     fn index(mut buf: String) -> Result<SfRecord, serde_json::Error> {
@@ -173,6 +278,11 @@ impl SfRecord {
 
     /// Sorts by name ([`name_order`]), keeping the last of duplicates
     /// (the one whose value comes later in the text), in place.
+    ///
+    /// A page's records come with the same members in the same order (the
+    /// query's): when this thread's last record had the very names this
+    /// one has, in the same order, it is put in order by the same moves
+    /// ([`LastOrder`]), checked name by name instead of sorted.
     fn sort_members(&mut self) {
         let buf = &self.buf;
         let name = |m: &Member| name_of(buf, m);
@@ -180,29 +290,64 @@ impl SfRecord {
         if members.is_sorted_by(|a, b| name_order(name(a), name(b)) == Ordering::Less) {
             return;
         }
-        // Values lie in the text in the order they came: ties on the name
-        // fall back to that, so an unstable sort (which needs no scratch
-        // buffer) orders exactly as a stable one.
-        members.sort_unstable_by(|a, b| {
-            name_order(name(a), name(b)).then(a.value.start.cmp(&b.value.start))
-        });
-        let mut kept = 0;
-        for i in 0..members.len() {
-            let m = members[i];
-            if kept > 0 && name(&members[kept - 1]) == name(&m) {
-                members[kept - 1] = m;
-            } else {
-                members[kept] = m;
-                kept += 1;
+        LAST_ORDER.with_borrow_mut(|last| {
+            if last.reorder(buf, members) {
+                return;
             }
-        }
-        members.truncate(kept);
+            last.arrived(buf, members);
+            // Values lie in the text in the order they came: ties on the
+            // name fall back to that, so an unstable sort (which needs no
+            // scratch buffer) orders exactly as a stable one.
+            members.sort_unstable_by(|a, b| {
+                name_order(name(a), name(b)).then(a.value.start.cmp(&b.value.start))
+            });
+            let arrived = members.len();
+            let mut kept = 0;
+            for i in 0..members.len() {
+                let m = members[i];
+                if kept > 0 && name(&members[kept - 1]) == name(&m) {
+                    members[kept - 1] = m;
+                } else {
+                    members[kept] = m;
+                    kept += 1;
+                }
+            }
+            members.truncate(kept);
+            last.sorted(members, kept == arrived);
+        });
     }
 
     /// Where the member named exactly `field` is (or would go).
+    ///
+    /// A mapper asks every record of a page for the same names, which sit
+    /// at the same places: where this thread last found `field` (the same
+    /// text at the same address, usually a literal) is tried first, and
+    /// taken when the member there has that very name (names are unique,
+    /// so it is the one). Otherwise, a binary search.
     pub(super) fn position(&self, field: &str) -> Result<usize, usize> {
-        self.members
-            .binary_search_by(|m| name_order(name_of(&self.buf, m), field.as_bytes()))
+        let wanted = field.as_bytes();
+        let slot = LastPlace::slot(field);
+        let hint = LAST_PLACES.with(|places| places[slot].get());
+        if hint.addr == field.as_ptr() as usize
+            && hint.len == field.len()
+            && let Some(m) = self.members.get(hint.at)
+            && name_of(&self.buf, m) == wanted
+        {
+            return Ok(hint.at);
+        }
+        let found = self
+            .members
+            .binary_search_by(|m| name_order(name_of(&self.buf, m), wanted));
+        if let Ok(at) = found {
+            LAST_PLACES.with(|places| {
+                places[slot].set(LastPlace {
+                    addr: field.as_ptr() as usize,
+                    len: field.len(),
+                    at,
+                })
+            });
+        }
+        found
     }
 
     /// The raw JSON text of the member named exactly `field`.
@@ -293,6 +438,127 @@ mod tests {
                     reference(a, b),
                     "{a:?} vs {b:?}"
                 );
+            }
+        }
+    }
+
+    /// Records one after another on one thread, as a page's are: those
+    /// reordered by the last one's moves come out as a sort from scratch
+    /// would put them, and names are found where they are, whatever the
+    /// layouts in between (the same names in another order or case,
+    /// duplicates, escapes, more or fewer names).
+    #[test]
+    fn records_reordered_and_looked_up_like_the_last_one_read_as_from_scratch() {
+        let layouts: [&[&str]; 7] = [
+            &[
+                "attributes",
+                "Id",
+                "Name",
+                "BillingCity",
+                "AccountId",
+                "Zip",
+            ],
+            &[
+                "attributes",
+                "Id",
+                "Name",
+                "BillingCity",
+                "AccountId",
+                "Zip",
+            ],
+            &[
+                "attributes",
+                "Name",
+                "Id",
+                "BillingCity",
+                "AccountId",
+                "Zip",
+            ],
+            &[
+                "attributes",
+                "ID",
+                "Name",
+                "BillingCity",
+                "AccountId",
+                "Zip",
+            ],
+            &["attributes", "Id", "Name", "Name", "AccountId", "Zip"],
+            &[
+                "attributes",
+                "Id",
+                "N\\u0061me",
+                "BillingCity",
+                "AccountId",
+                "Zip",
+            ],
+            &["attributes", "Id", "Name", "AccountId"],
+        ];
+        let reference = |a: &str, b: &str| {
+            a.to_ascii_lowercase()
+                .cmp(&b.to_ascii_lowercase())
+                .then_with(|| a.cmp(b))
+        };
+        let mut seed = 7u64;
+        for n in 0..300 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let layout = layouts[(seed >> 33) as usize % layouts.len()];
+            // Values of varying length: positions in the text differ.
+            let pairs: Vec<(String, String)> = layout
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let value = "v".repeat((seed >> (i * 3)) as usize % 7) + &format!("{n}.{i}");
+                    (name.replace("\\u0061", "a"), value)
+                })
+                .collect();
+            let json = format!(
+                "{{{}}}",
+                layout
+                    .iter()
+                    .zip(&pairs)
+                    .map(|(name, (_, v))| if *name == "attributes" {
+                        r#""attributes": {"type": "Account"}"#.to_owned()
+                    } else {
+                        format!("\"{name}\": \"{v}\"")
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let mut expected: Vec<(String, String)> = Vec::new();
+            for (name, value) in pairs.into_iter().filter(|(k, _)| k != "attributes") {
+                expected.retain(|(k, _)| *k != name);
+                expected.push((name, value));
+            }
+            expected.sort_by(|a, b| reference(&a.0, &b.0));
+            let r = SfRecord::from_json(&json).unwrap();
+            let names: Vec<&str> = r.field_names().collect();
+            let want: Vec<&str> = expected.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(names, want, "record {n}: {json}");
+            for (name, value) in &expected {
+                assert_eq!(
+                    r.member(name),
+                    Some(format!("\"{value}\"").as_str()),
+                    "record {n}"
+                );
+            }
+            // The same literal names, record after record: where each was
+            // found last is a hint, right or not.
+            for name in [
+                "Id",
+                "ID",
+                "Name",
+                "BillingCity",
+                "AccountId",
+                "Zip",
+                "Missing",
+            ] {
+                let want = expected
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| format!("\"{v}\""));
+                assert_eq!(r.member(name), want.as_deref(), "record {n}: {name}");
             }
         }
     }
