@@ -110,7 +110,13 @@ impl ApiClient {
         get: &Get<'_>,
     ) -> Result<Answer<T>> {
         let raw = self.raw(tenant, get).await?;
-        match serde_json::from_slice::<T>(&raw.body) {
+        // Checked as UTF-8 once, whole: a parser over bytes checks every
+        // raw value it lends (each record's members) on its own.
+        let parsed = match std::str::from_utf8(&raw.body) {
+            Ok(text) => serde_json::from_str::<T>(text),
+            Err(_) => serde_json::from_slice::<T>(&raw.body),
+        };
+        match parsed {
             Ok(body) => Ok(Answer {
                 body,
                 usage: raw.usage,

@@ -23,7 +23,7 @@ use crate::error::{ApiErrorCode, Error, Result};
 use crate::error::{FieldError, Problem};
 use crate::id::TenantId;
 use crate::object::SObject;
-use crate::record::SfRecord;
+use crate::record::{Records, SfRecord};
 use crate::retry::Backoff;
 use crate::source::{Cursor, Page, PageRequest, SalesforceSource};
 
@@ -235,7 +235,8 @@ struct QueryResult {
     done: bool,
     #[serde(rename = "nextRecordsUrl", default)]
     next_records_url: Option<String>,
-    records: Vec<SfRecord>,
+    /// Read in one pass: the page's body is in memory.
+    records: Records,
 }
 
 #[derive(Debug, Deserialize)]
@@ -481,7 +482,7 @@ impl RestSource {
                 });
             }
         };
-        Ok(Page::new(result.records, next, Some(result.total_size)).with_api_usage(answer.usage))
+        Ok(Page::new(result.records.0, next, Some(result.total_size)).with_api_usage(answer.usage))
     }
 }
 

@@ -237,10 +237,48 @@ impl LastOrder {
     }
 }
 
+/// Sorts by name ([`name_order`]), keeping the last of duplicates
+/// (the one whose value comes later in the text), in place.
+///
+/// A page's records come with the same members in the same order (the
+/// query's): when this thread's last record had the very names this
+/// one has, in the same order, it is put in order by the same moves
+/// ([`LastOrder`]), checked name by name instead of sorted.
+fn sort_members(buf: &str, members: &mut Vec<Member>) {
+    let name = |m: &Member| name_of(buf, m);
+    if members.is_sorted_by(|a, b| name_order(name(a), name(b)) == Ordering::Less) {
+        return;
+    }
+    LAST_ORDER.with_borrow_mut(|last| {
+        if last.reorder(buf, members) {
+            return;
+        }
+        last.arrived(buf, members);
+        // Values lie in the text in the order they came: ties on the
+        // name fall back to that, so an unstable sort (which needs no
+        // scratch buffer) orders exactly as a stable one.
+        members.sort_unstable_by(|a, b| {
+            name_order(name(a), name(b)).then(a.value.start.cmp(&b.value.start))
+        });
+        let arrived = members.len();
+        let mut kept = 0;
+        for i in 0..members.len() {
+            let m = members[i];
+            if kept > 0 && name(&members[kept - 1]) == name(&m) {
+                members[kept - 1] = m;
+            } else {
+                members[kept] = m;
+                kept += 1;
+            }
+        }
+        members.truncate(kept);
+        last.sorted(members, kept == arrived);
+    });
+}
+
 impl SfRecord {
     /// Indexes `text`, one JSON object, into a record.
     fn index(mut buf: String) -> Result<SfRecord, serde_json::Error> {
-        use serde::de::Error as _;
         if buf.len() > u32::MAX as usize / 2 {
             return Err(serde_json::Error::custom("record larger than 2 GiB"));
         }
@@ -263,58 +301,21 @@ impl SfRecord {
             buf.push_str(&name);
             members[i].name = span(at, buf.len());
         }
-        let mut rec = SfRecord { buf, members };
-        rec.sort_members();
-        if let Some(attrs) = rec.member("attributes") {
+        sort_members(&buf, &mut members);
+        SfRecord { buf, members }.checked()
+    }
+
+    /// The record, once its `attributes` block (if any) is checked.
+    fn checked(self) -> Result<SfRecord, serde_json::Error> {
+        if let Some(attrs) = self.member("attributes") {
             serde_json::from_str::<Attributes>(attrs)
                 .map_err(|e| serde_json::Error::custom(format!("bad attributes block: {e}")))?;
         }
-        Ok(rec)
+        Ok(self)
     }
 
     pub(super) fn text_of(&self, s: Span) -> &str {
         &self.buf[s.start as usize..s.end as usize]
-    }
-
-    /// Sorts by name ([`name_order`]), keeping the last of duplicates
-    /// (the one whose value comes later in the text), in place.
-    ///
-    /// A page's records come with the same members in the same order (the
-    /// query's): when this thread's last record had the very names this
-    /// one has, in the same order, it is put in order by the same moves
-    /// ([`LastOrder`]), checked name by name instead of sorted.
-    fn sort_members(&mut self) {
-        let buf = &self.buf;
-        let name = |m: &Member| name_of(buf, m);
-        let members = &mut self.members;
-        if members.is_sorted_by(|a, b| name_order(name(a), name(b)) == Ordering::Less) {
-            return;
-        }
-        LAST_ORDER.with_borrow_mut(|last| {
-            if last.reorder(buf, members) {
-                return;
-            }
-            last.arrived(buf, members);
-            // Values lie in the text in the order they came: ties on the
-            // name fall back to that, so an unstable sort (which needs no
-            // scratch buffer) orders exactly as a stable one.
-            members.sort_unstable_by(|a, b| {
-                name_order(name(a), name(b)).then(a.value.start.cmp(&b.value.start))
-            });
-            let arrived = members.len();
-            let mut kept = 0;
-            for i in 0..members.len() {
-                let m = members[i];
-                if kept > 0 && name(&members[kept - 1]) == name(&m) {
-                    members[kept - 1] = m;
-                } else {
-                    members[kept] = m;
-                    kept += 1;
-                }
-            }
-            members.truncate(kept);
-            last.sorted(members, kept == arrived);
-        });
     }
 
     /// Where the member named exactly `field` is (or would go).
@@ -375,6 +376,90 @@ impl<'de> Deserialize<'de> for SfRecord {
         let raw = Box::<RawValue>::deserialize(d)?;
         let text: Box<str> = raw.into();
         SfRecord::index(text.into_string()).map_err(D::Error::custom)
+    }
+}
+
+/// The records of a JSON array, read in one pass over text held in memory
+/// (`serde_json::from_slice`, `from_str`; other deserializers cannot lend
+/// their text): each member's name and raw value are borrowed from the
+/// text and copied once into their record. [`SfRecord`]'s own
+/// `Deserialize` takes a record's text whole first, then indexes it: two
+/// passes.
+#[derive(Debug, Default)]
+pub(crate) struct Records(pub(crate) Vec<SfRecord>);
+
+impl<'de> Deserialize<'de> for Records {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Seq;
+        impl<'de> serde::de::Visitor<'de> for Seq {
+            type Value = Records;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array of records")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Records, A::Error> {
+                let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+                let mut scratch = Scratch::default();
+                while let Some(record) = seq.next_element_seed(OnePass(&mut scratch))? {
+                    records.push(record);
+                }
+                Ok(Records(records))
+            }
+        }
+        d.deserialize_seq(Seq)
+    }
+}
+
+/// Where [`OnePass`] builds a record: reused from one record to the next,
+/// so that each record is allocated once, at its size.
+#[derive(Default)]
+struct Scratch {
+    buf: String,
+    members: Vec<Member>,
+}
+
+/// Reads one record's members into [`Scratch`]: each name (unescaped)
+/// followed by its raw value.
+struct OnePass<'s>(&'s mut Scratch);
+
+impl<'de> serde::de::DeserializeSeed<'de> for OnePass<'_> {
+    type Value = SfRecord;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<SfRecord, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for OnePass<'_> {
+    type Value = SfRecord;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SfRecord, A::Error> {
+        let Scratch { buf, members } = self.0;
+        buf.clear();
+        members.clear();
+        while let Some((name, value)) = map.next_entry::<Name<'de>, &'de RawValue>()? {
+            let at = buf.len();
+            buf.push_str(&name.0);
+            let v = buf.len();
+            buf.push_str(value.get());
+            if buf.len() > u32::MAX as usize / 2 {
+                return Err(A::Error::custom("record larger than 2 GiB"));
+            }
+            members.push(Member {
+                name: span(at, v),
+                value: span(v, buf.len()),
+            });
+        }
+        sort_members(buf, members);
+        SfRecord {
+            buf: buf.as_str().to_owned(),
+            members: members.as_slice().to_vec(),
+        }
+        .checked()
+        .map_err(A::Error::custom)
     }
 }
 
@@ -560,6 +645,53 @@ mod tests {
                     .map(|(_, v)| format!("\"{v}\""));
                 assert_eq!(r.member(name), want.as_deref(), "record {n}: {name}");
             }
+        }
+    }
+
+    /// A page read in one pass holds the records two passes read: the same
+    /// members and values, in the same order, with the same errors.
+    #[test]
+    fn records_read_in_one_pass_equal_records_read_whole() {
+        let page = r#"[
+            {"attributes": {"type": "Account", "url": "/a/1"}, "Id": "001000000000001AAA",
+             "Name": "Acme \"Q\" Ünï", "B\u0069llingCity": "Paris", "Name": "later wins",
+             "Nested": {"records": [{"Id": "003", "X": [1, 2, {"y": null}]}]},
+             "Amount": 12.50, "Flag": true, "Empty": null, "Zip": "75001"},
+            {"Id": "001000000000002AAA", "Name": "Two"},
+            {},
+            {"attributes": {"type": "Contact"}, "LastName": "\ud83d\ude00", "id": "x", "ID": "y"}
+        ]"#;
+        let whole: Vec<SfRecord> = serde_json::from_str(page).unwrap();
+        let one = serde_json::from_str::<Records>(page).unwrap().0;
+        assert_eq!(one.len(), whole.len());
+        for (a, b) in one.iter().zip(&whole) {
+            assert_eq!(
+                serde_json::to_string(a).unwrap(),
+                serde_json::to_string(b).unwrap()
+            );
+            assert_eq!(
+                a.field_names().collect::<Vec<_>>(),
+                b.field_names().collect::<Vec<_>>()
+            );
+            for name in b.field_names() {
+                assert_eq!(a.member(name), b.member(name), "{name}");
+            }
+        }
+        assert_eq!(one[0].text("Name").unwrap().as_deref(), Some("later wins"));
+        assert_eq!(
+            one[0].text("BillingCity").unwrap().as_deref(),
+            Some("Paris")
+        );
+        assert_eq!(one[0].object(), Some(crate::SObject::ACCOUNT));
+        // Both refuse what is not a record, and a bad attributes block.
+        for bad in [
+            r#"[1]"#,
+            r#"[{"attributes": 3}]"#,
+            r#"[{"A": 1,}]"#,
+            r#"[{"A" 1}]"#,
+        ] {
+            assert!(serde_json::from_str::<Vec<SfRecord>>(bad).is_err(), "{bad}");
+            assert!(serde_json::from_str::<Records>(bad).is_err(), "{bad}");
         }
     }
 
