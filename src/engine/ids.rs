@@ -43,8 +43,68 @@ pub(crate) struct IdCache {
 /// A fast hasher, seeded at random per map: keys come from the org's data.
 pub(crate) type FastState = foldhash::fast::RandomState;
 
-/// What a page knows of the id map: its keys' mappings.
-pub(crate) type Known = HashMap<IdKey, IdMapping, FastState>;
+/// What a page knows of the id map: its keys' mappings, by object and
+/// then by id, so that a lookup builds no key (a key clones its id).
+#[derive(Debug, Default)]
+pub(crate) struct Known {
+    /// A page's keys name a few objects: its own and its lookups' targets.
+    objects: Vec<(SObject, HashMap<SfId, IdMapping, FastState>)>,
+}
+
+impl Known {
+    /// The mapping of `object`'s `id`, if known.
+    pub(crate) fn get(&self, object: &SObject, id: &SfId) -> Option<&IdMapping> {
+        self.objects
+            .iter()
+            .find(|(o, _)| o == object)
+            .and_then(|(_, ids)| ids.get(id))
+    }
+
+    /// Whether the mapping of `object`'s `id` is known.
+    pub(crate) fn contains(&self, object: &SObject, id: &SfId) -> bool {
+        self.get(object, id).is_some()
+    }
+
+    /// Knows `mapping` for `key`, over any mapping known before.
+    pub(crate) fn insert(&mut self, (object, id): IdKey, mapping: IdMapping) {
+        let at = match self.objects.iter().position(|(o, _)| *o == object) {
+            Some(at) => at,
+            None => {
+                self.objects.push((object, HashMap::default()));
+                self.objects.len() - 1
+            }
+        };
+        self.objects[at].1.insert(id, mapping);
+    }
+
+    /// How many mappings are known.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.objects.iter().map(|(_, ids)| ids.len()).sum()
+    }
+
+    /// Whether no mapping is known.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Extend<(IdKey, IdMapping)> for Known {
+    fn extend<I: IntoIterator<Item = (IdKey, IdMapping)>>(&mut self, iter: I) {
+        for (key, mapping) in iter {
+            self.insert(key, mapping);
+        }
+    }
+}
+
+impl FromIterator<(IdKey, IdMapping)> for Known {
+    fn from_iter<I: IntoIterator<Item = (IdKey, IdMapping)>>(iter: I) -> Known {
+        let mut known = Known::default();
+        known.extend(iter);
+        known
+    }
+}
 
 /// Keys hold the object as its place in [`Generations::objects`] and the
 /// id inline ([`SfId::to_bytes`]): 20 bytes, no allocation a key.
@@ -289,7 +349,7 @@ mod tests {
         ];
         let Split { known, missing, .. } = cache.split(&keys, |_| false);
         assert_eq!(known.len(), 1);
-        assert_eq!(known[&(a.clone(), id(1))].crm_id, CrmId::new("c1"));
+        assert_eq!(known.get(&a, &id(1)).unwrap().crm_id, CrmId::new("c1"));
         assert_eq!(missing, vec![(a.clone(), id(3)), (SObject::CONTACT, id(2))]);
     }
 
@@ -302,7 +362,7 @@ mod tests {
         cache.remember(&a, &[(id(2), mapping("c2"))]);
         cache.remember(&a, &[(id(1), mapping("new").deleted())]);
         let Split { known, .. } = cache.split(&[(a.clone(), id(1))], |_| false);
-        let m = &known[&(a.clone(), id(1))];
+        let m = &known.get(&a, &id(1)).unwrap();
         assert_eq!((m.crm_id.as_str(), m.deleted), ("new", true));
     }
 
@@ -318,7 +378,7 @@ mod tests {
         // The latest are kept.
         let Split { known, missing, .. } =
             cache.split(&[(a.clone(), id(99)), (a.clone(), id(0))], |_| false);
-        assert!(known.contains_key(&(a.clone(), id(99))));
+        assert!(known.contains(&a, &id(99)));
         assert_eq!(missing, vec![(a, id(0))]);
     }
 
@@ -364,8 +424,14 @@ mod tests {
         cache.learn(split.at, &found);
         let Split { known, missing, .. } = cache.split(&keys, |_| false);
         assert!(missing.is_empty());
-        assert_eq!(known[&keys[0]].crm_id.as_str(), "stored");
-        assert_eq!(known[&keys[1]].crm_id.as_str(), "recorded");
+        assert_eq!(
+            known.get(&keys[0].0, &keys[0].1).unwrap().crm_id.as_str(),
+            "stored"
+        );
+        assert_eq!(
+            known.get(&keys[1].0, &keys[1].1).unwrap().crm_id.as_str(),
+            "recorded"
+        );
     }
 
     #[test]
@@ -395,7 +461,7 @@ mod tests {
         for n in 1..20 {
             cache.remember(&a, &[(id(n), mapping("c"))]);
             let Split { known, .. } = cache.split(std::slice::from_ref(&product), |_| false);
-            assert!(known.contains_key(&product), "after {n} accounts");
+            assert!(known.contains(&product.0, &product.1), "after {n} accounts");
         }
         let g = cache.lock();
         assert!(g.young.len() + g.old.len() <= 4);

@@ -1,7 +1,7 @@
 //! One page: map, resolve lookups in one query, write in one call, record
 //! in one call.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -281,11 +281,11 @@ pub(crate) enum Decision {
 /// lookup does not resolve, otherwise fill its links and write it.
 /// Self-references that do not resolve yet go to `deferred`, for the
 /// second pass.
-pub(crate) fn decide<S: std::hash::BuildHasher>(
+pub(crate) fn decide(
     object: &SObject,
     m: Mapped,
     modstamp: Option<DateTime<Utc>>,
-    known: &HashMap<IdKey, IdMapping, S>,
+    known: &Known,
     mode: WriteMode,
     deferred: &mut Vec<Deferred>,
 ) -> Decision {
@@ -296,7 +296,7 @@ pub(crate) fn decide<S: std::hash::BuildHasher>(
         mut warnings,
         ..
     } = m;
-    let existing = known.get(&(object.clone(), sf_id.clone()));
+    let existing = known.get(object, &sf_id);
     if let Some(e) = existing {
         let unchanged = !e.deleted && modstamp.is_some() && e.modstamp == modstamp;
         match mode {
@@ -316,7 +316,7 @@ pub(crate) fn decide<S: std::hash::BuildHasher>(
         if record.link(&l.spec.link).is_some() {
             continue;
         }
-        if let Some(m) = known.get(&(l.spec.target.clone(), l.sf_id.clone())) {
+        if let Some(m) = known.get(&l.spec.target, &l.sf_id) {
             record.set_link(&l.spec.link, m.crm_id.clone());
         }
     }
@@ -522,8 +522,8 @@ pub(crate) async fn prepare(
                     // it knew only when something changed (no lookup, and
                     // no key to build, for the common new record).
                     let mapping = IdMapping::new(o.crm_id, stamp);
-                    let unchanged = w.existing.is_some()
-                        && known.get(&(object.clone(), w.sf_id.clone())) == Some(&mapping);
+                    let unchanged =
+                        w.existing.is_some() && known.get(&object, &w.sf_id) == Some(&mapping);
                     if !unchanged {
                         rec.mappings.push((w.sf_id.clone(), mapping));
                     }
@@ -646,7 +646,7 @@ async fn delete(
     let mut deletions = Vec::new();
     let mut stamps = Vec::new();
     for (sf_id, stamp) in gone {
-        match known.get(&(object.clone(), sf_id.clone())) {
+        match known.get(object, &sf_id) {
             Some(m) if !m.deleted && !unsupported.load(Ordering::Relaxed) => {
                 deletions.push(Deletion::new(sf_id, m.crm_id.clone(), stamp.unwrap_or(now)));
                 stamps.push(stamp);

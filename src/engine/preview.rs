@@ -184,7 +184,9 @@ async fn preview_object(
         .await?;
         for key in keys {
             if let Some(stamp) = created.0.get(&key) {
-                known.entry(key).or_insert_with(|| placeholder(*stamp));
+                if !known.contains(&key.0, &key.1) {
+                    known.insert(key, placeholder(*stamp));
+                }
             }
         }
         let mut deferred = Vec::new();
@@ -203,7 +205,7 @@ async fn preview_object(
             }
         }
         for id in gone {
-            match known.get(&(object.clone(), id)) {
+            match known.get(object, &id) {
                 Some(m) if !m.deleted => counts.delete += 1,
                 _ => counts.skip += 1,
             }

@@ -1,11 +1,12 @@
 //! `decide()`, the pure per-record decision, and the builder.
 
 use super::*;
+use crate::engine::ids::Known;
 
 // ------------------------------------------------------- decide(): pure
 
 /// An id map of live records written without a stamp.
-fn stamped(ids: HashMap<IdKey, CrmId>) -> HashMap<IdKey, IdMapping> {
+fn stamped(ids: HashMap<IdKey, CrmId>) -> Known {
     ids.into_iter()
         .map(|(k, crm)| (k, IdMapping::new(crm, None)))
         .collect()
@@ -24,7 +25,7 @@ fn decide_update_changed_compares_stamps() {
         |stored: Option<DateTime<Utc>>, deleted: bool, now: Option<DateTime<Utc>>, mode| {
             let mut m = IdMapping::new(CrmId::new("c1"), stored);
             m.deleted = deleted;
-            let known: HashMap<IdKey, IdMapping> = [(key.clone(), m)].into();
+            let known = Known::from_iter([(key.clone(), m)]);
             let mut deferred = Vec::new();
             decide(
                 &child_obj(),
@@ -83,7 +84,7 @@ fn decide_update_changed_compares_stamps() {
         &child_obj(),
         mapped(&child_obj(), id("a02", 9), &[]),
         Some(t(1)),
-        &HashMap::new(),
+        &Known::default(),
         UpdateChanged,
         &mut deferred,
     );
@@ -289,7 +290,7 @@ fn decide_defers_unresolved_self_references() {
         &SObject::ACCOUNT,
         m,
         None,
-        &HashMap::new(),
+        &Known::default(),
         WriteMode::SkipExisting,
         &mut deferred,
     );
@@ -305,7 +306,7 @@ fn decide_defers_unresolved_self_references() {
         &SObject::ACCOUNT,
         m,
         None,
-        &HashMap::new(),
+        &Known::default(),
         WriteMode::SkipExisting,
         &mut deferred,
     );
