@@ -281,11 +281,11 @@ impl IdCache {
     /// Splits `keys` into what the cache knows and what the store must be
     /// asked; `own` says which keys are the page's own records (not
     /// references), whose absence a fresh object answers.
-    pub(crate) fn split(&self, keys: &[IdKey], own: impl Fn(&IdKey) -> bool) -> Split {
+    pub(crate) fn split(&self, keys: Vec<IdKey>, own: impl Fn(&IdKey) -> bool) -> Split {
         if !self.is_on() {
             return Split {
                 known: Known::default(),
-                missing: keys.to_vec(),
+                missing: keys,
                 at: 0,
             };
         }
@@ -295,25 +295,25 @@ impl IdCache {
         for key in keys {
             let Some(inline) = g.key(&key.0, &key.1) else {
                 // No key of the object was ever kept or recorded.
-                if !(g.fresh.contains(&key.0) && own(key)) {
-                    missing.push(key.clone());
+                if !(g.fresh.contains(&key.0) && own(&key)) {
+                    missing.push(key);
                 }
                 continue;
             };
             if let Some(mapping) = g.young.get(&inline) {
-                known.insert(key.clone(), mapping.clone());
+                known.insert(key, mapping.clone());
                 continue;
             }
             match g.old.remove(&inline) {
                 // Asked for again: young again.
                 Some(mapping) => {
-                    known.insert(key.clone(), mapping.clone());
+                    known.insert(key, mapping.clone());
                     self.keep(&mut g, inline, mapping);
                 }
                 // Not in the store before the run, not recorded by it:
                 // certainly unknown.
-                None if g.fresh.contains(&key.0) && own(key) && !g.seen.maybe(&inline) => {}
-                None => missing.push(key.clone()),
+                None if g.fresh.contains(&key.0) && own(&key) && !g.seen.maybe(&inline) => {}
+                None => missing.push(key),
             }
         }
         Split {
@@ -347,7 +347,7 @@ mod tests {
             (a.clone(), id(3)),
             (SObject::CONTACT, id(2)),
         ];
-        let Split { known, missing, .. } = cache.split(&keys, |_| false);
+        let Split { known, missing, .. } = cache.split(keys.clone(), |_| false);
         assert_eq!(known.len(), 1);
         assert_eq!(known.get(&a, &id(1)).unwrap().crm_id, CrmId::new("c1"));
         assert_eq!(missing, vec![(a.clone(), id(3)), (SObject::CONTACT, id(2))]);
@@ -361,7 +361,7 @@ mod tests {
         // Fills the young generation: id 1 moves to the old one.
         cache.remember(&a, &[(id(2), mapping("c2"))]);
         cache.remember(&a, &[(id(1), mapping("new").deleted())]);
-        let Split { known, .. } = cache.split(&[(a.clone(), id(1))], |_| false);
+        let Split { known, .. } = cache.split(vec![(a.clone(), id(1))], |_| false);
         let m = &known.get(&a, &id(1)).unwrap();
         assert_eq!((m.crm_id.as_str(), m.deleted), ("new", true));
     }
@@ -377,7 +377,7 @@ mod tests {
         drop(g);
         // The latest are kept.
         let Split { known, missing, .. } =
-            cache.split(&[(a.clone(), id(99)), (a.clone(), id(0))], |_| false);
+            cache.split(vec![(a.clone(), id(99)), (a.clone(), id(0))], |_| false);
         assert!(known.contains(&a, &id(99)));
         assert_eq!(missing, vec![(a, id(0))]);
     }
@@ -394,16 +394,16 @@ mod tests {
             .iter()
             .map(|&n| (a.clone(), id(n)))
             .collect();
-        let Split { known, missing, .. } = cache.split(&keys, |_| true);
+        let Split { known, missing, .. } = cache.split(keys.clone(), |_| true);
         // 19 is still held; 0 was evicted and may have been imported: asked;
         // 500 and 501 were never recorded: neither known nor asked.
         assert_eq!(known.len(), 1);
         assert_eq!(missing, vec![(a.clone(), id(0))]);
         // References are always asked, and so is an object not fresh.
-        let Split { missing, .. } = cache.split(&keys, |_| false);
+        let Split { missing, .. } = cache.split(keys.clone(), |_| false);
         assert_eq!(missing.len(), 3);
         let c = SObject::CONTACT;
-        let Split { missing, .. } = cache.split(&[(c.clone(), id(500))], |_| true);
+        let Split { missing, .. } = cache.split(vec![(c.clone(), id(500))], |_| true);
         assert_eq!(missing, vec![(c, id(500))]);
     }
 
@@ -412,7 +412,7 @@ mod tests {
         let cache = IdCache::new(100);
         let a = SObject::ACCOUNT;
         let keys = [(a.clone(), id(1)), (a.clone(), id(2))];
-        let split = cache.split(&keys, |_| false);
+        let split = cache.split(keys.to_vec(), |_| false);
         assert_eq!(split.missing.len(), 2);
         // The run records id 2 while the store's (older) answer is on its way.
         cache.remember(&a, &[(id(2), mapping("recorded"))]);
@@ -422,7 +422,7 @@ mod tests {
         ]
         .into();
         cache.learn(split.at, &found);
-        let Split { known, missing, .. } = cache.split(&keys, |_| false);
+        let Split { known, missing, .. } = cache.split(keys.to_vec(), |_| false);
         assert!(missing.is_empty());
         assert_eq!(
             known.get(&keys[0].0, &keys[0].1).unwrap().crm_id.as_str(),
@@ -439,14 +439,14 @@ mod tests {
         let cache = IdCache::new(4);
         let a = SObject::ACCOUNT;
         let key = (a.clone(), id(1));
-        let split = cache.split(std::slice::from_ref(&key), |_| false);
+        let split = cache.split(vec![key.clone()], |_| false);
         // Recorded, then dropped with the old generation before the store's
         // older answer arrives: keeping that answer would be stale.
         cache.remember(&a, &[(id(1), mapping("new"))]);
         let others: Vec<(SfId, IdMapping)> = (2..6).map(|n| (id(n), mapping("c"))).collect();
         cache.remember(&a, &others);
         cache.learn(split.at, &[(key.clone(), mapping("old"))].into());
-        let Split { known, missing, .. } = cache.split(std::slice::from_ref(&key), |_| false);
+        let Split { known, missing, .. } = cache.split(vec![key.clone()], |_| false);
         assert!(known.is_empty());
         assert_eq!(missing, vec![key]);
     }
@@ -460,7 +460,7 @@ mod tests {
         // Every page refers to the product while accounts stream past it.
         for n in 1..20 {
             cache.remember(&a, &[(id(n), mapping("c"))]);
-            let Split { known, .. } = cache.split(std::slice::from_ref(&product), |_| false);
+            let Split { known, .. } = cache.split(vec![product.clone()], |_| false);
             assert!(known.contains(&product.0, &product.1), "after {n} accounts");
         }
         let g = cache.lock();
@@ -471,7 +471,7 @@ mod tests {
     fn off_at_zero() {
         let cache = IdCache::new(0);
         cache.remember(&SObject::ACCOUNT, &[(id(1), mapping("c1"))]);
-        let Split { known, missing, .. } = cache.split(&[(SObject::ACCOUNT, id(1))], |_| false);
+        let Split { known, missing, .. } = cache.split(vec![(SObject::ACCOUNT, id(1))], |_| false);
         assert!(known.is_empty());
         assert_eq!(missing.len(), 1);
     }

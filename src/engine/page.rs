@@ -215,18 +215,14 @@ pub(crate) async fn read_request(
     Ok((request, since))
 }
 
-/// One id-map query for a page: the records themselves (were they
-/// imported before, and at which stamp?), everything they refer to, and
-/// the deleted records read. Returns the keys asked (sorted, once each)
-/// and what the id map knows of them. What `cache` answers is not asked.
-pub(crate) async fn resolve_page<'a>(
-    inner: &Inner,
-    cache: &IdCache,
-    tenant: &TenantId,
+/// The keys a page asks the id map about, sorted, each once: its records'
+/// own (those it writes and those it deletes) and their lookups' targets;
+/// with its own ids apart.
+pub(crate) fn page_keys<'a>(
     object: &SObject,
     mapped: impl Iterator<Item = &'a Mapped>,
     gone: impl Iterator<Item = &'a SfId>,
-) -> Result<(Vec<IdKey>, Known)> {
+) -> (Vec<IdKey>, HashSet<&'a SfId, FastState>) {
     let mut own: HashSet<&SfId, FastState> = HashSet::default();
     let mut keys: Vec<IdKey> = Vec::new();
     for m in mapped {
@@ -244,7 +240,20 @@ pub(crate) async fn resolve_page<'a>(
     }
     keys.sort();
     keys.dedup();
-    let split = cache.split(&keys, |(o, id)| o == object && own.contains(id));
+    (keys, own)
+}
+
+/// What the id map holds of a page's [`page_keys`]: from the cache where it
+/// knows, from the store for the rest (whose answers the cache learns).
+pub(crate) async fn resolve_page(
+    inner: &Inner,
+    cache: &IdCache,
+    tenant: &TenantId,
+    object: &SObject,
+    keys: Vec<IdKey>,
+    own: &HashSet<&SfId, FastState>,
+) -> Result<Known> {
+    let split = cache.split(keys, |(o, id)| o == object && own.contains(id));
     let mut known = split.known;
     if !split.missing.is_empty() {
         let found = inner
@@ -256,7 +265,7 @@ pub(crate) async fn resolve_page<'a>(
         cache.learn(split.at, &found);
         known.extend(found);
     }
-    Ok((keys, known))
+    Ok(known)
 }
 
 /// What the engine decided for one mapped record.
@@ -449,15 +458,13 @@ pub(crate) async fn prepare(
     }
     drop(page);
 
-    let (_, known) = resolve_page(
-        inner,
-        &ids,
-        tenant,
+    let (keys, own) = page_keys(
         &object,
         mapped.iter().map(|(m, _)| m),
         gone.iter().map(|(id, _)| id),
-    )
-    .await?;
+    );
+    let known = resolve_page(inner, &ids, tenant, &object, keys, &own).await?;
+    drop(own);
 
     let mut stale = 0;
     let mut deferred = Vec::new();

@@ -173,20 +173,17 @@ async fn preview_object(
             }
         }
         // No cache: a preview records nothing.
-        let (keys, mut known) = page::resolve_page(
-            inner,
-            &IdCache::new(0),
-            tenant,
-            object,
-            mapped.iter().map(|(m, _)| m),
-            gone.iter(),
-        )
-        .await?;
-        for key in keys {
-            if let Some(stamp) = created.0.get(&key) {
-                if !known.contains(&key.0, &key.1) {
-                    known.insert(key, placeholder(*stamp));
-                }
+        let (keys, own) = page::page_keys(object, mapped.iter().map(|(m, _)| m), gone.iter());
+        let earlier: Vec<(IdKey, Option<DateTime<Utc>>)> = keys
+            .iter()
+            .filter_map(|key| created.0.get(key).map(|stamp| (key.clone(), *stamp)))
+            .collect();
+        let mut known =
+            page::resolve_page(inner, &IdCache::new(0), tenant, object, keys, &own).await?;
+        drop(own);
+        for (key, stamp) in earlier {
+            if !known.contains(&key.0, &key.1) {
+                known.insert(key, placeholder(stamp));
             }
         }
         let mut deferred = Vec::new();
