@@ -379,87 +379,101 @@ impl<'de> Deserialize<'de> for SfRecord {
     }
 }
 
-/// The records of a JSON array, read in one pass over text held in memory
-/// (`serde_json::from_slice`, `from_str`; other deserializers cannot lend
-/// their text): each member's name and raw value are borrowed from the
-/// text and copied once into their record. [`SfRecord`]'s own
-/// `Deserialize` takes a record's text whole first, then indexes it: two
-/// passes.
-#[derive(Debug, Default)]
-pub(crate) struct Records(pub(crate) Vec<SfRecord>);
+/// Only a source that holds a page's text reads it in one pass (`http`).
+#[cfg(any(feature = "http", test))]
+pub(crate) use one_pass::Records;
 
-impl<'de> Deserialize<'de> for Records {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct Seq;
-        impl<'de> serde::de::Visitor<'de> for Seq {
-            type Value = Records;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("an array of records")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Records, A::Error> {
-                let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-                let mut scratch = Scratch::default();
-                while let Some(record) = seq.next_element_seed(OnePass(&mut scratch))? {
-                    records.push(record);
+#[cfg(any(feature = "http", test))]
+mod one_pass {
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer};
+    use serde_json::value::RawValue;
+    use std::fmt;
+
+    use super::{Member, Name, SfRecord, sort_members, span};
+
+    /// The records of a JSON array, read in one pass over text held in memory
+    /// (`serde_json::from_slice`, `from_str`; other deserializers cannot lend
+    /// their text): each member's name and raw value are borrowed from the
+    /// text and copied once into their record. [`SfRecord`]'s own
+    /// `Deserialize` takes a record's text whole first, then indexes it: two
+    /// passes.
+    #[derive(Debug, Default)]
+    pub(crate) struct Records(pub(crate) Vec<SfRecord>);
+
+    impl<'de> Deserialize<'de> for Records {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Seq;
+            impl<'de> serde::de::Visitor<'de> for Seq {
+                type Value = Records;
+                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    f.write_str("an array of records")
                 }
-                Ok(Records(records))
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<Records, A::Error> {
+                    let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+                    let mut scratch = Scratch::default();
+                    while let Some(record) = seq.next_element_seed(OnePass(&mut scratch))? {
+                        records.push(record);
+                    }
+                    Ok(Records(records))
+                }
             }
+            d.deserialize_seq(Seq)
         }
-        d.deserialize_seq(Seq)
     }
-}
 
-/// Where [`OnePass`] builds a record: reused from one record to the next,
-/// so that each record is allocated once, at its size.
-#[derive(Default)]
-struct Scratch {
-    buf: String,
-    members: Vec<Member>,
-}
-
-/// Reads one record's members into [`Scratch`]: each name (unescaped)
-/// followed by its raw value.
-struct OnePass<'s>(&'s mut Scratch);
-
-impl<'de> serde::de::DeserializeSeed<'de> for OnePass<'_> {
-    type Value = SfRecord;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<SfRecord, D::Error> {
-        d.deserialize_map(self)
+    /// Where [`OnePass`] builds a record: reused from one record to the next,
+    /// so that each record is allocated once, at its size.
+    #[derive(Default)]
+    struct Scratch {
+        buf: String,
+        members: Vec<Member>,
     }
-}
 
-impl<'de> serde::de::Visitor<'de> for OnePass<'_> {
-    type Value = SfRecord;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
+    /// Reads one record's members into [`Scratch`]: each name (unescaped)
+    /// followed by its raw value.
+    struct OnePass<'s>(&'s mut Scratch);
+
+    impl<'de> serde::de::DeserializeSeed<'de> for OnePass<'_> {
+        type Value = SfRecord;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<SfRecord, D::Error> {
+            d.deserialize_map(self)
+        }
     }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SfRecord, A::Error> {
-        let Scratch { buf, members } = self.0;
-        buf.clear();
-        members.clear();
-        while let Some((name, value)) = map.next_entry::<Name<'de>, &'de RawValue>()? {
-            let at = buf.len();
-            buf.push_str(&name.0);
-            let v = buf.len();
-            buf.push_str(value.get());
-            if buf.len() > u32::MAX as usize / 2 {
-                return Err(A::Error::custom("record larger than 2 GiB"));
+
+    impl<'de> serde::de::Visitor<'de> for OnePass<'_> {
+        type Value = SfRecord;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SfRecord, A::Error> {
+            let Scratch { buf, members } = self.0;
+            buf.clear();
+            members.clear();
+            while let Some((name, value)) = map.next_entry::<Name<'de>, &'de RawValue>()? {
+                let at = buf.len();
+                buf.push_str(&name.0);
+                let v = buf.len();
+                buf.push_str(value.get());
+                if buf.len() > u32::MAX as usize / 2 {
+                    return Err(A::Error::custom("record larger than 2 GiB"));
+                }
+                members.push(Member {
+                    name: span(at, v),
+                    value: span(v, buf.len()),
+                });
             }
-            members.push(Member {
-                name: span(at, v),
-                value: span(v, buf.len()),
-            });
+            sort_members(buf, members);
+            SfRecord {
+                buf: buf.as_str().to_owned(),
+                members: members.as_slice().to_vec(),
+            }
+            .checked()
+            .map_err(A::Error::custom)
         }
-        sort_members(buf, members);
-        SfRecord {
-            buf: buf.as_str().to_owned(),
-            members: members.as_slice().to_vec(),
-        }
-        .checked()
-        .map_err(A::Error::custom)
     }
 }
 

@@ -16,6 +16,7 @@ use crate::object::SObject;
 mod members;
 mod values;
 
+#[cfg(feature = "http")]
 pub(crate) use members::Records;
 pub(crate) use values::parse_datetime;
 use values::{fast_date, parse_decimal, unquote};
