@@ -2,7 +2,6 @@
 //! a sorted list of spans of it, one a member.
 
 use std::borrow::Cow;
-use std::cell::{Cell, RefCell};
 use std::cmp::Ordering;
 use std::fmt;
 
@@ -133,148 +132,15 @@ fn span(start: usize, end: usize) -> Span {
     }
 }
 
-thread_local! {
-    /// The order of the last record sorted on this thread.
-    static LAST_ORDER: RefCell<LastOrder> = RefCell::default();
-}
+mod order;
 
-/// Where a name asked of a record was last found on this thread: a hint,
-/// checked before it is used.
-#[derive(Clone, Copy)]
-struct LastPlace {
-    /// The asked name's address and length.
-    addr: usize,
-    len: usize,
-    /// Its member's place in the record.
-    at: usize,
-}
+/// Only a source that holds a page's text reads it in one pass (`http`).
+#[cfg(any(feature = "http", test))]
+mod one_pass;
+#[cfg(feature = "http")]
+pub(crate) use one_pass::Records;
 
-impl LastPlace {
-    const NONE: LastPlace = LastPlace {
-        addr: 0,
-        len: 0,
-        at: 0,
-    };
-    const SLOTS: usize = 128;
-
-    /// The slot of a name, by its address and length.
-    fn slot(name: &str) -> usize {
-        let addr = name.as_ptr() as usize;
-        (addr ^ (addr >> 7) ^ name.len().wrapping_mul(31)) % LastPlace::SLOTS
-    }
-}
-
-thread_local! {
-    static LAST_PLACES: [Cell<LastPlace>; LastPlace::SLOTS] =
-        const { [const { Cell::new(LastPlace::NONE) }; LastPlace::SLOTS] };
-}
-
-/// How the last record sorted on a thread came and how it was put in
-/// order: the next record of the same page, with the same names in the
-/// same order, is reordered by the same moves.
-#[derive(Default)]
-struct LastOrder {
-    /// Its member names in the order they came, one after another.
-    names: Vec<u8>,
-    /// Where each name ends in `names`; empty when nothing is remembered.
-    ends: Vec<u32>,
-    /// For each place in sorted order, the place in arrival order of the
-    /// member that goes there.
-    moves: Vec<u32>,
-    /// Where a record is reordered.
-    scratch: Vec<Member>,
-}
-
-impl LastOrder {
-    /// Puts `members` (in arrival order) in order by the remembered moves,
-    /// if they have the remembered names in the remembered order.
-    fn reorder(&mut self, buf: &str, members: &mut [Member]) -> bool {
-        if self.ends.len() != members.len() || members.is_empty() {
-            return false;
-        }
-        let mut start = 0;
-        for (m, &end) in members.iter().zip(&self.ends) {
-            if name_of(buf, m) != &self.names[start..end as usize] {
-                return false;
-            }
-            start = end as usize;
-        }
-        self.scratch.clear();
-        self.scratch
-            .extend(self.moves.iter().map(|&from| members[from as usize]));
-        members.copy_from_slice(&self.scratch);
-        true
-    }
-
-    /// Remembers the names of `members`, in arrival order, before a sort.
-    fn arrived(&mut self, buf: &str, members: &[Member]) {
-        self.names.clear();
-        self.ends.clear();
-        for m in members {
-            self.names.extend_from_slice(name_of(buf, m));
-            self.ends.push(self.names.len() as u32);
-        }
-    }
-
-    /// Remembers how the names [`arrived`](Self::arrived) were sorted into
-    /// `members`; `whole` is false when duplicates were dropped, which a
-    /// reorder cannot repeat (nothing is remembered then).
-    fn sorted(&mut self, members: &[Member], whole: bool) {
-        self.moves.clear();
-        if !whole {
-            self.ends.clear();
-            return;
-        }
-        // Values came in the order of the text: a member's place in
-        // arrival order is its value's rank by position.
-        let mut starts: Vec<u32> = members.iter().map(|m| m.value.start).collect();
-        starts.sort_unstable();
-        self.moves.extend(members.iter().map(|m| {
-            starts
-                .binary_search(&m.value.start)
-                .expect("a member of the record") as u32
-        }));
-    }
-}
-
-/// Sorts by name ([`name_order`]), keeping the last of duplicates
-/// (the one whose value comes later in the text), in place.
-///
-/// A page's records come with the same members in the same order (the
-/// query's): when this thread's last record had the very names this
-/// one has, in the same order, it is put in order by the same moves
-/// ([`LastOrder`]), checked name by name instead of sorted.
-fn sort_members(buf: &str, members: &mut Vec<Member>) {
-    let name = |m: &Member| name_of(buf, m);
-    if members.is_sorted_by(|a, b| name_order(name(a), name(b)) == Ordering::Less) {
-        return;
-    }
-    LAST_ORDER.with_borrow_mut(|last| {
-        if last.reorder(buf, members) {
-            return;
-        }
-        last.arrived(buf, members);
-        // Values lie in the text in the order they came: ties on the
-        // name fall back to that, so an unstable sort (which needs no
-        // scratch buffer) orders exactly as a stable one.
-        members.sort_unstable_by(|a, b| {
-            name_order(name(a), name(b)).then(a.value.start.cmp(&b.value.start))
-        });
-        let arrived = members.len();
-        let mut kept = 0;
-        for i in 0..members.len() {
-            let m = members[i];
-            if kept > 0 && name(&members[kept - 1]) == name(&m) {
-                members[kept - 1] = m;
-            } else {
-                members[kept] = m;
-                kept += 1;
-            }
-        }
-        members.truncate(kept);
-        last.sorted(members, kept == arrived);
-    });
-}
+use order::sort_members;
 
 impl SfRecord {
     /// Indexes `text`, one JSON object, into a record.
@@ -327,26 +193,17 @@ impl SfRecord {
     /// so it is the one). Otherwise, a binary search.
     pub(super) fn position(&self, field: &str) -> Result<usize, usize> {
         let wanted = field.as_bytes();
-        let slot = LastPlace::slot(field);
-        let hint = LAST_PLACES.with(|places| places[slot].get());
-        if hint.addr == field.as_ptr() as usize
-            && hint.len == field.len()
-            && let Some(m) = self.members.get(hint.at)
+        if let Some(at) = order::last_place(field)
+            && let Some(m) = self.members.get(at)
             && name_of(&self.buf, m) == wanted
         {
-            return Ok(hint.at);
+            return Ok(at);
         }
         let found = self
             .members
             .binary_search_by(|m| name_order(name_of(&self.buf, m), wanted));
         if let Ok(at) = found {
-            LAST_PLACES.with(|places| {
-                places[slot].set(LastPlace {
-                    addr: field.as_ptr() as usize,
-                    len: field.len(),
-                    at,
-                })
-            });
+            order::found_at(field, at);
         }
         found
     }
@@ -376,104 +233,6 @@ impl<'de> Deserialize<'de> for SfRecord {
         let raw = Box::<RawValue>::deserialize(d)?;
         let text: Box<str> = raw.into();
         SfRecord::index(text.into_string()).map_err(D::Error::custom)
-    }
-}
-
-/// Only a source that holds a page's text reads it in one pass (`http`).
-#[cfg(any(feature = "http", test))]
-pub(crate) use one_pass::Records;
-
-#[cfg(any(feature = "http", test))]
-mod one_pass {
-    use serde::de::Error as _;
-    use serde::{Deserialize, Deserializer};
-    use serde_json::value::RawValue;
-    use std::fmt;
-
-    use super::{Member, Name, SfRecord, sort_members, span};
-
-    /// The records of a JSON array, read in one pass over text held in memory
-    /// (`serde_json::from_slice`, `from_str`; other deserializers cannot lend
-    /// their text): each member's name and raw value are borrowed from the
-    /// text and copied once into their record. [`SfRecord`]'s own
-    /// `Deserialize` takes a record's text whole first, then indexes it: two
-    /// passes.
-    #[derive(Debug, Default)]
-    pub(crate) struct Records(pub(crate) Vec<SfRecord>);
-
-    impl<'de> Deserialize<'de> for Records {
-        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-            struct Seq;
-            impl<'de> serde::de::Visitor<'de> for Seq {
-                type Value = Records;
-                fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                    f.write_str("an array of records")
-                }
-                fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                    self,
-                    mut seq: A,
-                ) -> Result<Records, A::Error> {
-                    let mut records = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
-                    let mut scratch = Scratch::default();
-                    while let Some(record) = seq.next_element_seed(OnePass(&mut scratch))? {
-                        records.push(record);
-                    }
-                    Ok(Records(records))
-                }
-            }
-            d.deserialize_seq(Seq)
-        }
-    }
-
-    /// Where [`OnePass`] builds a record: reused from one record to the next,
-    /// so that each record is allocated once, at its size.
-    #[derive(Default)]
-    struct Scratch {
-        buf: String,
-        members: Vec<Member>,
-    }
-
-    /// Reads one record's members into [`Scratch`]: each name (unescaped)
-    /// followed by its raw value.
-    struct OnePass<'s>(&'s mut Scratch);
-
-    impl<'de> serde::de::DeserializeSeed<'de> for OnePass<'_> {
-        type Value = SfRecord;
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<SfRecord, D::Error> {
-            d.deserialize_map(self)
-        }
-    }
-
-    impl<'de> serde::de::Visitor<'de> for OnePass<'_> {
-        type Value = SfRecord;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SfRecord, A::Error> {
-            let Scratch { buf, members } = self.0;
-            buf.clear();
-            members.clear();
-            while let Some((name, value)) = map.next_entry::<Name<'de>, &'de RawValue>()? {
-                let at = buf.len();
-                buf.push_str(&name.0);
-                let v = buf.len();
-                buf.push_str(value.get());
-                if buf.len() > u32::MAX as usize / 2 {
-                    return Err(A::Error::custom("record larger than 2 GiB"));
-                }
-                members.push(Member {
-                    name: span(at, v),
-                    value: span(v, buf.len()),
-                });
-            }
-            sort_members(buf, members);
-            SfRecord {
-                buf: buf.as_str().to_owned(),
-                members: members.as_slice().to_vec(),
-            }
-            .checked()
-            .map_err(A::Error::custom)
-        }
     }
 }
 
@@ -659,53 +418,6 @@ mod tests {
                     .map(|(_, v)| format!("\"{v}\""));
                 assert_eq!(r.member(name), want.as_deref(), "record {n}: {name}");
             }
-        }
-    }
-
-    /// A page read in one pass holds the records two passes read: the same
-    /// members and values, in the same order, with the same errors.
-    #[test]
-    fn records_read_in_one_pass_equal_records_read_whole() {
-        let page = r#"[
-            {"attributes": {"type": "Account", "url": "/a/1"}, "Id": "001000000000001AAA",
-             "Name": "Acme \"Q\" Ünï", "B\u0069llingCity": "Paris", "Name": "later wins",
-             "Nested": {"records": [{"Id": "003", "X": [1, 2, {"y": null}]}]},
-             "Amount": 12.50, "Flag": true, "Empty": null, "Zip": "75001"},
-            {"Id": "001000000000002AAA", "Name": "Two"},
-            {},
-            {"attributes": {"type": "Contact"}, "LastName": "\ud83d\ude00", "id": "x", "ID": "y"}
-        ]"#;
-        let whole: Vec<SfRecord> = serde_json::from_str(page).unwrap();
-        let one = serde_json::from_str::<Records>(page).unwrap().0;
-        assert_eq!(one.len(), whole.len());
-        for (a, b) in one.iter().zip(&whole) {
-            assert_eq!(
-                serde_json::to_string(a).unwrap(),
-                serde_json::to_string(b).unwrap()
-            );
-            assert_eq!(
-                a.field_names().collect::<Vec<_>>(),
-                b.field_names().collect::<Vec<_>>()
-            );
-            for name in b.field_names() {
-                assert_eq!(a.member(name), b.member(name), "{name}");
-            }
-        }
-        assert_eq!(one[0].text("Name").unwrap().as_deref(), Some("later wins"));
-        assert_eq!(
-            one[0].text("BillingCity").unwrap().as_deref(),
-            Some("Paris")
-        );
-        assert_eq!(one[0].object(), Some(crate::SObject::ACCOUNT));
-        // Both refuse what is not a record, and a bad attributes block.
-        for bad in [
-            r#"[1]"#,
-            r#"[{"attributes": 3}]"#,
-            r#"[{"A": 1,}]"#,
-            r#"[{"A" 1}]"#,
-        ] {
-            assert!(serde_json::from_str::<Vec<SfRecord>>(bad).is_err(), "{bad}");
-            assert!(serde_json::from_str::<Records>(bad).is_err(), "{bad}");
         }
     }
 
