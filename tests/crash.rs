@@ -627,7 +627,23 @@ fn crash_scenario(seed: u64) {
             None => {
                 std::thread::sleep(delay);
                 let killed = child.kill();
-                if killed {
+                // A kill can land after the import ended and before the
+                // process exited: the job is then finished, not stranded.
+                let ended = killed
+                    && rt
+                        .block_on(store.history(&tenant, 10))
+                        .unwrap()
+                        .first()
+                        .is_some_and(|job| job.status.is_final());
+                if ended {
+                    story.push(format!(
+                        "round {round}: the job finished before the SIGKILL at {} ms landed \
+                         (the child was exiting: {})",
+                        delay.as_millis(),
+                        child.last_progress()
+                    ));
+                    finished_early = true;
+                } else if killed {
                     story.push(format!(
                         "round {round}: took the job {} ms after spawn, SIGKILL {} ms later \
                          (last: {})",
