@@ -54,9 +54,10 @@ use values::{fast_date, parse_decimal, unquote};
 /// ```
 #[derive(Clone)]
 pub struct SfRecord {
-    /// An arena: the record's JSON text as it arrived, then any name that
-    /// had to be unescaped and any member set later. Only the spans in
-    /// `members` are meaningful.
+    /// An arena: the record's JSON text as it arrived (or, read from a
+    /// page in one pass, its names and raw values back to back), then any
+    /// name that had to be unescaped and any member set later. Only the
+    /// spans in `members` are meaningful.
     buf: String,
     /// The top-level members, sorted by name, the last of a duplicated
     /// name kept (what a JSON object means): one allocation for the whole

@@ -1,5 +1,6 @@
-//! How an [`SfRecord`] holds its members: the record's JSON text once, and
-//! a sorted list of spans of it, one a member.
+//! How an [`SfRecord`] holds its members: its text once (the JSON as it
+//! came, or its names and raw values back to back), and a sorted list of
+//! spans of it, one a member.
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
